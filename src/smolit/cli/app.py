@@ -1,0 +1,57 @@
+"""The root ``smolit`` command. Errors become one line on stderr and an exit code."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from smolit import __version__
+from smolit.cli import agent_cmd, config_cmd, output, serve_cmd, task_cmd, token_cmd
+from smolit.errors import ConfigError, SmolitError, ValidationError
+
+app = typer.Typer(
+    name="smolit",
+    help="Agent-NN: a multi-agent system with a learned neural router.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(task_cmd.app, name="task")
+app.add_typer(agent_cmd.app, name="agent")
+app.add_typer(token_cmd.app, name="token")
+app.command("serve")(serve_cmd.serve)
+
+
+def _version(value: bool) -> None:
+    if value:
+        output.line(f"smolit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print version")
+    ] = False,
+) -> None:
+    """Agent-NN command line."""
+
+
+def exit_code(exc: SmolitError) -> int:
+    return 2 if isinstance(exc, ConfigError | ValidationError) else 1
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, standalone_mode=True)
+    except SmolitError as exc:
+        output.error(exc.message)
+        sys.exit(exit_code(exc))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # no traceback ever reaches a user
+        output.error(f"unexpected error: {exc.__class__.__name__}: {exc}")
+        sys.exit(1)

@@ -1,0 +1,117 @@
+"""``smolit serve``: run the API server (``make run`` calls it with ``--demo``)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+import threading
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from smolit.cli import output
+from smolit.cli.options import ConfigOption, HomeOption
+from smolit.config import CONFIG_FILE_NAME, Settings, load_settings, resolve_config_path
+
+logger = logging.getLogger(__name__)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)-8s %(name)s: %(message)s", force=True
+    )
+
+
+def install_demo(home: Path) -> bool:
+    """Copy the demo configuration and its documents into ``home`` unless one exists."""
+    target = home / CONFIG_FILE_NAME
+    if target.exists():
+        return False
+    home.mkdir(parents=True, exist_ok=True)
+    demo = resources.files("smolit") / "demo"
+    with resources.as_file(demo) as demo_dir:
+        shutil.copytree(demo_dir / "knowledge", home / "knowledge", dirs_exist_ok=True)
+        shutil.copyfile(demo_dir / CONFIG_FILE_NAME, target)
+    return True
+
+
+def smolit_command() -> str:
+    """How to call the CLI from here: the venv's script, relative when it is below cwd."""
+    script = Path(sys.executable).parent / "smolit"
+    if not script.exists():
+        return "smolit"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
+def print_banner(settings: Settings, url: str, token: str | None) -> None:
+    shown = token or "$SMOLIT_TOKEN"
+    output.line("")
+    output.line(f"Agent-NN is running at {url}   (API docs: {url}/docs)")
+    output.line(f"data directory: {settings.home.resolve()}")
+    if token:
+        output.line(f"admin token (shown once, stored hashed): {token}")
+    else:
+        output.line(
+            "admin token: created at first start; issue another with "
+            f"`{smolit_command()} token create --user admin --role admin`"
+        )
+    output.line("")
+    output.line("Try:")
+    output.line(
+        f"  curl -s -X POST {url}/tasks -H 'Authorization: Bearer {shown}' "
+        "-H 'Content-Type: application/json' "
+        "-d '{\"text\": \"How long should I boil an egg for a runny yolk?\"}'"
+    )
+    output.line(
+        f"  SMOLIT_URL={url} SMOLIT_TOKEN={shown} {smolit_command()} task submit "
+        "\"How long should I boil an egg for a runny yolk?\" --wait"
+    )
+    output.line("")
+
+
+def serve(
+    config: ConfigOption = None,
+    home: HomeOption = None,
+    host: Annotated[str | None, typer.Option("--host", help="default: server.host")] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=0, max=65535, help="default: server.port")
+    ] = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="install the demo agents on first start")
+    ] = False,
+) -> None:
+    """Start the API server on the configured host and port."""
+    import uvicorn
+
+    from smolit.api import create_app
+    from smolit.system import AgentNN
+
+    if demo and config is None:
+        home_path, config_path = resolve_config_path(None, home)
+        if config_path is None and install_demo(home_path):
+            output.line(f"installed the demo configuration in {home_path}")
+    settings = load_settings(config, home)
+    configure_logging(settings.system.log_level)
+    host = host or settings.server.host
+    port = settings.server.port if port is None else port
+    output.line("preparing: database, encoder, agents and their knowledge ...")
+    system = AgentNN(settings)
+    system.prepare()
+    issued = system.tokens.ensure_admin()
+    threading.Thread(
+        target=system.models.preload, args=(None,), name="model-preload", daemon=True
+    ).start()
+    print_banner(settings, f"http://{host}:{port}", issued.secret if issued else None)
+    uvicorn.run(
+        create_app(system),
+        host=host,
+        port=port,
+        log_level=settings.system.log_level.lower(),
+        timeout_graceful_shutdown=10,
+    )

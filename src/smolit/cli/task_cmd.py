@@ -1,0 +1,119 @@
+"""``smolit task submit|show|list``: tasks on a running server."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+
+from smolit.cli import output
+from smolit.cli.client import ApiClient, ClientError
+from smolit.cli.options import JsonOption, TokenOption, UrlOption
+
+app = typer.Typer(help="Submit tasks and read their results.", no_args_is_help=True)
+
+WAIT_SLICE = 30.0
+
+
+def print_task(task: dict[str, Any]) -> None:
+    output.line(f"task    {task['id']}")
+    output.line(f"status  {task['status']}")
+    route = task.get("route") or {}
+    if task.get("out_of_scope"):
+        output.line("agent   (none: out of scope)")
+    elif task.get("agent"):
+        output.line(f"agent   {task['agent']}  (confidence {route.get('confidence', 0):.2f}, "
+                    f"model {task.get('model') or '-'})")
+    if route.get("reason"):
+        output.line(f"why     {route['reason']}")
+    scores = route.get("scores") or []
+    if scores:
+        ranked = ", ".join(f"{s['agent']} {s['score']:.2f}" for s in scores[:5])
+        output.line(f"scores  {ranked}")
+    if task.get("answer"):
+        output.line("")
+        output.line(task["answer"])
+    for source in task.get("sources") or []:
+        output.line(f"  [{source['index']}] {source['title']} ({source['source']})")
+    if task.get("error"):
+        output.line(f"error   {task['error']}")
+
+
+@app.command("submit")
+def submit(
+    text: Annotated[str, typer.Argument(help="the task in natural language")],
+    wait: Annotated[bool, typer.Option("--wait", help="wait for the result")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", min=1, help="seconds to wait")] = 600,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Submit a task; with --wait, print its result when it is done."""
+    client = ApiClient(url, token, timeout=WAIT_SLICE + 30)
+    try:
+        task = client.request("POST", "/tasks", json={"text": text})
+        deadline = time.monotonic() + timeout
+        while wait and task["status"] not in ("succeeded", "failed", "timed_out"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ClientError(f"task {task['id']} is not finished after {timeout:.0f} s")
+            task = client.request(
+                "GET", f"/tasks/{task['id']}", params={"wait": min(WAIT_SLICE, remaining)}
+            )
+    finally:
+        client.close()
+    if json:
+        output.emit_json(task)
+    elif wait:
+        print_task(task)
+    else:
+        output.line(task["id"])
+    if task["status"] in ("failed", "timed_out"):
+        raise typer.Exit(1)
+
+
+@app.command("show")
+def show(
+    task_id: Annotated[str, typer.Argument(help="the task id")],
+    wait: Annotated[float, typer.Option("--wait", min=0, max=300, help="seconds to wait")] = 0,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Show a task: status, chosen agent and why, answer, sources."""
+    client = ApiClient(url, token, timeout=wait + 30)
+    try:
+        task = client.request("GET", f"/tasks/{task_id}", params={"wait": wait})
+    finally:
+        client.close()
+    if json:
+        output.emit_json(task)
+    else:
+        print_task(task)
+
+
+@app.command("list")
+def list_tasks(
+    limit: Annotated[int, typer.Option("--limit", min=1, max=500)] = 20,
+    status: Annotated[str | None, typer.Option("--status", help="only this state")] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """List your most recent tasks."""
+    params: dict[str, Any] = {"limit": limit}
+    if status:
+        params["status"] = status
+    client = ApiClient(url, token)
+    try:
+        tasks = client.request("GET", "/tasks", params=params)["tasks"]
+    finally:
+        client.close()
+    if json:
+        output.emit_json(tasks)
+        return
+    output.table(
+        ["id", "status", "agent", "text"],
+        [[t["id"], t["status"], t["agent"] or "-", t["text"][:60]] for t in tasks],
+    )

@@ -1,0 +1,299 @@
+"""Settings: one YAML file plus ``SMOLIT_*`` environment overrides, validated.
+
+This is the only module that reads the environment. Everything else receives a
+``Settings`` object built once at start-up (``load_settings``).
+
+Precedence, highest first: environment (``SMOLIT_SYSTEM__TASK_TIMEOUT=60``), the YAML file,
+the defaults below. Unknown keys are errors that name the key path and the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from smolit.errors import ConfigError
+
+CONFIG_FILE_NAME = "smolit.yaml"
+DEFAULT_HOME = ".smolit"
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SystemSettings(Section):
+    max_concurrent_tasks: int = Field(10, ge=1, le=1024)
+    task_timeout: float = Field(300, gt=0, le=86_400, description="seconds")
+    cache_size: int = Field(1024, ge=1, description="MB for all caches together")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class ModelDefinition(Section):
+    """One model the pool can load: which backend, and the backend's own options."""
+
+    backend: str = Field(min_length=1)
+    path: str | None = Field(None, description="file or directory; 'bundled' for SmolLM2")
+    base_url: str | None = None
+    model: str | None = Field(None, description="the model name the remote API expects")
+    api_key_env: str | None = Field(None, description="environment variable holding the key")
+    timeout: float = Field(120, gt=0)
+    max_new_tokens: int = Field(256, ge=1, le=32_768)
+    temperature: float = Field(0.0, ge=0, le=2)
+
+
+def _default_model_definitions() -> dict[str, ModelDefinition]:
+    return {"smollm2": ModelDefinition(backend="transformers", path="bundled")}
+
+
+class ModelsSettings(Section):
+    default_source: str = "local"
+    cache_enabled: bool = True
+    auto_update: bool = True
+    default_model: str = "smollm2"
+    definitions: dict[Name, ModelDefinition] = Field(default_factory=_default_model_definitions)
+
+
+class KnowledgeSettings(Section):
+    update_interval: int = Field(3600, ge=0, description="seconds; 0 disables")
+    max_documents: int = Field(10_000, ge=1)
+    embedding_model: str = "all-MiniLM-L6-v2"
+    chunk_words: int = Field(160, ge=16, le=2000)
+    chunk_overlap: int = Field(32, ge=0, le=1000)
+    top_k: int = Field(3, ge=0, le=50)
+
+
+class CacheSettings(Section):
+    policy: Literal["lru", "lfu", "fifo", "ttl"] = "lru"
+    cleanup_interval: int = Field(60, ge=1)
+    default_ttl: int = Field(3600, ge=1)
+
+
+class RouterSettings(Section):
+    out_of_scope_threshold: float = Field(0.35, ge=-1, le=1)
+    description_weight: float = Field(0.3, ge=0, le=1)
+
+
+class AgentConfig(Section):
+    name: Name
+    description: str = Field(min_length=1, max_length=4000)
+    examples: list[Annotated[str, Field(min_length=1, max_length=4000)]] = Field(
+        default_factory=list
+    )
+    system_prompt: str = Field("You are a helpful assistant.", max_length=20_000)
+    model: str | None = Field(None, description="model name; models.default_model when absent")
+    knowledge_collection: Name | None = None
+    knowledge_paths: list[str] = Field(
+        default_factory=list, description="files or directories ingested at start"
+    )
+    enabled: bool = True
+
+
+class SecuritySettings(Section):
+    token_bytes: int = Field(32, ge=16, le=128)
+
+
+class ServerSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65_535)
+    max_request_bytes: int = Field(1_048_576, ge=1024)
+    max_task_chars: int = Field(100_000, ge=1)
+
+
+class Settings(BaseSettings):
+    """All configuration of one Agent-NN installation."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SMOLIT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_assignment=True,
+    )
+
+    home: Path = Path(DEFAULT_HOME)
+    config_file: Path | None = Field(None, exclude=True)
+    system: SystemSettings = Field(default_factory=SystemSettings)  # type: ignore[arg-type]
+    models: ModelsSettings = Field(default_factory=ModelsSettings)
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)  # type: ignore[arg-type]
+    cache: CacheSettings = Field(default_factory=CacheSettings)  # type: ignore[arg-type]
+    router: RouterSettings = Field(default_factory=RouterSettings)  # type: ignore[arg-type]
+    agents: list[AgentConfig] = Field(default_factory=list)
+    storage: str | None = Field(None, description="database URL; SQLite in home when absent")
+    queue: str = Field("local", description="'local' or a Redis URL")
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # the environment overrides the YAML file, which is passed as init values
+        return (env_settings, init_settings)
+
+    @field_validator("queue")
+    @classmethod
+    def _queue_url(cls, value: str) -> str:
+        if value != "local" and not re.match(r"^rediss?://", value):
+            raise ValueError("must be 'local' or a redis:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_agent_names(self) -> Settings:
+        seen: set[str] = set()
+        for agent in self.agents:
+            if agent.name in seen:
+                raise ValueError(f"agent name {agent.name!r} is declared twice")
+            seen.add(agent.name)
+        return self
+
+    # --- derived paths -----------------------------------------------------------------
+
+    @property
+    def database_url(self) -> str:
+        return self.storage or f"sqlite:///{(self.home / 'smolit.db').resolve()}"
+
+    @property
+    def knowledge_dir(self) -> Path:
+        return self.home / "indexes" / "knowledge"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+
+def _format_location(location: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in location:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(root)"
+
+
+def describe_validation_error(exc: PydanticValidationError, source: str) -> ConfigError:
+    """Turn a pydantic error into a ``ConfigError`` naming each key path and the file."""
+    problems = []
+    for error in exc.errors():
+        key = _format_location(error["loc"])
+        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+        problems.append({"key": key, "message": message})
+    lines = "; ".join(f"{p['key']}: {p['message']}" for p in problems)
+    return ConfigError(f"{source}: {lines}", details={"file": source, "problems": problems})
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Read a YAML configuration file into a mapping, with errors naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: file not found", details={"file": str(path)}) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ({exc})", details={"file": str(path)}) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({exc})", details={"file": str(path)}) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping", details={"file": str(path)})
+    for key in ("home", "config_file"):
+        if key in data:
+            raise ConfigError(
+                f"{path}: {key}: unknown key (set SMOLIT_HOME / --config instead)",
+                details={"file": str(path)},
+            )
+    return data
+
+
+def resolve_config_path(
+    config: Path | None, home: Path | None, environ: dict[str, str] | None = None
+) -> tuple[Path, Path | None]:
+    """Return (home, config file or None) from explicit values, then the environment."""
+    env = os.environ if environ is None else environ
+    home_path = home or Path(env.get("SMOLIT_HOME", DEFAULT_HOME))
+    if config is not None:
+        return home_path, config
+    if env.get("SMOLIT_CONFIG"):
+        return home_path, Path(env["SMOLIT_CONFIG"])
+    default = home_path / CONFIG_FILE_NAME
+    return home_path, default if default.exists() else None
+
+
+def load_settings(
+    config: Path | None = None,
+    home: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Build the one ``Settings`` object of a process.
+
+    ``config`` and ``home`` come from command-line flags; when absent, ``SMOLIT_CONFIG``
+    and ``SMOLIT_HOME`` apply, then ``<home>/smolit.yaml`` if it exists.
+    """
+    home_path, config_path = resolve_config_path(config, home)
+    data = read_config_file(config_path) if config_path is not None else {}
+    data.update(overrides or {})
+    source = str(config_path) if config_path else "environment"
+    try:
+        settings = Settings(**data)
+    except PydanticValidationError as exc:
+        raise describe_validation_error(exc, source) from exc
+    # home is decided here, not by the generic env source, so that --home wins
+    settings.home = home_path
+    settings.config_file = config_path
+    return settings
+
+
+def validate_config_file(path: Path) -> Settings:
+    """Validate one file on its own, without environment overrides."""
+    data = read_config_file(path)
+    try:
+        return Settings.model_validate(data)
+    except PydanticValidationError as exc:
+        raise describe_validation_error(exc, str(path)) from exc
+
+
+class ClientSettings(BaseModel):
+    """What the CLI needs to talk to a running server."""
+
+    url: str
+    token: str | None
+
+
+def process_environment() -> Mapping[str, str]:
+    """The process environment, for parts that resolve secrets by variable name."""
+    return os.environ
+
+
+def load_client_settings(url: str | None, token: str | None) -> ClientSettings:
+    """Flags win; then ``SMOLIT_URL`` / ``SMOLIT_TOKEN``; then the local default."""
+    return ClientSettings(
+        url=(url or os.environ.get("SMOLIT_URL") or "http://127.0.0.1:8000").rstrip("/"),
+        token=token or os.environ.get("SMOLIT_TOKEN") or None,
+    )

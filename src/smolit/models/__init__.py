@@ -1,0 +1,30 @@
+"""Language models: the backend interface, the backend registry and the model pool."""
+
+from smolit.models.base import (
+    ChatMessage,
+    GenerationParams,
+    GenerationResult,
+    ModelBackend,
+    Role,
+)
+from smolit.models.manager import ModelManager, resolve_api_key
+from smolit.models.registry import (
+    ENTRY_POINT_GROUP,
+    BackendRegistry,
+    default_registry,
+    register_backend,
+)
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "BackendRegistry",
+    "ChatMessage",
+    "GenerationParams",
+    "GenerationResult",
+    "ModelBackend",
+    "ModelManager",
+    "Role",
+    "default_registry",
+    "register_backend",
+    "resolve_api_key",
+]

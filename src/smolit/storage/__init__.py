@@ -1,0 +1,6 @@
+"""Persistent state: SQLAlchemy models, sessions and Alembic migrations."""
+
+from smolit.storage.database import Database
+from smolit.storage.tables import AgentRow, ApiTokenRow, Base, TaskRow
+
+__all__ = ["AgentRow", "ApiTokenRow", "Base", "Database", "TaskRow"]

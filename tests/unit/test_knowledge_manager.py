@@ -1,0 +1,150 @@
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from smolit.config import KnowledgeSettings
+from smolit.errors import ConfigError, KnowledgeError, NotFoundError, ValidationError
+from smolit.knowledge import KnowledgeManager, reciprocal_rank_fusion
+from smolit.testing import LookupEncoder
+
+DOCUMENTS = {
+    "billing.md": "Invoices are sent on the first day of each month. Payment is due in 30 days.",
+    "shipping.md": "Parcels leave the warehouse within two days and travel by courier.",
+    "returns.md": "Items can be returned within fourteen days for a full refund.",
+}
+
+
+def make_manager(tmp_path: Path, dimension: int = 64, **settings: int) -> KnowledgeManager:
+    return KnowledgeManager(
+        KnowledgeSettings.model_validate({"chunk_words": 16, "chunk_overlap": 4, **settings}),
+        tmp_path / "knowledge",
+        lambda: LookupEncoder(dimension=dimension),
+    )
+
+
+@pytest.fixture
+def manager(tmp_path: Path) -> KnowledgeManager:
+    manager = make_manager(tmp_path)
+    for source, text in DOCUMENTS.items():
+        manager.add_document("support", source.removesuffix(".md"), text, source)
+    return manager
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "keyword", "semantic"])
+def test_search_ranks_the_matching_document_first(manager: KnowledgeManager, mode: str) -> None:
+    hits = manager.search("support", "when is the invoice payment due?", mode=mode)  # type: ignore[arg-type]
+    assert hits[0].source == "billing.md"
+
+
+def test_search_returns_top_k_hits_by_default(manager: KnowledgeManager) -> None:
+    assert len(manager.search("support", "days")) == 3
+    assert len(manager.search("support", "days", top_k=1)) == 1
+
+
+def test_readding_unchanged_document_returns_the_existing_record(
+    manager: KnowledgeManager,
+) -> None:
+    before = manager.stats("support")
+    again = manager.add_document("support", "billing", DOCUMENTS["billing.md"], "billing.md")
+    assert again.source == "billing.md" and manager.stats("support") == before
+
+
+def test_new_content_from_the_same_source_replaces_the_document(
+    manager: KnowledgeManager,
+) -> None:
+    old = manager.search("support", "invoice", top_k=1)[0]
+    new = manager.add_document("support", "billing", "Bills now arrive weekly.", "billing.md")
+    assert new.id == old.document_id
+    assert manager.search("support", "invoice", mode="keyword") == []
+    assert manager.stats("support")["documents"] == 3
+
+
+def test_max_documents_is_enforced_across_collections(tmp_path: Path) -> None:
+    manager = make_manager(tmp_path, max_documents=1)
+    manager.add_document("one", "a", "first text", "a.txt")
+    with pytest.raises(KnowledgeError, match="knowledge.max_documents"):
+        manager.add_document("two", "b", "second text", "b.txt")
+
+
+def test_empty_query_is_a_validation_error(manager: KnowledgeManager) -> None:
+    with pytest.raises(ValidationError):
+        manager.search("support", "  \n")
+
+
+def test_unknown_mode_is_a_validation_error(manager: KnowledgeManager) -> None:
+    with pytest.raises(ValidationError, match="mode"):
+        manager.search("support", "x", mode="fuzzy")  # type: ignore[arg-type]
+
+
+def test_unknown_collection_gives_no_hits(manager: KnowledgeManager) -> None:
+    assert manager.search("nothing-here", "invoice") == []
+
+
+def test_invalid_collection_name_is_a_validation_error(manager: KnowledgeManager) -> None:
+    with pytest.raises(ValidationError, match="collection"):
+        manager.add_document("Bad Name", "t", "text", "s")
+
+
+def test_empty_document_is_a_validation_error(manager: KnowledgeManager) -> None:
+    with pytest.raises(ValidationError):
+        manager.add_document("support", "t", " \n ", "empty.txt")
+
+
+def test_encoder_is_built_only_when_first_needed(tmp_path: Path) -> None:
+    built: list[LookupEncoder] = []
+
+    def provider() -> LookupEncoder:
+        built.append(LookupEncoder())
+        return built[-1]
+
+    manager = KnowledgeManager(KnowledgeSettings.model_validate({}), tmp_path, provider)
+    manager.stats()
+    manager.search("docs", "keyword search needs no encoder", mode="keyword")
+    assert built == []
+    manager.add_document("docs", "t", "some text", "s")
+    manager.search("docs", "text", mode="semantic")
+    assert len(built) == 1
+
+
+def test_a_different_encoder_is_refused_for_stored_embeddings(tmp_path: Path) -> None:
+    make_manager(tmp_path).add_document("docs", "t", "some text", "s")
+    other = make_manager(tmp_path, dimension=32)
+    with pytest.raises(KnowledgeError, match="lookup:64"):
+        other.search("docs", "text", mode="semantic")
+
+
+def test_overlap_not_below_chunk_words_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="knowledge.chunk_overlap"):
+        make_manager(tmp_path, chunk_overlap=16)
+
+
+def test_stats_count_documents_and_chunks(manager: KnowledgeManager) -> None:
+    manager.add_document("other", "t", "text", "s")
+    assert manager.stats("support") == {"documents": 3, "chunks": 3}
+    assert manager.stats() == {"documents": 4, "chunks": 4}
+    assert manager.collections() == ["other", "support"]
+
+
+def test_removed_document_is_no_longer_found(manager: KnowledgeManager) -> None:
+    doc_id = manager.search("support", "invoice", top_k=1)[0].document_id
+    manager.remove_document(doc_id)
+    assert all(hit.document_id != doc_id for hit in manager.search("support", "invoice"))
+    with pytest.raises(NotFoundError):
+        manager.get_document(doc_id)
+
+
+def test_removing_an_unknown_document_is_not_found(manager: KnowledgeManager) -> None:
+    with pytest.raises(NotFoundError):
+        manager.remove_document("no-such-id")
+
+
+def test_asearch_gives_the_same_hits_as_search(manager: KnowledgeManager) -> None:
+    hits = asyncio.run(manager.asearch("support", "refund", top_k=2))
+    assert hits == manager.search("support", "refund", top_k=2)
+
+
+def test_rank_fusion_favours_items_high_in_both_rankings() -> None:
+    fused = reciprocal_rank_fusion([[(1, 9.0), (2, 8.0)], [(2, 0.9), (3, 0.8)]])
+    assert [item for item, _ in fused] == [2, 1, 3]
+    assert fused[0][1] == pytest.approx(1 / 62 + 1 / 61)

@@ -1,0 +1,122 @@
+"""The task flow in process: TaskManager → Supervisor → router → WorkerAgent → model."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from smolit.errors import ModelError, NotFoundError, ValidationError
+from smolit.security.tokens import Principal
+from smolit.system import AgentNN
+from smolit.tasks import TaskStatus, TaskView
+from smolit.testing import FakeModel
+from tests.unit.helpers import small_system
+
+T = TypeVar("T")
+ALICE = Principal("alice", "user", "t1")
+BOB = Principal("bob", "user", "t2")
+
+
+def run_in(system: AgentNN, body: Callable[[AgentNN], Awaitable[T]]) -> T:
+    async def scenario() -> T:
+        await system.start()
+        try:
+            return await body(system)
+        finally:
+            await system.stop()
+
+    return asyncio.run(scenario())
+
+
+async def submit_and_wait(system: AgentNN, text: str, who: Principal = ALICE) -> TaskView:
+    view = await system.tasks.submit(text, who)
+    return await system.tasks.get(view.id, who, wait=30)
+
+
+def test_task_is_answered_by_the_routed_agent(tmp_path: Path) -> None:
+    model = FakeModel(responses=["Boil it for seven minutes."])
+    view = run_in(small_system(tmp_path, model), lambda s: submit_and_wait(s, "boil an egg"))
+    assert view.status is TaskStatus.SUCCEEDED
+    assert (view.agent, view.model, view.answer) == ("cooking", "fake", "Boil it for seven minutes.")
+    assert view.route is not None and view.route["agent"] == "cooking"
+
+
+def test_model_sees_the_agent_system_prompt_and_context(tmp_path: Path) -> None:
+    model = FakeModel()
+    system = small_system(tmp_path, model)
+
+    async def body(s: AgentNN) -> TaskView:
+        s.knowledge.add_document("cooking", "Eggs", "boil an egg for seven minutes", "eggs.md")
+        return await submit_and_wait(s, "boil an egg")
+
+    view = run_in(system, body)
+    assert view.sources and view.sources[0]["title"] == "Eggs"
+    system_message = model.calls[0][0]
+    assert system_message.role == "system" and "seven minutes" in system_message.content
+
+
+def test_out_of_scope_task_gets_a_clear_answer_and_no_agent(tmp_path: Path) -> None:
+    model = FakeModel()
+    view = run_in(small_system(tmp_path, model), lambda s: submit_and_wait(s, "lattice qcd"))
+    assert view.status is TaskStatus.SUCCEEDED
+    assert view.out_of_scope and view.agent is None
+    assert view.answer is not None and view.answer.startswith("No agent can handle this task.")
+    assert model.calls == []
+
+
+def test_failing_agent_falls_back_to_the_next(tmp_path: Path) -> None:
+    model = FakeModel(responses=[ModelError("boom"), "from the fallback"])  # type: ignore[list-item]
+    system = small_system(tmp_path, model, router={"out_of_scope_threshold": -1.0})
+    view = run_in(system, lambda s: submit_and_wait(s, "boil an egg"))
+    assert view.answer == "from the fallback"
+    assert view.route is not None and view.route["failures"][0]["agent"] == "cooking"
+
+
+def test_task_over_its_timeout_is_timed_out(tmp_path: Path) -> None:
+    system = small_system(tmp_path, FakeModel(delay=2.0), system={"task_timeout": 0.2})
+    view = run_in(system, lambda s: submit_and_wait(s, "boil an egg"))
+    assert view.status is TaskStatus.TIMED_OUT
+
+
+def test_empty_task_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="empty"):
+        run_in(small_system(tmp_path), lambda s: s.tasks.submit("  \n", ALICE))
+
+
+def test_oversized_task_is_refused(tmp_path: Path) -> None:
+    system = small_system(tmp_path, server={"max_task_chars": 10})
+    with pytest.raises(ValidationError, match="limit is 10"):
+        run_in(system, lambda s: s.tasks.submit("x" * 11, ALICE))
+
+
+def test_users_do_not_see_each_others_tasks(tmp_path: Path) -> None:
+    async def body(s: AgentNN) -> None:
+        view = await submit_and_wait(s, "boil an egg", ALICE)
+        with pytest.raises(NotFoundError):
+            await s.tasks.get(view.id, BOB)
+        assert [t.id for t in s.tasks.list(ALICE)] == [view.id]
+        assert s.tasks.list(BOB) == []
+
+    run_in(small_system(tmp_path), body)
+
+
+def test_unfinished_tasks_run_after_a_restart(tmp_path: Path) -> None:
+    system = small_system(tmp_path)
+    system.prepare()
+    from smolit.storage import TaskRow
+    from smolit.storage.tables import utcnow
+
+    with system.database.session() as session:
+        session.add(TaskRow(id="left-over", text="boil an egg", status="running",
+                            submitted_by="alice", out_of_scope=False, sources=[], timings={},
+                            attempts=1, timeout=30, created_at=utcnow()))
+    view = run_in(system, lambda s: s.tasks.get("left-over", ALICE, wait=30))
+    assert view.status is TaskStatus.SUCCEEDED
+    assert view.attempts == 2
+
+
+def test_run_sync_answers_one_task(tmp_path: Path) -> None:
+    view = small_system(tmp_path, FakeModel(responses=["ok"])).run_sync("book a flight")
+    assert (view.agent, view.answer) == ("travel", "ok")
