@@ -128,16 +128,16 @@ class Settings(BaseSettings):
 
     home: Path = Path(DEFAULT_HOME)
     config_file: Path | None = Field(None, exclude=True)
-    system: SystemSettings = Field(default_factory=SystemSettings)  # type: ignore[arg-type]
+    system: SystemSettings = Field(default_factory=SystemSettings)
     models: ModelsSettings = Field(default_factory=ModelsSettings)
-    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)  # type: ignore[arg-type]
-    cache: CacheSettings = Field(default_factory=CacheSettings)  # type: ignore[arg-type]
-    router: RouterSettings = Field(default_factory=RouterSettings)  # type: ignore[arg-type]
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    router: RouterSettings = Field(default_factory=RouterSettings)
     agents: list[AgentConfig] = Field(default_factory=list)
     storage: str | None = Field(None, description="database URL; SQLite in home when absent")
     queue: str = Field("local", description="'local' or a Redis URL")
     security: SecuritySettings = Field(default_factory=SecuritySettings)
-    server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
+    server: ServerSettings = Field(default_factory=ServerSettings)
 
     @classmethod
     def settings_customise_sources(

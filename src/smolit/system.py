@@ -56,9 +56,7 @@ class AgentNN:
         self.models = models or ModelManager(
             settings.models, environ=process_environment() if environ is None else environ
         )
-        self.knowledge = KnowledgeManager(
-            settings.knowledge, settings.knowledge_dir, self.encoder
-        )
+        self.knowledge = KnowledgeManager(settings.knowledge, settings.knowledge_dir, self.encoder)
         self.router: Router = SimilarityRouter(
             self.encoder(),
             threshold=settings.router.out_of_scope_threshold,
@@ -111,7 +109,10 @@ class AgentNN:
                     logger.warning("knowledge %s: %s: %s", spec.name, error.path, error.message)
                 logger.info(
                     "knowledge %s: %d added, %d updated, %d unchanged",
-                    spec.knowledge_collection, report.added, report.updated, report.unchanged,
+                    spec.knowledge_collection,
+                    report.added,
+                    report.updated,
+                    report.unchanged,
                 )
 
     async def start(self) -> None:

@@ -58,13 +58,19 @@ def test_wrong_type_names_key_path(tmp_path: Path) -> None:
 
 
 def test_agent_field_errors_name_the_list_index(tmp_path: Path) -> None:
-    config = write(tmp_path / "c.yaml", "agents:\n  - name: ok\n    description: x\n  - name: Bad Name\n    description: y\n")
+    config = write(
+        tmp_path / "c.yaml",
+        "agents:\n  - name: ok\n    description: x\n  - name: Bad Name\n    description: y\n",
+    )
     with pytest.raises(ConfigError, match=r"agents\[1\]\.name"):
         validate_config_file(config)
 
 
 def test_duplicate_agent_names_are_rejected(tmp_path: Path) -> None:
-    config = write(tmp_path / "c.yaml", "agents:\n  - {name: a, description: x}\n  - {name: a, description: y}\n")
+    config = write(
+        tmp_path / "c.yaml",
+        "agents:\n  - {name: a, description: x}\n  - {name: a, description: y}\n",
+    )
     with pytest.raises(ConfigError, match="declared twice"):
         validate_config_file(config)
 

@@ -24,7 +24,11 @@ def test_enqueue_appends_after_the_script() -> None:
 
 
 def test_echoes_last_user_message_when_script_is_empty() -> None:
-    messages = [ChatMessage("user", "first"), ChatMessage("assistant", "x"), ChatMessage("user", "hi")]
+    messages = [
+        ChatMessage("user", "first"),
+        ChatMessage("assistant", "x"),
+        ChatMessage("user", "hi"),
+    ]
     assert FakeModel().generate(messages, PARAMS).text == "[fake] hi"
 
 
@@ -69,3 +73,10 @@ def test_result_names_the_model() -> None:
 def test_entry_point_form_replies_with_definition_model() -> None:
     backend = FakeModelBackend("canned", ModelDefinition(backend="fake", model="canned reply"))
     assert ask(backend, "q") == "canned reply"
+
+
+def test_scripted_exception_in_responses_is_raised_in_turn() -> None:
+    model = FakeModel(responses=[ValueError("first fails"), "second works"])
+    with pytest.raises(ValueError):
+        ask(model, "a")
+    assert ask(model, "b") == "second works"

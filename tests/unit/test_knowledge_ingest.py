@@ -49,7 +49,7 @@ def test_text_file_title_is_its_stem(manager: KnowledgeManager, docs: Path) -> N
 
 def test_source_without_root_is_the_absolute_path(manager: KnowledgeManager, docs: Path) -> None:
     manager.ingest_path("docs", docs / "notes.txt")
-    assert manager.search("docs", "backups")[0].source == str((docs / "notes.txt").resolve())
+    assert manager.search("docs", "backups")[0].source == str((docs / "notes.txt").absolute())
 
 
 def test_reingesting_unchanged_files_reports_them_unchanged(
@@ -119,3 +119,12 @@ def test_missing_path_is_not_found(manager: KnowledgeManager, tmp_path: Path) ->
 def test_path_outside_root_is_a_validation_error(manager: KnowledgeManager, docs: Path) -> None:
     with pytest.raises(ValidationError, match="not inside"):
         manager.ingest_path("docs", docs, root=docs / "guides")
+
+
+def test_symlink_to_a_file_outside_root_keeps_its_path_under_root(
+    manager: KnowledgeManager, docs: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "outside.txt").write_text("linked penguin text")
+    (docs / "linked.txt").symlink_to(tmp_path / "outside.txt")
+    manager.ingest_path("docs", docs, root=docs)
+    assert manager.search("docs", "penguin", top_k=1)[0].source == "linked.txt"

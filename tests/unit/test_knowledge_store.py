@@ -73,6 +73,12 @@ def test_database_runs_in_wal_mode(tmp_path: Path) -> None:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_file_that_is_not_a_database_is_a_knowledge_error(tmp_path: Path) -> None:
+    (tmp_path / "k.db").write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(KnowledgeError, match="cannot open"):
+        KnowledgeStore(tmp_path / "k.db")
+
+
 def test_reopened_store_keeps_documents_and_index(tmp_path: Path) -> None:
     first = KnowledgeStore(tmp_path / "k.db")
     doc_id = save(first, "a", "persistent kangaroo facts")

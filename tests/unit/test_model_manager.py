@@ -50,7 +50,9 @@ class BrokenBackend(ModelBackend):
         raise AssertionError("never built")
 
 
-def make_manager(environ: dict[str, str] | None = None, **definitions: ModelDefinition) -> ModelManager:
+def make_manager(
+    environ: dict[str, str] | None = None, **definitions: ModelDefinition
+) -> ModelManager:
     registry = BackendRegistry()
     registry.register("counting", CountingBackend)
     registry.register("broken", BrokenBackend)
@@ -228,7 +230,9 @@ def test_resolve_api_key_raises_config_error_when_variable_is_unset() -> None:
 
 
 def test_loaded_lists_models_in_memory() -> None:
-    manager = make_manager(slow=ModelDefinition(backend="counting"))
+    manager = make_manager(
+        echo=ModelDefinition(backend="fake"), slow=ModelDefinition(backend="counting")
+    )
     manager.preload("echo")
     assert manager.loaded() == ["echo"]
 
@@ -242,7 +246,9 @@ def test_unload_closes_the_backend() -> None:
 
 
 def test_close_unloads_every_model() -> None:
-    manager = make_manager(slow=ModelDefinition(backend="counting"))
+    manager = make_manager(
+        echo=ModelDefinition(backend="fake"), slow=ModelDefinition(backend="counting")
+    )
     manager.preload("echo")
     manager.preload("slow")
     manager.close()

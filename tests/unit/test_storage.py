@@ -25,9 +25,21 @@ def test_task_rows_round_trip_json_columns(database_url: str) -> None:
     database = Database(database_url)
     database.migrate()
     with database.session() as session:
-        session.add(TaskRow(id="t1", text="hi", status="queued", submitted_by="u",
-                            out_of_scope=False, route={"scores": [1, 2]}, sources=[{"a": 1}],
-                            timings={"x": 0.5}, attempts=0, timeout=5, created_at=utcnow()))
+        session.add(
+            TaskRow(
+                id="t1",
+                text="hi",
+                status="queued",
+                submitted_by="u",
+                out_of_scope=False,
+                route={"scores": [1, 2]},
+                sources=[{"a": 1}],
+                timings={"x": 0.5},
+                attempts=0,
+                timeout=5,
+                created_at=utcnow(),
+            )
+        )
     with database.session() as session:
         row = session.get(TaskRow, "t1")
         assert row is not None

@@ -39,7 +39,11 @@ def test_task_is_answered_by_the_routed_agent(tmp_path: Path) -> None:
     model = FakeModel(responses=["Boil it for seven minutes."])
     view = run_in(small_system(tmp_path, model), lambda s: submit_and_wait(s, "boil an egg"))
     assert view.status is TaskStatus.SUCCEEDED
-    assert (view.agent, view.model, view.answer) == ("cooking", "fake", "Boil it for seven minutes.")
+    assert (view.agent, view.model, view.answer) == (
+        "cooking",
+        "fake",
+        "Boil it for seven minutes.",
+    )
     assert view.route is not None and view.route["agent"] == "cooking"
 
 
@@ -109,9 +113,20 @@ def test_unfinished_tasks_run_after_a_restart(tmp_path: Path) -> None:
     from smolit.storage.tables import utcnow
 
     with system.database.session() as session:
-        session.add(TaskRow(id="left-over", text="boil an egg", status="running",
-                            submitted_by="alice", out_of_scope=False, sources=[], timings={},
-                            attempts=1, timeout=30, created_at=utcnow()))
+        session.add(
+            TaskRow(
+                id="left-over",
+                text="boil an egg",
+                status="running",
+                submitted_by="alice",
+                out_of_scope=False,
+                sources=[],
+                timings={},
+                attempts=1,
+                timeout=30,
+                created_at=utcnow(),
+            )
+        )
     view = run_in(system, lambda s: s.tasks.get("left-over", ALICE, wait=30))
     assert view.status is TaskStatus.SUCCEEDED
     assert view.attempts == 2

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from smolit.agents.registry import AgentRegistry
@@ -102,4 +102,3 @@ class Supervisor:
             + "; ".join(f"{f['agent']}: {f['error']}" for f in failures),
             details={"failures": failures},
         )
-

@@ -19,9 +19,7 @@ class SearchHitLike(Protocol):
 
 
 class KnowledgeSearch(Protocol):
-    async def asearch(
-        self, collection: str, query: str, top_k: int | None = None
-    ) -> list[Any]: ...
+    async def asearch(self, collection: str, query: str, top_k: int | None = None) -> list[Any]: ...
 
 
 class ModelGenerator(Protocol):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -28,10 +29,14 @@ STATUS_TYPES = {
 
 
 def error_response(
-    status: int, kind: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+    status: int,
+    kind: str,
+    message: str,
+    details: Any = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body = {"error": {"type": kind, "message": message, "details": details or {}}}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(body, status_code=status, headers=dict(headers) if headers else None)
 
 
 def _field_path(location: tuple[Any, ...]) -> str:

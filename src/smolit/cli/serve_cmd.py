@@ -8,13 +8,17 @@ import sys
 import threading
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from smolit.cli import output
 from smolit.cli.options import ConfigOption, HomeOption
 from smolit.config import CONFIG_FILE_NAME, Settings, load_settings, resolve_config_path
+from smolit.errors import SmolitError
+
+if TYPE_CHECKING:
+    from smolit.system import AgentNN
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +53,16 @@ def smolit_command() -> str:
         return str(script)
 
 
+def warm_default_model(system: AgentNN) -> None:
+    """Load the default model in the background so the first task does not wait for it."""
+    try:
+        system.models.preload(None)
+    except SmolitError as exc:
+        logger.warning("default model not preloaded: %s", exc.message)
+    except Exception:
+        logger.exception("default model not preloaded")
+
+
 def print_banner(settings: Settings, url: str, token: str | None) -> None:
     shown = token or "$SMOLIT_TOKEN"
     output.line("")
@@ -66,11 +80,11 @@ def print_banner(settings: Settings, url: str, token: str | None) -> None:
     output.line(
         f"  curl -s -X POST {url}/tasks -H 'Authorization: Bearer {shown}' "
         "-H 'Content-Type: application/json' "
-        "-d '{\"text\": \"How long should I boil an egg for a runny yolk?\"}'"
+        '-d \'{"text": "How long should I boil an egg for a runny yolk?"}\''
     )
     output.line(
         f"  SMOLIT_URL={url} SMOLIT_TOKEN={shown} {smolit_command()} task submit "
-        "\"How long should I boil an egg for a runny yolk?\" --wait"
+        '"How long should I boil an egg for a runny yolk?" --wait'
     )
     output.line("")
 
@@ -105,7 +119,7 @@ def serve(
     system.prepare()
     issued = system.tokens.ensure_admin()
     threading.Thread(
-        target=system.models.preload, args=(None,), name="model-preload", daemon=True
+        target=warm_default_model, args=(system,), name="model-preload", daemon=True
     ).start()
     print_banner(settings, f"http://{host}:{port}", issued.secret if issued else None)
     uvicorn.run(

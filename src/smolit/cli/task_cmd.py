@@ -23,8 +23,10 @@ def print_task(task: dict[str, Any]) -> None:
     if task.get("out_of_scope"):
         output.line("agent   (none: out of scope)")
     elif task.get("agent"):
-        output.line(f"agent   {task['agent']}  (confidence {route.get('confidence', 0):.2f}, "
-                    f"model {task.get('model') or '-'})")
+        output.line(
+            f"agent   {task['agent']}  (confidence {route.get('confidence', 0):.2f}, "
+            f"model {task.get('model') or '-'})"
+        )
     if route.get("reason"):
         output.line(f"why     {route['reason']}")
     scores = route.get("scores") or []

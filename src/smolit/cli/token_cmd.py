@@ -12,8 +12,9 @@ from smolit.config import load_settings
 from smolit.security.tokens import TokenService
 from smolit.storage import Database
 
-app = typer.Typer(help="Manage API tokens (operator commands on the local database).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Manage API tokens (operator commands on the local database).", no_args_is_help=True
+)
 
 
 def _service(config: object, home: object) -> TokenService:
@@ -36,29 +37,51 @@ def create(
     """Create a token and print it once (only its hash is stored)."""
     issued = _service(config, home).create(user, role, name)  # type: ignore[arg-type]
     if json:
-        output.emit_json({"id": issued.id, "user": issued.user, "role": issued.role,
-                          "name": issued.name, "token": issued.secret})
+        output.emit_json(
+            {
+                "id": issued.id,
+                "user": issued.user,
+                "role": issued.role,
+                "name": issued.name,
+                "token": issued.secret,
+            }
+        )
     else:
         output.line(issued.secret)
 
 
 @app.command("list")
-def list_tokens(config: ConfigOption = None, home: HomeOption = None,
-                json: JsonOption = False) -> None:
+def list_tokens(
+    config: ConfigOption = None, home: HomeOption = None, json: JsonOption = False
+) -> None:
     """List tokens (never their secrets)."""
     rows = _service(config, home).list()
-    data = [{"id": r.id, "user": r.user, "role": r.role, "name": r.name,
-             "created_at": r.created_at.isoformat(), "revoked": r.revoked} for r in rows]
+    data: list[dict[str, str | bool]] = [
+        {
+            "id": r.id,
+            "user": r.user,
+            "role": r.role,
+            "name": r.name,
+            "created_at": r.created_at.isoformat(),
+            "revoked": r.revoked,
+        }
+        for r in rows
+    ]
     if json:
         output.emit_json(data)
     else:
-        output.table(["id", "user", "role", "name", "revoked"],
-                     [[d["id"], d["user"], d["role"], d["name"], str(d["revoked"])] for d in data])
+        output.table(
+            ["id", "user", "role", "name", "revoked"],
+            [[str(d[key]) for key in ("id", "user", "role", "name", "revoked")] for d in data],
+        )
 
 
 @app.command("revoke")
-def revoke(token_id: Annotated[str, typer.Argument(help="the token id")],
-           config: ConfigOption = None, home: HomeOption = None) -> None:
+def revoke(
+    token_id: Annotated[str, typer.Argument(help="the token id")],
+    config: ConfigOption = None,
+    home: HomeOption = None,
+) -> None:
     """Revoke a token by id."""
     _service(config, home).revoke(token_id)
     output.line(f"revoked {token_id}")

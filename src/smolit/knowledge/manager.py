@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -65,9 +66,15 @@ def _check_collection(collection: str) -> None:
         )
 
 
+def _absolute(path: Path) -> Path:
+    """``path`` made absolute and normalised, without following symbolic links."""
+    return Path(os.path.abspath(path))
+
+
 def _source_for(file: Path, root: Path | None) -> str:
-    resolved = file.resolve()
-    return resolved.relative_to(root.resolve()).as_posix() if root else str(resolved)
+    if root is None:
+        return str(_absolute(file))
+    return _absolute(file).relative_to(_absolute(root)).as_posix()
 
 
 def _files_under(directory: Path) -> list[Path]:
@@ -190,7 +197,7 @@ class KnowledgeManager:
         _check_collection(collection)
         if not path.exists():
             raise NotFoundError(f"{path}: no such file or directory", details={"path": str(path)})
-        if root is not None and not path.resolve().is_relative_to(root.resolve()):
+        if root is not None and not _absolute(path).is_relative_to(_absolute(root)):
             raise ValidationError(f"{path} is not inside {root}", details={"path": str(path)})
         report = IngestReport()
         for file in _files_under(path) if path.is_dir() else [path]:

@@ -3,8 +3,8 @@
 The file runs in WAL mode. Chunk text is indexed by an FTS5 table (porter stemming) kept
 in step with the ``chunks`` table by triggers; embeddings are float32 BLOBs, and each
 collection's embeddings are cached in memory as one tensor for exact cosine search, dropped
-whenever the collection is written. One connection serves all threads behind a lock; the
-dense matrix product runs outside it.
+whenever the collection is written (``vectors.ExactIndex``). One connection serves all
+threads behind a lock; the dense matrix product runs outside it.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import torch
 
 from smolit.errors import KnowledgeError, ValidationError
 from smolit.knowledge.records import DocumentRecord, SearchHit
+from smolit.knowledge.vectors import ExactIndex, to_blobs
 
 #: at most this many distinct terms of a query go to the keyword index
 MAX_QUERY_TERMS = 32
@@ -97,19 +98,20 @@ class KnowledgeStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.RLock()
-        self._vectors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._indexes: dict[str, ExactIndex] = {}
+        self._db: sqlite3.Connection | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA busy_timeout = 5000")
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            db.executescript(_SCHEMA)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA busy_timeout = 5000")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
+            self.close()
             raise KnowledgeError(
                 f"cannot open the knowledge base {path}: {exc}", details={"path": str(path)}
             ) from exc
-        self._db: sqlite3.Connection | None = db
 
     # --- connection handling -------------------------------------------------------------
 
@@ -128,7 +130,7 @@ class KnowledgeStore:
 
     @contextmanager
     def _write(self, collection: str | None = None) -> Iterator[sqlite3.Connection]:
-        """One transaction; the cached vectors of ``collection`` are dropped after it."""
+        """One transaction; the cached embeddings of ``collection`` (None: all) are dropped."""
         with self._lock:
             db = self._connection()
             try:
@@ -143,9 +145,9 @@ class KnowledgeStore:
                 raise
             finally:
                 if collection is None:
-                    self._vectors.clear()
+                    self._indexes.clear()
                 else:
-                    self._vectors.pop(collection, None)
+                    self._indexes.pop(collection, None)
 
     def close(self) -> None:
         """Close the file; further calls raise ``KnowledgeError``. Closing twice is fine."""
@@ -153,7 +155,7 @@ class KnowledgeStore:
             if self._db is not None:
                 self._db.close()
                 self._db = None
-            self._vectors.clear()
+            self._indexes.clear()
 
     # --- documents -------------------------------------------------------------------------
 
@@ -200,7 +202,7 @@ class KnowledgeStore:
             metadata_json = json.dumps(metadata, sort_keys=True)
         except (TypeError, ValueError) as exc:
             raise ValidationError(f"metadata must be JSON-serialisable: {exc}") from exc
-        blobs = [row.contiguous().numpy().tobytes() for row in embeddings.to(torch.float32)]
+        blobs = to_blobs(embeddings)
         with self._write(collection) as db:
             row = db.execute(
                 "SELECT id FROM documents WHERE collection = ? AND source = ?",
@@ -304,47 +306,19 @@ class KnowledgeStore:
         self, collection: str, vector: torch.Tensor, limit: int
     ) -> list[tuple[int, float]]:
         """(chunk id, cosine) by exact search over unit vectors, best first."""
-        ids, matrix = self._matrix(collection)
-        if matrix.shape[0] == 0 or limit <= 0:
-            return []
-        if vector.shape != (matrix.shape[1],):
-            raise KnowledgeError(
-                f"query vector has shape {tuple(vector.shape)} but collection {collection!r} "
-                f"holds {matrix.shape[1]}-dimensional embeddings",
-                details={"collection": collection},
-            )
-        scores = matrix @ vector.to(torch.float32)
-        top = torch.topk(scores, min(limit, scores.shape[0]))
-        return [
-            (int(ids[i]), float(score))
-            for score, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)
-        ]
+        return self._index(collection).search(vector, limit, collection)
 
-    def _matrix(self, collection: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """(chunk ids, embeddings) of ``collection``, from the cache or the file."""
+    def _index(self, collection: str) -> ExactIndex:
+        """The embeddings of ``collection``, from the cache or else the file."""
         with self._read() as db:
-            cached = self._vectors.get(collection)
-            if cached is not None:
-                return cached
-            rows = db.execute(
-                "SELECT id, embedding FROM chunks WHERE collection = ? ORDER BY id",
-                (collection,),
-            ).fetchall()
-            sizes = {len(blob) for _, blob in rows}
-            if len(sizes) > 1:
-                raise KnowledgeError(
-                    f"collection {collection!r} mixes embeddings of different sizes; "
-                    "re-ingest it with one encoder",
-                    details={"collection": collection},
-                )
-            ids = torch.tensor([chunk_id for chunk_id, _ in rows], dtype=torch.int64)
-            if rows:
-                buffer = bytearray(b"".join(blob for _, blob in rows))
-                matrix = torch.frombuffer(buffer, dtype=torch.float32).reshape(len(rows), -1)
-            else:
-                matrix = torch.zeros((0, 0), dtype=torch.float32)
-            self._vectors[collection] = (ids, matrix)
-            return ids, matrix
+            index = self._indexes.get(collection)
+            if index is None:
+                rows = db.execute(
+                    "SELECT id, embedding FROM chunks WHERE collection = ? ORDER BY id",
+                    (collection,),
+                ).fetchall()
+                index = self._indexes[collection] = ExactIndex.from_rows(rows, collection)
+            return index
 
     def hits(self, scored: list[tuple[int, float]]) -> list[SearchHit]:
         """Search hits for (chunk id, score) pairs, in the given order."""

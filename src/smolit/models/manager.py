@@ -126,11 +126,12 @@ class ModelManager:
         key = self._resolve(name)
         with self._guard:
             backend = self._pool.get(key)
-            if backend is not None:
-                return backend
-            if key not in self._definitions:
-                raise self._not_found(key)
-            lock = self._load_locks.setdefault(key, threading.Lock())
+            defined = key in self._definitions
+            lock = self._load_locks.setdefault(key, threading.Lock()) if defined else None
+        if backend is not None:
+            return backend
+        if lock is None:
+            raise self._not_found(key)
         with lock:
             with self._guard:
                 backend = self._pool.get(key)

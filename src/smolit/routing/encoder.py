@@ -65,7 +65,8 @@ class SentenceTransformerEncoder(TextEncoder):
         self._lock = threading.Lock()
         self._batch_size = batch_size
         self.encoder_id = f"st:{name}"
-        dimension = self._model.get_sentence_embedding_dimension()
+        measure = getattr(self._model, "get_embedding_dimension", None)
+        dimension = measure() if measure else self._model.get_sentence_embedding_dimension()
         self.dimension = int(dimension) if dimension else 384
 
     def encode(self, texts: list[str]) -> torch.Tensor:

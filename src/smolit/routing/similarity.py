@@ -88,15 +88,33 @@ class SimilarityRouter(Router):
         elapsed = time.perf_counter() - started
         if best is None:
             return RouteDecision(
-                None, scores, 0.0, True, self.name, self.threshold, elapsed,
+                None,
+                scores,
+                0.0,
+                True,
+                self.name,
+                self.threshold,
+                elapsed,
                 reason="no agent is available",
             )
         if best.score < self.threshold:
             return RouteDecision(
-                None, scores, best.score, True, self.name, self.threshold, elapsed,
+                None,
+                scores,
+                best.score,
+                True,
+                self.name,
+                self.threshold,
+                elapsed,
                 reason=f"best score {best.score:.3f} is below the threshold {self.threshold}",
             )
         return RouteDecision(
-            best.agent, scores, best.score, False, self.name, self.threshold, elapsed,
+            best.agent,
+            scores,
+            best.score,
+            False,
+            self.name,
+            self.threshold,
+            elapsed,
             reason=f"highest similarity to {best.agent}'s description and examples",
         )

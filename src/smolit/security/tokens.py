@@ -85,7 +85,9 @@ class TokenService:
         if not secret:
             raise AuthError("missing bearer token: send 'Authorization: Bearer <token>'")
         with self._db.session() as session:
-            row = session.scalar(select(ApiTokenRow).where(ApiTokenRow.token_hash == digest(secret)))
+            row = session.scalar(
+                select(ApiTokenRow).where(ApiTokenRow.token_hash == digest(secret))
+            )
             if row is None or row.revoked:
                 raise AuthError("invalid or revoked token")
             return Principal(user=row.user, role=row.role, token_id=row.id)  # type: ignore[arg-type]

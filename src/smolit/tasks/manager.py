@@ -147,7 +147,9 @@ class TaskManager:
             view = await asyncio.to_thread(self._load, task_id) or view
         return view
 
-    def list(self, principal: Principal, limit: int = 50, status: str | None = None) -> list[TaskView]:
+    def list(
+        self, principal: Principal, limit: int = 50, status: str | None = None
+    ) -> list[TaskView]:
         if not 1 <= limit <= MAX_LIST_LIMIT:
             raise ValidationError(f"limit must be between 1 and {MAX_LIST_LIMIT}")
         query = select(TaskRow).order_by(TaskRow.created_at.desc()).limit(limit)
@@ -189,9 +191,7 @@ class TaskManager:
             return row
 
     async def _run(self, task_id: str) -> None:
-        row = await asyncio.to_thread(
-            self._update_start, task_id
-        )
+        row = await asyncio.to_thread(self._update_start, task_id)
         if row is None:
             return
         text, timeout = row

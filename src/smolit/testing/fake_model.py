@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 
 from smolit.config import ModelDefinition
 from smolit.models.base import ChatMessage, GenerationParams, GenerationResult, ModelBackend
@@ -35,7 +36,7 @@ class FakeModel(ModelBackend):
     def __init__(
         self,
         name: str = "fake",
-        responses: list[str] | None = None,
+        responses: Sequence[str | Exception] | None = None,
         default: str | None = None,
         delay: float = 0.0,
         fail_with: Exception | None = None,

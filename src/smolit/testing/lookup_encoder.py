@@ -20,7 +20,9 @@ class LookupEncoder(TextEncoder):
     def __init__(self, dimension: int = 64, table: dict[str, list[float]] | None = None) -> None:
         self.dimension = dimension
         self.encoder_id = f"lookup:{dimension}"
-        self._table = {text: torch.tensor(vec, dtype=torch.float32) for text, vec in (table or {}).items()}
+        self._table = {
+            text: torch.tensor(vec, dtype=torch.float32) for text, vec in (table or {}).items()
+        }
         for text, vec in self._table.items():
             if vec.shape != (dimension,):
                 raise ValueError(f"vector for {text!r} must have {dimension} values")

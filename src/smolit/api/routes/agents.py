@@ -17,7 +17,7 @@ router = APIRouter(prefix="/agents", tags=["agents"])
 def _out(system: AgentNN, spec: AgentSpec) -> AgentOut:
     reason = system.supervisor.unavailable_reason(spec)
     data = spec.to_dict()
-    return AgentOut(**data, available=reason is None, unavailable_reason=reason)  # type: ignore[arg-type]
+    return AgentOut(**data, available=reason is None, unavailable_reason=reason)
 
 
 @router.get("", response_model=AgentList)

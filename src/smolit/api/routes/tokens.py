@@ -15,5 +15,6 @@ router = APIRouter(prefix="/tokens", tags=["security"])
 @router.post("", response_model=TokenOut, status_code=status.HTTP_201_CREATED)
 async def create_token(body: TokenCreate, system: SystemDep, _admin: AdminDep) -> TokenOut:
     issued = await asyncio.to_thread(system.tokens.create, body.user, body.role, body.name)
-    return TokenOut(id=issued.id, user=issued.user, role=issued.role, name=issued.name,
-                    token=issued.secret)
+    return TokenOut(
+        id=issued.id, user=issued.user, role=issued.role, name=issued.name, token=issued.secret
+    )

@@ -73,27 +73,30 @@ def resolve_model_path(definition: ModelDefinition) -> Path:
 
 
 @contextmanager
-def _quiet_gguf_progress() -> Iterator[None]:
-    """Hide the tqdm bar transformers draws while de-quantising GGUF tensors.
+def _quiet_progress() -> Iterator[None]:
+    """Hide the progress bars transformers draws while loading, restoring them afterwards.
 
-    The bar comes from a plain ``tqdm`` imported by ``modeling_gguf_pytorch_utils``, which
-    ignores transformers' own progress-bar switch; it is swapped for a silent one only
-    for the duration of the load (under ``_LOAD_LOCK``) and restored afterwards.
+    "Loading weights" obeys transformers' own progress-bar switch, which is turned off for
+    the duration of the load only. The GGUF de-quantisation bar comes from a plain ``tqdm``
+    imported by ``modeling_gguf_pytorch_utils`` that ignores the switch; it is swapped for
+    a silent one for the same duration. Both happen under ``_LOAD_LOCK``.
     """
-    try:
-        from transformers import modeling_gguf_pytorch_utils as gguf_utils
-    except ImportError:
-        yield
-        return
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    from transformers.utils import logging as hf_logging
+
+    bars_were_on = hf_logging.is_progress_bar_enabled()
     original = getattr(gguf_utils, "tqdm", None)
-    if original is None:
-        yield
-        return
-    gguf_utils.tqdm = functools.partial(original, disable=True)
+    if bars_were_on:
+        hf_logging.disable_progress_bar()
+    if original is not None:
+        gguf_utils.tqdm = functools.partial(original, disable=True)
     try:
         yield
     finally:
-        gguf_utils.tqdm = original
+        if original is not None:
+            gguf_utils.tqdm = original
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
 
 
 def _load(path: Path) -> tuple[Any, Any]:
@@ -105,7 +108,7 @@ def _load(path: Path) -> tuple[Any, Any]:
     else:
         location = {}
         source = str(path)
-    with _LOAD_LOCK, _quiet_gguf_progress():
+    with _LOAD_LOCK, _quiet_progress():
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True, **location)
         model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, **location)
     model.eval()

@@ -1,0 +1,108 @@
+"""Start a real ``smolit serve`` process on a free loopback port, for integration tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import free_port
+
+STARTUP_SECONDS = 180
+
+
+@dataclass
+class RunningServer:
+    url: str
+    home: Path
+    admin_token: str
+    process: subprocess.Popen[str]
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "SMOLIT_HOME": str(self.home),
+            "SMOLIT_URL": self.url,
+            "SMOLIT_TOKEN": self.admin_token,
+        }
+
+    def cli(self, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = self.env()
+        if token is not None:
+            env["SMOLIT_TOKEN"] = token
+        return subprocess.run(
+            [sys.executable, "-m", "smolit", *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+        )
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url,
+            timeout=120,
+            headers={"Authorization": f"Bearer {token or self.admin_token}"},
+        )
+
+    def stop(self) -> str:
+        self.process.terminate()
+        try:
+            out, _ = self.process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            out, _ = self.process.communicate()
+        return out
+
+
+def start_server(home: Path, config_text: str) -> RunningServer:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "smolit.yaml").write_text(config_text, encoding="utf-8")
+    env = {**os.environ, "SMOLIT_HOME": str(home)}
+    created = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "smolit",
+            "token",
+            "create",
+            "--user",
+            "admin",
+            "--role",
+            "admin",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=True,
+    )
+    token = json.loads(created.stdout)["token"]
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "smolit", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{process.communicate()[0]}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return RunningServer(url, home, token, process)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"server did not start in {STARTUP_SECONDS} s:\n{process.communicate()[0]}")

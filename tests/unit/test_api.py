@@ -1,0 +1,180 @@
+"""The HTTP API in process (TestClient); tests/integration drives a real server."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from smolit.api import create_app
+from smolit.testing import FakeModel
+from tests.unit.helpers import small_system
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    system = small_system(
+        tmp_path,
+        FakeModel(default="fake answer"),
+        server={"max_request_bytes": 4096, "max_task_chars": 1000},
+    )
+    with TestClient(create_app(system)) as client:
+        admin = system.tokens.create("root", "admin").secret
+        yield client, {"Authorization": f"Bearer {admin}"}
+
+
+def test_health_needs_no_token(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, _ = api
+    assert client.get("/health").json()["status"] == "ok"
+
+
+def test_tasks_need_a_token(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, _ = api
+    response = client.post("/tasks", json={"text": "boil an egg"})
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "unauthorized"
+
+
+def test_submit_then_get_with_wait(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, auth = api
+    submitted = client.post("/tasks", json={"text": "boil an egg"}, headers=auth)
+    assert submitted.status_code == 202
+    task = client.get(f"/tasks/{submitted.json()['id']}", params={"wait": 30}, headers=auth).json()
+    assert (task["status"], task["agent"], task["answer"]) == (
+        "succeeded",
+        "cooking",
+        "fake answer",
+    )
+    assert task["route"]["scores"][0]["agent"] == "cooking"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"text": "   "}, "text"),
+        ({}, "text"),
+        ({"text": 5}, "text"),
+        ({"text": "x", "extra": 1}, "extra"),
+    ],
+)
+def test_bad_task_bodies_are_422_naming_the_field(
+    api: tuple[TestClient, dict[str, str]], body: dict[str, object], field: str
+) -> None:
+    client, auth = api
+    response = client.post("/tasks", json=body, headers=auth)
+    assert response.status_code == 422
+    assert field in response.json()["error"]["message"]
+
+
+def test_broken_json_is_422(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, auth = api
+    response = client.post(
+        "/tasks", content=b'{"text": ', headers={**auth, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["type"] == "validation_error"
+
+
+def test_non_utf8_body_is_4xx(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, auth = api
+    response = client.post(
+        "/tasks",
+        content=b'{"text": "\xff\xfe"}',
+        headers={**auth, "Content-Type": "application/json"},
+    )
+    assert 400 <= response.status_code < 500
+    assert "error" in response.json()
+
+
+def test_oversized_body_is_413(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, auth = api
+    response = client.post("/tasks", json={"text": "x" * 5000}, headers=auth)
+    assert response.status_code == 413
+    assert response.json()["error"]["type"] == "payload_too_large"
+
+
+def test_unknown_task_is_404(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, auth = api
+    response = client.get("/tasks/nope", headers=auth)
+    assert response.status_code == 404
+    assert response.json()["error"]["type"] == "not_found"
+
+
+def test_wait_out_of_range_is_422(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, auth = api
+    assert client.get("/tasks/x", params={"wait": -1}, headers=auth).status_code == 422
+
+
+def test_unknown_route_has_the_error_shape(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, auth = api
+    body = client.get("/nowhere", headers=auth).json()
+    assert set(body["error"]) == {"type", "message", "details"}
+
+
+def test_agent_added_over_the_api_is_routable(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, auth = api
+    created = client.post(
+        "/agents",
+        headers=auth,
+        json={
+            "name": "music",
+            "description": "songs guitar",
+            "examples": ["tune a guitar"],
+            "model": "fake",
+        },
+    )
+    assert created.status_code == 201
+    task_id = client.post("/tasks", json={"text": "tune a guitar"}, headers=auth).json()["id"]
+    task = client.get(f"/tasks/{task_id}", params={"wait": 30}, headers=auth).json()
+    assert task["agent"] == "music"
+
+
+def test_patch_and_delete_agent(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, auth = api
+    patched = client.patch("/agents/travel", headers=auth, json={"enabled": False})
+    assert patched.json()["available"] is False
+    assert client.delete("/agents/travel", headers=auth).status_code == 204
+    assert client.get("/agents/travel", headers=auth).status_code == 404
+
+
+def test_agent_with_bad_name_is_422(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, auth = api
+    response = client.post("/agents", headers=auth, json={"name": "Bad Name", "description": "x"})
+    assert response.status_code == 422
+    assert "name" in response.json()["error"]["message"]
+
+
+def test_duplicate_agent_is_409(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, auth = api
+    response = client.post("/agents", headers=auth, json={"name": "travel", "description": "x"})
+    assert response.status_code == 409
+
+
+def test_users_cannot_change_agents(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, auth = api
+    user = client.post("/tokens", headers=auth, json={"user": "alice"}).json()["token"]
+    response = client.delete("/agents/travel", headers={"Authorization": f"Bearer {user}"})
+    assert response.status_code == 403
+
+
+def test_users_see_only_their_own_tasks(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, auth = api
+    alice = {
+        "Authorization": "Bearer "
+        + client.post("/tokens", headers=auth, json={"user": "alice"}).json()["token"]
+    }
+    bob = {
+        "Authorization": "Bearer "
+        + client.post("/tokens", headers=auth, json={"user": "bob"}).json()["token"]
+    }
+    task_id = client.post("/tasks", json={"text": "boil an egg"}, headers=alice).json()["id"]
+    assert client.get(f"/tasks/{task_id}", headers=bob).status_code == 404
+    assert client.get("/tasks", headers=bob).json()["tasks"] == []
+    assert [t["id"] for t in client.get("/tasks", headers=alice).json()["tasks"]] == [task_id]
+    assert client.get(f"/tasks/{task_id}", headers=alice).json()["submitted_by"] == "alice"
+
+
+def test_openapi_document_lists_the_routes(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, _ = api
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/tasks", "/tasks/{task_id}", "/agents", "/health"} <= set(paths)

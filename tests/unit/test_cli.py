@@ -1,0 +1,79 @@
+"""The CLI at its edge: exit codes and one-line errors, run as a real process."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import free_port
+
+
+def smolit(
+    *args: str, home: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "smolit", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"SMOLIT_HOME": str(home), "PATH": "/usr/bin:/bin", **(env or {})},
+    )
+
+
+def test_validate_reports_unknown_key_with_exit_code_2(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("system:\n  colour: blue\n")
+    result = smolit("config", "validate", str(config), home=tmp_path)
+    assert result.returncode == 2
+    assert f"error: {config}: system.colour: unknown key" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_accepts_a_good_file(tmp_path: Path) -> None:
+    config = tmp_path / "good.yaml"
+    config.write_text("system:\n  task_timeout: 5\n")
+    result = smolit("config", "validate", str(config), home=tmp_path)
+    assert result.returncode == 0
+    assert "valid" in result.stdout
+
+
+def test_config_show_json_applies_environment(tmp_path: Path) -> None:
+    result = smolit(
+        "config", "show", "--json", home=tmp_path, env={"SMOLIT_SYSTEM__MAX_CONCURRENT_TASKS": "3"}
+    )
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["system"]["max_concurrent_tasks"] == 3
+
+
+def test_bad_environment_value_is_one_line_exit_2(tmp_path: Path) -> None:
+    result = smolit("config", "show", home=tmp_path, env={"SMOLIT_SYSTEM__TASK_TIMEOUT": "soon"})
+    assert result.returncode == 2
+    assert "system.task_timeout" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_submit_to_a_server_that_is_down_is_one_line(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = smolit("task", "submit", "hello", "--url", url, home=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: cannot reach the server")
+    assert "Traceback" not in result.stderr
+
+
+def test_token_create_prints_a_usable_secret(tmp_path: Path) -> None:
+    result = smolit("token", "create", "--user", "alice", "--json", home=tmp_path)
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["token"].startswith("snn_")
+
+
+def test_token_create_with_bad_role_fails_cleanly(tmp_path: Path) -> None:
+    result = smolit("token", "create", "--user", "alice", "--role", "god", home=tmp_path)
+    assert result.returncode == 2
+    assert "invalid role" in result.stderr
+
+
+def test_every_command_has_help(tmp_path: Path) -> None:
+    for command in (["serve"], ["task", "submit"], ["agent", "add"], ["config", "validate"]):
+        result = smolit(*command, "--help", home=tmp_path)
+        assert result.returncode == 0, command
+        assert "Usage" in result.stdout

@@ -1,0 +1,215 @@
+"""The OpenAI-format backend against a real HTTP server on 127.0.0.1 (never the network)."""
+
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from smolit.config import ModelDefinition
+from smolit.errors import ConfigError, ModelError
+from smolit.models import ChatMessage, GenerationParams
+from smolit.models.backends.openai_compat import OpenAICompatibleBackend
+
+HELLO = [ChatMessage("system", "be brief"), ChatMessage("user", "hello")]
+PARAMS = GenerationParams(max_new_tokens=16, temperature=0.0)
+
+
+def completion(text: str = "hi there", usage: bool = True) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": "served-model",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+        ],
+    }
+    if usage:
+        body["usage"] = {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
+    return body
+
+
+@dataclass
+class FakeServer:
+    """Answers each POST with the next scripted reply, or a valid completion."""
+
+    url: str = ""
+    script: list[tuple[int, str, dict[str, str]]] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    hold: threading.Event = field(default_factory=threading.Event)
+    stall: bool = False
+
+    def reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        text = body if isinstance(body, str) else json.dumps(body)
+        self.script.append((status, text, headers or {}))
+
+
+def make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", 0))
+            server.requests.append(
+                {
+                    "path": self.path,
+                    "headers": dict(self.headers),
+                    "json": json.loads(self.rfile.read(length)),
+                }
+            )
+            if server.stall:
+                server.hold.wait(5)
+            status, text, headers = (
+                server.script.pop(0) if server.script else (200, json.dumps(completion()), {})
+            )
+            payload = text.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def server() -> Iterator[FakeServer]:
+    fake = FakeServer()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(fake))
+    httpd.daemon_threads = True
+    fake.url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    yield fake
+    fake.hold.set()
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+Factory = Callable[..., OpenAICompatibleBackend]
+
+
+@pytest.fixture
+def make_backend() -> Iterator[Factory]:
+    """Builds backends (``sleep`` records the backoff delays) and closes them afterwards."""
+    built: list[OpenAICompatibleBackend] = []
+
+    def make(
+        base_url: str, delays: list[float] | None = None, **options: Any
+    ) -> OpenAICompatibleBackend:
+        api_key = options.pop("api_key", None)
+        definition = ModelDefinition(
+            backend="openai", base_url=base_url, model="gpt-test", **options
+        )
+        sleep = (delays if delays is not None else []).append
+        built.append(OpenAICompatibleBackend("remote", definition, api_key=api_key, sleep=sleep))
+        return built[-1]
+
+    yield make
+    for backend in built:
+        backend.close()
+
+
+def test_returns_reply_text_and_usage(server: FakeServer, make_backend: Factory) -> None:
+    result = make_backend(server.url).generate(HELLO, PARAMS)
+    assert (result.text, result.prompt_tokens, result.completion_tokens) == ("hi there", 7, 2)
+
+
+def test_missing_usage_counts_zero_tokens(server: FakeServer, make_backend: Factory) -> None:
+    server.reply(200, completion(usage=False))
+    assert make_backend(server.url).generate(HELLO, PARAMS).completion_tokens == 0
+
+
+def test_posts_messages_and_model_to_chat_completions(
+    server: FakeServer, make_backend: Factory
+) -> None:
+    make_backend(server.url).generate(HELLO, PARAMS)
+    request = server.requests[0]
+    assert request["path"] == "/v1/chat/completions"
+    assert request["json"]["model"] == "gpt-test"
+    assert request["json"]["messages"][1] == {"role": "user", "content": "hello"}
+    assert request["json"]["max_tokens"] == 16
+
+
+def test_sends_the_api_key_as_bearer_token(server: FakeServer, make_backend: Factory) -> None:
+    make_backend(server.url, api_key="sk-test").generate(HELLO, PARAMS)
+    assert server.requests[0]["headers"]["Authorization"] == "Bearer sk-test"
+
+
+def test_sends_no_authorization_without_a_key(server: FakeServer, make_backend: Factory) -> None:
+    make_backend(server.url).generate(HELLO, PARAMS)
+    assert "Authorization" not in server.requests[0]["headers"]
+
+
+def test_retries_after_429_then_succeeds(server: FakeServer, make_backend: Factory) -> None:
+    server.reply(429, {"error": "slow down"})
+    delays: list[float] = []
+    result = make_backend(server.url, delays).generate(HELLO, PARAMS)
+    assert result.text == "hi there"
+    assert len(server.requests) == 2 and delays == [0.5]
+
+
+def test_honours_retry_after_header(server: FakeServer, make_backend: Factory) -> None:
+    server.reply(429, {"error": "slow down"}, {"Retry-After": "3"})
+    delays: list[float] = []
+    make_backend(server.url, delays).generate(HELLO, PARAMS)
+    assert delays == [3.0]
+
+
+def test_persistent_500_raises_model_error_with_status_and_body(
+    server: FakeServer, make_backend: Factory
+) -> None:
+    for _ in range(3):
+        server.reply(500, "internal meltdown")
+    with pytest.raises(ModelError, match="upstream answered 500") as info:
+        make_backend(server.url).generate(HELLO, PARAMS)
+    assert info.value.details["status"] == 500
+    assert info.value.details["body"] == "internal meltdown"
+    assert len(server.requests) == 3
+
+
+def test_client_error_is_not_retried(server: FakeServer, make_backend: Factory) -> None:
+    server.reply(401, {"error": "bad key"})
+    with pytest.raises(ModelError) as info:
+        make_backend(server.url).generate(HELLO, PARAMS)
+    assert info.value.details["status"] == 401 and len(server.requests) == 1
+
+
+def test_garbage_body_raises_model_error(server: FakeServer, make_backend: Factory) -> None:
+    server.reply(200, "<html>not json</html>")
+    with pytest.raises(ModelError, match="malformed response") as info:
+        make_backend(server.url).generate(HELLO, PARAMS)
+    assert "not json" in info.value.details["body"]
+
+
+def test_json_without_choices_raises_model_error(server: FakeServer, make_backend: Factory) -> None:
+    server.reply(200, {"object": "chat.completion"})
+    with pytest.raises(ModelError, match="malformed response"):
+        make_backend(server.url).generate(HELLO, PARAMS)
+
+
+def test_read_timeout_raises_model_error(server: FakeServer, make_backend: Factory) -> None:
+    server.stall = True
+    with pytest.raises(ModelError, match="ReadTimeout|timed out"):
+        make_backend(server.url, timeout=0.2).generate(HELLO, PARAMS)
+
+
+def test_refused_connection_raises_model_error_after_retries(make_backend: Factory) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    delays: list[float] = []
+    with pytest.raises(ModelError, match="cannot reach"):
+        make_backend(f"http://127.0.0.1:{port}/v1", delays).generate(HELLO, PARAMS)
+    assert delays == [0.5, 1.0]
+
+
+def test_missing_base_url_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="base_url"):
+        OpenAICompatibleBackend("remote", ModelDefinition(backend="openai"))
