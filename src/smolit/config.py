@@ -56,6 +56,7 @@ class ModelDefinition(Section):
     timeout: float = Field(120, gt=0)
     max_new_tokens: int = Field(256, ge=1, le=32_768)
     temperature: float = Field(0.0, ge=0, le=2)
+    repetition_penalty: float = Field(1.0, ge=1, le=2, description="local backends only")
 
 
 def _default_model_definitions() -> dict[str, ModelDefinition]:

@@ -36,8 +36,11 @@ def print_task(task: dict[str, Any]) -> None:
     if task.get("answer"):
         output.line("")
         output.line(task["answer"])
+    cited: dict[tuple[str, str], list[str]] = {}
     for source in task.get("sources") or []:
-        output.line(f"  [{source['index']}] {source['title']} ({source['source']})")
+        cited.setdefault((source["title"], source["source"]), []).append(str(source["index"]))
+    for (title, origin), indexes in cited.items():
+        output.line(f"  [{','.join(indexes)}] {title} ({origin})")
     if task.get("error"):
         output.line(f"error   {task['error']}")
 

@@ -21,6 +21,8 @@ class ChatMessage:
 class GenerationParams:
     max_new_tokens: int = 256
     temperature: float = 0.0
+    #: > 1 discourages repeating tokens (local backends; remote APIs ignore it)
+    repetition_penalty: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,9 @@ class ModelManager:
         """Generation parameters from the model's definition."""
         definition = self.definition(name)
         return GenerationParams(
-            max_new_tokens=definition.max_new_tokens, temperature=definition.temperature
+            max_new_tokens=definition.max_new_tokens,
+            temperature=definition.temperature,
+            repetition_penalty=definition.repetition_penalty,
         )
 
     # --- the pool ----------------------------------------------------------------------

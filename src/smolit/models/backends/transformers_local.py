@@ -152,6 +152,8 @@ class TransformersBackend(ModelBackend):
         }
         if params.temperature > 0:
             kwargs["temperature"] = params.temperature
+        if params.repetition_penalty != 1.0:
+            kwargs["repetition_penalty"] = params.repetition_penalty
         return kwargs
 
     def generate(self, messages: list[ChatMessage], params: GenerationParams) -> GenerationResult:
