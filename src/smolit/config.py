@@ -87,8 +87,15 @@ class CacheSettings(Section):
 
 
 class RouterSettings(Section):
-    out_of_scope_threshold: float = Field(0.35, ge=-1, le=1)
-    description_weight: float = Field(0.3, ge=0, le=1)
+    checkpoint: str = Field(
+        "router@latest",
+        pattern=r"^[a-z0-9][a-z0-9_-]*(@[a-z0-9_-]+)?$",
+        description="registry reference of the trained router; the base encoder when none",
+    )
+    out_of_scope_threshold: float = Field(
+        0.35, ge=-1, le=1, description="cosine threshold used until a trained router exists"
+    )
+    explore: bool = Field(True, description="try plausible alternatives to learn from feedback")
 
 
 class AgentConfig(Section):
@@ -99,6 +106,10 @@ class AgentConfig(Section):
     )
     system_prompt: str = Field("You are a helpful assistant.", max_length=20_000)
     model: str | None = Field(None, description="model name; models.default_model when absent")
+    skills: dict[
+        Annotated[str, Field(min_length=1, max_length=100)],
+        list[Annotated[str, Field(min_length=1, max_length=4000)]],
+    ] = Field(default_factory=dict, description="skill name -> example tasks of that skill")
     knowledge_collection: Name | None = None
     knowledge_paths: list[str] = Field(
         default_factory=list, description="files or directories ingested at start"

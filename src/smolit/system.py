@@ -22,14 +22,19 @@ from smolit.agents.registry import AgentRegistry
 from smolit.agents.spec import AgentSpec
 from smolit.agents.supervisor import Supervisor
 from smolit.config import Settings, process_environment
+from smolit.errors import ConfigError, NotFoundError
 from smolit.knowledge import KnowledgeManager
 from smolit.models import ModelManager
-from smolit.routing.base import Router
+from smolit.models.versions import ModelVersions
+from smolit.routing.checkpoints import RouterCheckpoints
 from smolit.routing.encoder import SentenceTransformerEncoder, TextEncoder
-from smolit.routing.similarity import SimilarityRouter
+from smolit.routing.neural.model import RouterModel
+from smolit.routing.neural.router import NeuralRouter
+from smolit.routing.online import FeedbackLearner
 from smolit.security.tokens import Principal, TokenService
 from smolit.storage import Database
 from smolit.tasks import TaskManager, TaskView
+from smolit.tasks.feedback import FeedbackService
 
 logger = logging.getLogger(__name__)
 
@@ -57,11 +62,13 @@ class AgentNN:
             settings.models, environ=process_environment() if environ is None else environ
         )
         self.knowledge = KnowledgeManager(settings.knowledge, settings.knowledge_dir, self.encoder)
-        self.router: Router = SimilarityRouter(
-            self.encoder(),
-            threshold=settings.router.out_of_scope_threshold,
-            description_weight=settings.router.description_weight,
+        self.model_versions = ModelVersions(self.database, settings.models_dir)
+        self.router = NeuralRouter(
+            RouterModel.untrained(self.encoder(), settings.router.out_of_scope_threshold),
+            FeedbackLearner(),
+            explore=settings.router.explore,
         )
+        self.feedback = FeedbackService(self.database, self.router)
         self.supervisor = Supervisor(
             self.agents, self.router, self.models, self.knowledge, settings.knowledge.top_k
         )
@@ -92,9 +99,29 @@ class AgentNN:
         specs = [AgentSpec.from_config(agent) for agent in self.settings.agents]
         self.agents.sync_from_config(specs)
         self._ingest_declared_knowledge(specs)
+        self.load_router_checkpoint()
         self.router.set_agents(self.agents.list())
         self.agents.subscribe(self.router.set_agents)
+        replayed = self.feedback.replay()
+        if replayed:
+            logger.info("router learned from %d stored feedback records", replayed)
         self._prepared = True
+
+    def load_router_checkpoint(self) -> bool:
+        """Serve the trained router ``router.checkpoint`` names, if one is registered."""
+        reference = self.settings.router.checkpoint
+        try:
+            loaded = RouterCheckpoints(self.model_versions).load(reference)
+        except NotFoundError as exc:
+            raise ConfigError(f"router.checkpoint: {exc.message}") from exc
+        if loaded is None:
+            logger.info("no trained router registered: routing with the base encoder")
+            return False
+        version, model = loaded
+        self.router.replace_model(model.quantized(), f"{version.name}@{version.version}")
+        self.router.set_agents(self.agents.list())
+        logger.info("routing with %s@%d", version.name, version.version)
+        return True
 
     def _ingest_declared_knowledge(self, specs: list[AgentSpec]) -> None:
         base = self.settings.config_file.parent if self.settings.config_file else Path.cwd()

@@ -178,3 +178,76 @@ def test_openapi_document_lists_the_routes(api: tuple[TestClient, dict[str, str]
     client, _ = api
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/tasks", "/tasks/{task_id}", "/agents", "/health"} <= set(paths)
+
+
+def finished_task(client: TestClient, auth: dict[str, str], text: str = "boil an egg") -> str:
+    task_id: str = client.post("/tasks", json={"text": text}, headers=auth).json()["id"]
+    client.get(f"/tasks/{task_id}", params={"wait": 30}, headers=auth)
+    return task_id
+
+
+def test_feedback_is_recorded_with_the_routed_skill(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, auth = api
+    task_id = finished_task(client, auth)
+    response = client.post(f"/tasks/{task_id}/feedback", json={"rating": 4}, headers=auth)
+    assert response.status_code == 201
+    assert response.json() == {
+        "task_id": task_id,
+        "agent": "cooking",
+        "context": "cooking/cooking",
+        "success": None,
+        "rating": 4,
+        "value": 0.75,
+    }
+
+
+def test_feedback_needs_success_or_rating(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, auth = api
+    task_id = finished_task(client, auth)
+    response = client.post(f"/tasks/{task_id}/feedback", json={}, headers=auth)
+    assert response.status_code == 422
+
+
+def test_rating_out_of_range_is_422(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, auth = api
+    task_id = finished_task(client, auth)
+    response = client.post(f"/tasks/{task_id}/feedback", json={"rating": 9}, headers=auth)
+    assert response.status_code == 422
+    assert "rating" in response.json()["error"]["message"]
+
+
+def test_second_feedback_on_a_task_is_409(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, auth = api
+    task_id = finished_task(client, auth)
+    client.post(f"/tasks/{task_id}/feedback", json={"success": True}, headers=auth)
+    again = client.post(f"/tasks/{task_id}/feedback", json={"success": False}, headers=auth)
+    assert again.status_code == 409
+
+
+def test_feedback_on_out_of_scope_task_is_409(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, auth = api
+    task_id = finished_task(client, auth, "lattice chromodynamics")
+    response = client.post(f"/tasks/{task_id}/feedback", json={"success": True}, headers=auth)
+    assert response.status_code == 409
+
+
+def test_feedback_on_someone_elses_task_is_404(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, auth = api
+    task_id = finished_task(client, auth)
+    user = client.post("/tokens", headers=auth, json={"user": "eve"}).json()["token"]
+    response = client.post(
+        f"/tasks/{task_id}/feedback",
+        json={"success": True},
+        headers={"Authorization": f"Bearer {user}"},
+    )
+    assert response.status_code == 404
+
+
+def test_routing_decision_is_stored_with_router_version(
+    api: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, auth = api
+    task = client.get(f"/tasks/{finished_task(client, auth)}", headers=auth).json()
+    route = task["route"]
+    assert route["router"] == "neural" and route["router_version"] == "base"
+    assert {"confidence", "scores", "skill", "threshold"} <= set(route)

@@ -29,6 +29,7 @@ def _to_spec(row: AgentRow) -> AgentSpec:
         system_prompt=row.system_prompt,
         model=row.model,
         knowledge_collection=row.knowledge_collection,
+        skills={name: tuple(examples) for name, examples in (row.skills or {}).items()},
         enabled=row.enabled,
         origin=row.origin,
     )
@@ -40,6 +41,7 @@ def _apply(row: AgentRow, spec: AgentSpec) -> None:
     row.system_prompt = spec.system_prompt
     row.model = spec.model
     row.knowledge_collection = spec.knowledge_collection
+    row.skills = {name: list(examples) for name, examples in spec.skills.items()}
     row.enabled = spec.enabled
     row.origin = spec.origin
     row.updated_at = utcnow()
@@ -109,6 +111,8 @@ class AgentRegistry:
         fields = {**current.__dict__, **changes}
         if "examples" in changes:
             fields["examples"] = tuple(changes["examples"])
+        if "skills" in changes:
+            fields["skills"] = {k: tuple(v) for k, v in changes["skills"].items()}
         spec = AgentSpec(**fields)
         with self._db.session() as session:
             row = session.get(AgentRow, name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 from smolit.config import AgentConfig
@@ -17,6 +18,7 @@ class AgentSpec:
     system_prompt: str = "You are a helpful assistant."
     model: str | None = None
     knowledge_collection: str | None = None
+    skills: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     enabled: bool = True
     origin: str = "api"
     knowledge_paths: tuple[str, ...] = field(default=(), compare=False)
@@ -30,6 +32,7 @@ class AgentSpec:
             system_prompt=config.system_prompt,
             model=config.model,
             knowledge_collection=config.knowledge_collection,
+            skills={name: tuple(examples) for name, examples in config.skills.items()},
             enabled=config.enabled,
             origin="config",
             knowledge_paths=tuple(config.knowledge_paths),
@@ -38,11 +41,13 @@ class AgentSpec:
     @property
     def routing_fingerprint(self) -> str:
         """Changes whenever what the router sees of this agent changes."""
-        payload = json.dumps([self.description, list(self.examples)], ensure_ascii=False)
+        skills = {name: list(examples) for name, examples in sorted(self.skills.items())}
+        payload = json.dumps([self.description, list(self.examples), skills], ensure_ascii=False)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, object]:
         data = asdict(self)
         data["examples"] = list(self.examples)
+        data["skills"] = {name: list(examples) for name, examples in self.skills.items()}
         data.pop("knowledge_paths")
         return data

@@ -11,6 +11,8 @@ from smolit.config import NAME_PATTERN
 
 AgentName = Annotated[str, Field(pattern=NAME_PATTERN, description="lowercase, digits, - and _")]
 Example = Annotated[str, Field(min_length=1, max_length=4000)]
+SkillName = Annotated[str, Field(min_length=1, max_length=100)]
+Skills = dict[SkillName, list[Example]]
 
 
 class Strict(BaseModel):
@@ -40,6 +42,21 @@ class TaskOut(BaseModel):
     finished_at: datetime | None
 
 
+class FeedbackIn(Strict):
+    success: bool | None = Field(None, description="did the answer solve the task?")
+    rating: int | None = Field(None, ge=1, le=5, description="1 (useless) to 5 (perfect)")
+    comment: str | None = Field(None, max_length=2000)
+
+
+class FeedbackOut(BaseModel):
+    task_id: str
+    agent: str
+    context: str | None
+    success: bool | None
+    rating: int | None
+    value: float = Field(description="the outcome in [0, 1] the router learns from")
+
+
 class TaskList(BaseModel):
     tasks: list[TaskOut]
 
@@ -48,6 +65,7 @@ class AgentCreate(Strict):
     name: AgentName
     description: str = Field(min_length=1, max_length=4000)
     examples: list[Example] = Field(default_factory=list, max_length=1000)
+    skills: Skills = Field(default_factory=dict, description="skill name -> example tasks")
     system_prompt: str = Field("You are a helpful assistant.", min_length=1, max_length=20_000)
     model: str | None = Field(None, min_length=1, max_length=128)
     knowledge_collection: AgentName | None = None
@@ -57,6 +75,7 @@ class AgentCreate(Strict):
 class AgentPatch(Strict):
     description: str | None = Field(None, min_length=1, max_length=4000)
     examples: list[Example] | None = Field(None, max_length=1000)
+    skills: Skills | None = None
     system_prompt: str | None = Field(None, min_length=1, max_length=20_000)
     model: str | None = Field(None, min_length=1, max_length=128)
     knowledge_collection: AgentName | None = None
@@ -67,6 +86,7 @@ class AgentOut(BaseModel):
     name: str
     description: str
     examples: list[str]
+    skills: dict[str, list[str]]
     system_prompt: str
     model: str | None
     knowledge_collection: str | None

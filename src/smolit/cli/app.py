@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 
 from smolit import __version__
-from smolit.cli import agent_cmd, config_cmd, output, serve_cmd, task_cmd, token_cmd
+from smolit.cli import (
+    agent_cmd,
+    config_cmd,
+    output,
+    router_cmd,
+    serve_cmd,
+    task_cmd,
+    token_cmd,
+)
 from smolit.errors import ConfigError, SmolitError, ValidationError
 
 app = typer.Typer(
@@ -22,6 +30,7 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(task_cmd.app, name="task")
 app.add_typer(agent_cmd.app, name="agent")
 app.add_typer(token_cmd.app, name="token")
+app.add_typer(router_cmd.app, name="router")
 app.command("serve")(serve_cmd.serve)
 
 

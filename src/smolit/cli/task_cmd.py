@@ -98,6 +98,31 @@ def show(
         print_task(task)
 
 
+@app.command("feedback")
+def feedback(
+    task_id: Annotated[str, typer.Argument(help="the task id")],
+    success: Annotated[
+        bool | None, typer.Option("--success/--failure", help="did the answer solve it?")
+    ] = None,
+    rating: Annotated[int | None, typer.Option("--rating", min=1, max=5, help="1 to 5")] = None,
+    comment: Annotated[str | None, typer.Option("--comment", help="free text")] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Tell the router how a task turned out; it learns from it at once."""
+    body: dict[str, Any] = {"success": success, "rating": rating, "comment": comment}
+    client = ApiClient(url, token)
+    try:
+        result = client.request("POST", f"/tasks/{task_id}/feedback", json=body)
+    finally:
+        client.close()
+    if json:
+        output.emit_json(result)
+    else:
+        output.line(f"feedback on {result['agent']} recorded (value {result['value']:.2f})")
+
+
 @app.command("list")
 def list_tasks(
     limit: Annotated[int, typer.Option("--limit", min=1, max=500)] = 20,

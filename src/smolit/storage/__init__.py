@@ -1,6 +1,23 @@
 """Persistent state: SQLAlchemy models, sessions and Alembic migrations."""
 
 from smolit.storage.database import Database
-from smolit.storage.tables import AgentRow, ApiTokenRow, Base, TaskRow
+from smolit.storage.tables import (
+    AgentRow,
+    ApiTokenRow,
+    Base,
+    ModelAliasRow,
+    ModelVersionRow,
+    TaskFeedbackRow,
+    TaskRow,
+)
 
-__all__ = ["AgentRow", "ApiTokenRow", "Base", "Database", "TaskRow"]
+__all__ = [
+    "AgentRow",
+    "ApiTokenRow",
+    "Base",
+    "Database",
+    "ModelAliasRow",
+    "ModelVersionRow",
+    "TaskFeedbackRow",
+    "TaskRow",
+]

@@ -33,7 +33,10 @@ async def get_agent(name: str, system: SystemDep, _principal: PrincipalDep) -> A
 
 @router.post("", response_model=AgentOut, status_code=status.HTTP_201_CREATED)
 async def add_agent(body: AgentCreate, system: SystemDep, _admin: AdminDep) -> AgentOut:
-    spec = AgentSpec(**{**body.model_dump(), "examples": tuple(body.examples), "origin": "api"})
+    fields = body.model_dump()
+    fields["examples"] = tuple(body.examples)
+    fields["skills"] = {name: tuple(examples) for name, examples in body.skills.items()}
+    spec = AgentSpec(**fields, origin="api")
     return _out(system, await asyncio.to_thread(system.agents.add, spec))
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from smolit.api.deps import PrincipalDep, SystemDep
-from smolit.api.schemas import TaskList, TaskOut, TaskSubmit
+from smolit.api.schemas import FeedbackIn, FeedbackOut, TaskList, TaskOut, TaskSubmit
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -33,6 +33,17 @@ async def get_task(
 ) -> TaskOut:
     view = await system.tasks.get(task_id, principal, wait=wait)
     return TaskOut(**view.to_dict())
+
+
+@router.post("/{task_id}/feedback", response_model=FeedbackOut, status_code=201)
+async def give_feedback(
+    task_id: str, body: FeedbackIn, system: SystemDep, principal: PrincipalDep
+) -> FeedbackOut:
+    """Rate a finished task; the router learns from it at once."""
+    feedback = await asyncio.to_thread(
+        system.feedback.record, task_id, principal, body.success, body.rating, body.comment
+    )
+    return FeedbackOut(**feedback.__dict__)
 
 
 @router.get("", response_model=TaskList)

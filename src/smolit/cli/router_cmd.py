@@ -1,0 +1,172 @@
+"""``smolit router train|eval``: train the neural router on labelled JSONL files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from smolit.cli import output
+from smolit.cli.options import ConfigOption, HomeOption, JsonOption
+
+app = typer.Typer(help="Train and evaluate the neural router.", no_args_is_help=True)
+
+TrainFile = Annotated[
+    Path, typer.Option("--train", help='JSONL of {"text", "label"}; label "oos" = out of scope')
+]
+ValFile = Annotated[
+    Path | None,
+    typer.Option("--val", help="validation JSONL for the threshold (default: a split of --train)"),
+]
+Layers = Annotated[int, typer.Option("--layers", min=1, max=12, help="encoder layers kept")]
+Epochs = Annotated[float, typer.Option("--epochs", min=0.1, max=50, help="passes over --train")]
+Threads = Annotated[int, typer.Option("--threads", min=1, max=64, help="torch threads")]
+MaxLoss = Annotated[
+    float,
+    typer.Option(
+        "--max-in-scope-loss",
+        min=0,
+        max=0.5,
+        help="in-scope accuracy the out-of-scope threshold may cost (fraction)",
+    ),
+]
+Seed = Annotated[int, typer.Option("--seed", help="random seed")]
+
+
+def _progress_bar(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("training"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps"),
+        TextColumn("loss {task.fields[loss]:.3f}"),
+        TimeRemainingColumn(),
+        console=output.errors,
+        disable=not enabled,
+        transient=True,
+    )
+
+
+def _train(
+    train: Path,
+    val: Path | None,
+    layers: int,
+    epochs: float,
+    threads: int,
+    max_loss: float,
+    seed: int,
+    show_progress: bool,
+) -> tuple[Any, Any, Any]:
+    from smolit.routing.data import load_jsonl
+    from smolit.routing.encoder import bundled_minilm_path
+    from smolit.routing.neural.trainer import TrainingConfig, train_router
+
+    train_data = load_jsonl(train)
+    val_data = load_jsonl(val) if val is not None else None
+    config = TrainingConfig(
+        base_encoder=bundled_minilm_path(),
+        layers=layers,
+        epochs=epochs,
+        threads=threads,
+        max_in_scope_loss=max_loss,
+        seed=seed,
+    )
+    with _progress_bar(show_progress) as bar:
+        task = bar.add_task("train", total=None, loss=0.0)
+
+        def progress(step: int, total: int, loss: float) -> None:
+            bar.update(task, completed=step, total=total, loss=loss)
+
+        report = train_router(train_data, val_data, config, progress)
+    return train_data, val_data, report
+
+
+@app.command("eval")
+def evaluate(
+    train: TrainFile,
+    test: Annotated[Path, typer.Option("--test", help="JSONL to evaluate on")],
+    val: ValFile = None,
+    layers: Layers = 3,
+    epochs: Epochs = 3.0,
+    threads: Threads = 2,
+    max_in_scope_loss: MaxLoss = 0.015,
+    seed: Seed = 0,
+    json: JsonOption = False,
+) -> None:
+    """Train a fresh router on --train, evaluate on --test, print the figures."""
+    from smolit.routing.data import load_jsonl, unseen_labels
+    from smolit.routing.evaluation import evaluate as run_evaluation
+
+    test_data = load_jsonl(test)
+    train_data, _, report = _train(
+        train, val, layers, epochs, threads, max_in_scope_loss, seed, show_progress=not json
+    )
+    served = report.model.quantized()
+    metrics = run_evaluation(lambda texts: served.predict(texts)[0], test_data, threads)
+    missing = unseen_labels(train_data, test_data)
+    result = {
+        **metrics,
+        "train_seconds": round(report.seconds, 1),
+        "train_rows": report.train_rows,
+        "calibration_rows": report.validation_rows,
+        "labels": len(report.model.labels),
+        "threshold": round(report.model.threshold, 5),
+        "unseen_test_labels": missing,
+        "config": {
+            "layers": layers,
+            "epochs": epochs,
+            "threads": threads,
+            "max_in_scope_loss": max_in_scope_loss,
+            "seed": seed,
+            "max_length": report.model.encoder.max_length,
+        },
+    }
+    if json:
+        output.emit_json(result)
+        return
+    for key, value in result.items():
+        output.line(f"{key:22} {value}")
+
+
+@app.command("train")
+def train_command(
+    train: TrainFile,
+    val: ValFile = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="also write the checkpoint to this directory")
+    ] = None,
+    layers: Layers = 3,
+    epochs: Epochs = 3.0,
+    threads: Threads = 2,
+    max_in_scope_loss: MaxLoss = 0.015,
+    seed: Seed = 0,
+    config: ConfigOption = None,
+    home: HomeOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Train a router and store it as a new version of the model 'router' in the registry."""
+    from smolit.config import load_settings
+    from smolit.routing.checkpoints import RouterCheckpoints
+
+    settings = load_settings(config, home)
+    _, _, report = _train(
+        train, val, layers, epochs, threads, max_in_scope_loss, seed, show_progress=not json
+    )
+    checkpoints = RouterCheckpoints.open(settings)
+    version = checkpoints.register(report.model, source=str(train))
+    if out is not None:
+        report.model.save(out)
+    summary = {
+        "name": "router",
+        "version": version.version,
+        "path": str(version.path),
+        "labels": len(report.model.labels),
+        "threshold": report.model.threshold,
+        "train_seconds": round(report.seconds, 1),
+        "calibration_accuracy": report.validation_accuracy,
+    }
+    if json:
+        output.emit_json(summary)
+    else:
+        output.line(f"router version {version.version} stored at {version.path}")

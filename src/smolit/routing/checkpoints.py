@@ -1,0 +1,49 @@
+"""Router checkpoints as versions of the model ``router`` in the model registry."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from smolit.config import Settings
+from smolit.models.versions import ModelVersion, ModelVersions
+from smolit.routing.neural.model import RouterModel
+from smolit.storage import Database
+
+ROUTER_MODEL_NAME = "router"
+
+
+class RouterCheckpoints:
+    def __init__(self, versions: ModelVersions) -> None:
+        self._versions = versions
+
+    @classmethod
+    def open(cls, settings: Settings) -> RouterCheckpoints:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        database = Database(settings.database_url)
+        database.migrate()
+        return cls(ModelVersions(database, settings.models_dir))
+
+    def register(
+        self, model: RouterModel, source: str | None = None, created_by: str | None = None
+    ) -> ModelVersion:
+        with tempfile.TemporaryDirectory() as scratch:
+            model.save(Path(scratch))
+            return self._versions.register_directory(
+                ROUTER_MODEL_NAME,
+                "router",
+                Path(scratch),
+                source=source,
+                params={
+                    "labels": len(model.labels),
+                    "threshold": model.threshold,
+                    **{k: v for k, v in model.meta.items() if isinstance(v, int | float | str)},
+                },
+                created_by=created_by,
+            )
+
+    def load(self, reference: str = ROUTER_MODEL_NAME) -> tuple[ModelVersion, RouterModel] | None:
+        version = self._versions.resolve(reference)
+        if version is None:
+            return None
+        return version, RouterModel.load(version.path)

@@ -1,0 +1,97 @@
+"""``MiniEncoder``: the first layers of a BERT-style sentence encoder, mean-pooled.
+
+The router fine-tunes its own copy of the encoder (all-MiniLM-L6-v2 by default), keeping
+only its first ``layers`` transformer layers: routing texts are short, and three layers
+fine-tuned on the routing task are as accurate as six frozen ones at half the cost.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from smolit.errors import ModelError
+from smolit.routing.encoder import TextEncoder
+
+
+class MiniEncoder(nn.Module, TextEncoder):
+    def __init__(self, model: Any, tokenizer: Any, max_length: int) -> None:
+        nn.Module.__init__(self)
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.encoder_id = f"mini:{model.config.num_hidden_layers}:{max_length}"
+        self.dimension = int(model.config.hidden_size)
+
+    @classmethod
+    def from_pretrained(cls, path: Path, layers: int, max_length: int) -> MiniEncoder:
+        from transformers import AutoModel, AutoTokenizer
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+            model = AutoModel.from_pretrained(str(path), local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot load the router encoder from {path}: {exc}") from exc
+        total = len(model.encoder.layer)
+        if not 1 <= layers <= total:
+            raise ModelError(f"the encoder at {path} has {total} layers; asked for {layers}")
+        model.encoder.layer = model.encoder.layer[:layers]
+        model.config.num_hidden_layers = layers
+        return cls(model, tokenizer, max_length)
+
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        batch = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
+        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        return F.normalize(pooled, dim=-1)
+
+    def encode(self, texts: list[str], batch_size: int = 256) -> torch.Tensor:
+        """Unit vectors for ``texts`` without gradients (inference)."""
+        if len(texts) == 1:
+            with torch.inference_mode():
+                return self(**self.tokenize(texts))
+        # batches of similar length waste no work on padding
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = torch.zeros((len(texts), self.dimension))
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                index = order[start : start + batch_size]
+                out[index] = self(**self.tokenize([texts[i] for i in index]))
+        return out
+
+    def quantized(self) -> MiniEncoder:
+        """An int8 copy (dynamic quantisation of the Linear layers) for fast CPU inference."""
+        from torch.ao.quantization import quantize_dynamic
+
+        model = quantize_dynamic(copy.deepcopy(self.model).eval(), {nn.Linear}, dtype=torch.qint8)
+        return MiniEncoder(model, self.tokenizer, self.max_length).eval()
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(str(directory))
+        self.tokenizer.save_pretrained(str(directory))
+
+    @classmethod
+    def load(cls, directory: Path, max_length: int) -> MiniEncoder:
+        encoder = cls.from_pretrained(
+            directory, layers=_layers_in(directory), max_length=max_length
+        )
+        return encoder.eval()
+
+
+def _layers_in(directory: Path) -> int:
+    import json
+
+    config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    return int(config["num_hidden_layers"])
