@@ -74,9 +74,7 @@ def test_latest_of_an_unknown_name_is_none(versions: ModelVersions) -> None:
     assert versions.latest("ghost") is None
 
 
-def test_get_of_a_missing_version_lists_the_versions(
-    versions: ModelVersions, files: Path
-) -> None:
+def test_get_of_a_missing_version_lists_the_versions(versions: ModelVersions, files: Path) -> None:
     versions.register_directory("router", "neural", files)
     versions.register_directory("router", "neural", files)
     with pytest.raises(NotFoundError, match=r"no version 5 \(versions: \[1, 2\]\)"):
@@ -122,17 +120,13 @@ def test_resolve_an_unknown_alias_is_not_found(versions: ModelVersions, files: P
 
 
 @pytest.mark.parametrize("alias", ["Production", "latest", "1st", "", "a" * 33])
-def test_an_invalid_alias_is_rejected(
-    versions: ModelVersions, files: Path, alias: str
-) -> None:
+def test_an_invalid_alias_is_rejected(versions: ModelVersions, files: Path, alias: str) -> None:
     versions.register_directory("router", "neural", files)
     with pytest.raises(ValidationError, match="invalid alias"):
         versions.set_alias("router", alias, 1)
 
 
-def test_an_alias_to_a_missing_version_is_not_found(
-    versions: ModelVersions, files: Path
-) -> None:
+def test_an_alias_to_a_missing_version_is_not_found(versions: ModelVersions, files: Path) -> None:
     versions.register_directory("router", "neural", files)
     with pytest.raises(NotFoundError):
         versions.set_alias("router", "production", 3)

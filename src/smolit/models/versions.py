@@ -8,16 +8,20 @@ points at one version; ``latest`` is always the highest version.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient
 
-from smolit.errors import NotFoundError, ValidationError
+from smolit.errors import NotFoundError, StorageError, ValidationError
 from smolit.storage import Database, ModelAliasRow, ModelVersionRow
 from smolit.storage.tables import utcnow
 
@@ -84,32 +88,55 @@ class ModelVersions:
         params: dict[str, Any] | None = None,
         created_by: str | None = None,
     ) -> ModelVersion:
-        """Copy ``files`` in as the next version of ``name`` and record it."""
-        with self._db.session() as session:
-            latest = session.scalar(
-                select(func.max(ModelVersionRow.version)).where(ModelVersionRow.name == name)
+        """Copy ``files`` in as the next version of ``name`` and record it.
+
+        The files are copied and summed in a staging folder first; the version number is
+        then claimed by inserting its row (the unique (name, version) constraint settles a
+        race with another registration, which retries with the next number), and only
+        then is the folder renamed into place.
+        """
+        (self._dir / name).mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self._dir / name))
+        try:
+            shutil.copytree(files, staging, dirs_exist_ok=True)
+            checksum, size = directory_checksum(staging)
+            row = ModelVersionRow(
+                name=name,
+                kind=kind,
+                path="",
+                checksum=checksum,
+                size_bytes=size,
+                source=source,
+                params=params or {},
+                created_by=created_by,
+                created_at=utcnow(),
             )
-        version = (latest or 0) + 1
-        target = self._dir / name / f"v{version}"
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(files, target)
-        checksum, size = directory_checksum(target)
-        row = ModelVersionRow(
-            name=name,
-            version=version,
-            kind=kind,
-            path=str(target.resolve()),
-            checksum=checksum,
-            size_bytes=size,
-            source=source,
-            params=params or {},
-            created_by=created_by,
-            created_at=utcnow(),
-        )
-        with self._db.session() as session:
-            session.add(row)
+            self._claim_version(name, row)
+            target = Path(row.path)
+            if target.exists():  # left by a registration that never recorded its row
+                shutil.rmtree(target)
+            os.rename(staging, target)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
         return _view(row)
+
+    def _claim_version(self, name: str, row: ModelVersionRow) -> None:
+        for _ in range(100):
+            with self._db.session() as session:
+                latest = session.scalar(
+                    select(func.max(ModelVersionRow.version)).where(ModelVersionRow.name == name)
+                )
+            row.version = (latest or 0) + 1
+            row.path = str((self._dir / name / f"v{row.version}").resolve())
+            try:
+                with self._db.session() as session:
+                    session.add(row)
+                return
+            except IntegrityError:
+                make_transient(row)
+                row.id = None  # type: ignore[assignment]
+        raise StorageError(f"could not claim a version number for model {name!r}")
 
     def list(self, name: str | None = None) -> list[ModelVersion]:
         query = select(ModelVersionRow).order_by(ModelVersionRow.name, ModelVersionRow.version)
@@ -148,7 +175,11 @@ class ModelVersions:
                 row.version, row.updated_at = version, utcnow()
 
     def resolve(self, reference: str) -> ModelVersion | None:
-        """``name``, ``name@latest``, ``name@<alias>`` or ``name@<version>``; None if none."""
+        """``name``, ``name@latest``, ``name@<alias>`` or ``name@<version>``.
+
+        None when ``name`` has no version at all (for ``name`` and ``name@latest``); an unknown
+        alias or version is a ``NotFoundError``.
+        """
         name, _, tag = reference.partition("@")
         if tag.isdigit():
             return self.get(name, int(tag))

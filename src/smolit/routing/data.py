@@ -82,7 +82,7 @@ def parse_row(raw: bytes, path: Path, number: int) -> Example | None:
     text, label = row.get("text"), row.get("label")
     if not isinstance(text, str) or not text.strip():
         raise _row_error(path, number, '"text" must be a non-empty string')
-    if not isinstance(label, str | int) or not str(label).strip():
+    if isinstance(label, bool) or not isinstance(label, str | int) or not str(label).strip():
         raise _row_error(path, number, '"label" must be a non-empty string')
     label = str(label).strip()
     if len(label) > MAX_LABEL_CHARS:

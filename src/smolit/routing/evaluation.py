@@ -72,7 +72,7 @@ def batched_throughput(predict: Predict, texts: list[str], threads: int) -> floa
         seconds = time.perf_counter() - started
     finally:
         torch.set_num_threads(previous)
-    return round(len(texts) / seconds, 1)
+    return round(len(texts) / max(seconds, 1e-9), 1)
 
 
 def evaluate(predict: Predict, test: LabelledData, threads: int = 2) -> dict[str, Any]:
