@@ -12,6 +12,7 @@ from smolit.models.backends.transformers_local import (
     bundled_model_path,
     resolve_model_path,
 )
+from smolit.models.hf_loading import quiet_loading
 
 
 def local(path: str | None) -> ModelDefinition:
@@ -64,7 +65,7 @@ def test_progress_bars_are_hidden_only_while_loading() -> None:
 
     original = gguf_utils.tqdm
     enabled = hf_logging.is_progress_bar_enabled()
-    with transformers_local._quiet_progress():
+    with quiet_loading():
         assert gguf_utils.tqdm is not original
         assert not hf_logging.is_progress_bar_enabled()
     assert gguf_utils.tqdm is original

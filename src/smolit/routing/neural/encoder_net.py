@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from smolit.errors import ModelError
+from smolit.models.hf_loading import quiet_loading
 from smolit.routing.encoder import TextEncoder
 
 
@@ -33,8 +34,9 @@ class MiniEncoder(nn.Module, TextEncoder):
         from transformers import AutoModel, AutoTokenizer
 
         try:
-            tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-            model = AutoModel.from_pretrained(str(path), local_files_only=True)
+            with quiet_loading():
+                tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+                model = AutoModel.from_pretrained(str(path), local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot load the router encoder from {path}: {exc}") from exc
         total = len(model.encoder.layer)

@@ -1,0 +1,78 @@
+"""CLINC150 routing accuracy and speed of the neural router; prints one JSON object.
+
+Trains on train.jsonl only (the threshold comes from a split of it), evaluates on val.jsonl:
+intent accuracy, domain accuracy (the predicted intent's domain), out-of-scope recall and
+precision at the calibrated threshold, single-query latency and batched throughput of the
+served (int8) model.
+
+    python bench/router_clinc.py [--data DIR] [--epochs 3] [--save DIR | --checkpoint DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from bench.clinc import data_dir, domains, load, train
+from smolit.routing.evaluation import (
+    batched_throughput,
+    classification_metrics,
+    single_query_latency_ms,
+)
+from smolit.routing.neural.model import RouterModel
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data")
+    parser.add_argument("--epochs", type=float, default=3.0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--save", help="write the trained checkpoint here")
+    parser.add_argument("--checkpoint", help="evaluate this checkpoint instead of training")
+    args = parser.parse_args()
+    path = data_dir(args.data)
+    intent_domain = domains(path)
+    val = load(path, "val.jsonl")
+    if args.checkpoint:
+        model, train_seconds = RouterModel.load(Path(args.checkpoint)), None
+    else:
+        model, seconds = train(load(path, "train.jsonl"), None, args.epochs, args.threads)
+        train_seconds = round(seconds, 1)
+        if args.save:
+            model.save(Path(args.save))
+    served = model.quantized()
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    scores = served.score_texts(val.texts)
+    best, index = scores.max(dim=1)
+    raw = [served.labels[int(i)] for i in index]
+    thresholded = [
+        p if float(c) >= served.threshold else "oos" for p, c in zip(raw, best, strict=True)
+    ]
+    in_scope = [(g, p) for g, p in zip(val.labels, raw, strict=True) if g != "oos"]
+    result = {
+        "data": str(path),
+        "train_seconds": train_seconds,
+        "intent_accuracy_no_threshold": round(sum(g == p for g, p in in_scope) / len(in_scope), 5),
+        "domain_accuracy_no_threshold": round(
+            sum(intent_domain[g] == intent_domain[p] for g, p in in_scope) / len(in_scope), 5
+        ),
+        "at_threshold": classification_metrics(val.labels, thresholded),
+        "threshold": round(served.threshold, 5),
+        "eval_seconds": round(time.perf_counter() - started, 2),
+        **single_query_latency_ms(lambda t: served.predict(t)[0], val.texts),
+        "throughput_per_s": batched_throughput(
+            lambda t: served.predict(t)[0], val.texts, args.threads
+        ),
+        "throughput_threads": args.threads,
+        "max_length": model.meta.get("max_length"),
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Few-shot agents on CLINC150; prints one JSON object.
+
+Each domain is an agent and each intent one of its skills. The router is trained with the
+``--holdout`` domains removed; those agents are then added at run time, each with only
+``--shots`` example tasks (no retraining), through the router's public ``set_agents``
+(what POST /agents triggers). Reported: routing accuracy on the new agents' validation
+tasks, and the accuracy on the other agents' tasks before and after they were added.
+
+    python bench/router_fewshot.py [--data DIR] [--holdout banking,travel] [--shots 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from collections import defaultdict
+
+import torch
+
+from bench.clinc import data_dir, domains, load, train
+from smolit.agents.spec import AgentSpec
+from smolit.routing.data import LabelledData
+from smolit.routing.neural.router import NeuralRouter
+from smolit.routing.online import FeedbackLearner
+
+
+def accuracy(router: NeuralRouter, rows: list[tuple[str, str]]) -> dict[str, float]:
+    chosen = [(router.route(text), domain) for text, domain in rows]
+    routed = sum(max(d.scores, key=lambda s: s.score).agent == domain for d, domain in chosen)
+    accepted = sum(d.agent == domain for d, domain in chosen)
+    return {
+        "argmax": round(routed / len(rows), 5),
+        "with_threshold": round(accepted / len(rows), 5),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data")
+    parser.add_argument("--holdout", default="banking,travel")
+    parser.add_argument("--shots", type=int, default=10)
+    parser.add_argument("--epochs", type=float, default=3.0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    path = data_dir(args.data)
+    intent_domain = domains(path)
+    held = set(args.holdout.split(","))
+    unknown = held - set(intent_domain.values())
+    if unknown:
+        raise SystemExit(f"unknown domains {sorted(unknown)}")
+    train_all = load(path, "train.jsonl")
+    visible = LabelledData(
+        tuple(
+            e for e in train_all.examples if e.label == "oos" or intent_domain[e.label] not in held
+        )
+    )
+    model, seconds = train(visible, None, args.epochs, args.threads)
+    torch.set_num_threads(1)
+    router = NeuralRouter(model.quantized(), FeedbackLearner(), explore=False)
+    skills: dict[str, list[str]] = defaultdict(list)
+    for intent, domain in intent_domain.items():
+        skills[domain].append(intent)
+    old = [
+        AgentSpec(name=d, description=d.replace("_", " "), skills={i: () for i in skills[d]})
+        for d in sorted(skills)
+        if d not in held
+    ]
+    router.set_agents(old)
+    val = load(path, "val.jsonl")
+    old_rows = [
+        (e.text, intent_domain[e.label])
+        for e in val.examples
+        if e.in_scope and intent_domain[e.label] not in held
+    ]
+    new_rows = [
+        (e.text, intent_domain[e.label])
+        for e in val.examples
+        if e.in_scope and intent_domain[e.label] in held
+    ]
+    before = accuracy(router, old_rows)
+    rng = random.Random(args.seed)
+    new = []
+    for domain in sorted(held):
+        pool = [
+            e.text for e in train_all.examples if e.in_scope and intent_domain[e.label] == domain
+        ]
+        new.append(
+            AgentSpec(
+                name=domain,
+                description=domain.replace("_", " "),
+                examples=tuple(rng.sample(pool, args.shots)),
+            )
+        )
+    router.set_agents(old + new)
+    result = {
+        "holdout": sorted(held),
+        "shots": args.shots,
+        "train_seconds": round(seconds, 1),
+        "new_agents_accuracy": accuracy(router, new_rows),
+        "other_agents_before": before,
+        "other_agents_after": accuracy(router, old_rows),
+    }
+    result["other_agents_change_points"] = round(
+        100 * (result["other_agents_after"]["argmax"] - before["argmax"]), 2
+    )
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
