@@ -114,6 +114,10 @@ def serve(
     configure_logging(settings.system.log_level)
     host = host or settings.server.host
     port = settings.server.port if port is None else port
+    import torch
+
+    # per-request inference is fastest on one thread; more only oversubscribe the cores
+    torch.set_num_threads(1)
     output.line("preparing: database, encoder, agents and their knowledge ...")
     system = AgentNN(settings)
     system.prepare()
