@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=3.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--save", help="write the trained checkpoint here")
+    parser.add_argument("--int8", action="store_true", help="int8 copy of the full encoder")
     parser.add_argument("--checkpoint", help="evaluate this checkpoint instead of training")
     args = parser.parse_args()
     path = data_dir(args.data)
@@ -44,14 +45,14 @@ def main() -> None:
         train_seconds = round(seconds, 1)
         if args.save:
             model.save(Path(args.save))
-    served = model.quantized()
+    served = model.quantized() if args.int8 else model
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    scores = served.score_texts(val.texts)
-    best, index = scores.max(dim=1)
+    index, best, decided = served.cascade(val.texts)
     raw = [served.labels[int(i)] for i in index]
     thresholded = [
-        p if float(c) >= served.threshold else "oos" for p, c in zip(raw, best, strict=True)
+        p if bool(d) or float(c) >= served.threshold else "oos"
+        for p, c, d in zip(raw, best, decided, strict=True)
     ]
     in_scope = [(g, p) for g, p in zip(val.labels, raw, strict=True) if g != "oos"]
     result = {
@@ -63,6 +64,7 @@ def main() -> None:
         ),
         "at_threshold": classification_metrics(val.labels, thresholded),
         "threshold": round(served.threshold, 5),
+        "static_stage_share": round(float(decided.float().mean()), 4),
         "eval_seconds": round(time.perf_counter() - started, 2),
         **single_query_latency_ms(lambda t: served.predict(t)[0], val.texts),
         "throughput_per_s": batched_throughput(

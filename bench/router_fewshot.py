@@ -58,7 +58,7 @@ def main() -> None:
     )
     model, seconds = train(visible, None, args.epochs, args.threads)
     torch.set_num_threads(1)
-    router = NeuralRouter(model.quantized(), FeedbackLearner(), explore=False)
+    router = NeuralRouter(model, FeedbackLearner(), explore=False)
     skills: dict[str, list[str]] = defaultdict(list)
     for intent, domain in intent_domain.items():
         skills[domain].append(intent)

@@ -92,6 +92,9 @@ def evaluate(
     threads: Threads = 2,
     max_in_scope_loss: MaxLoss = 0.015,
     seed: Seed = 0,
+    int8: Annotated[
+        bool, typer.Option("--int8", help="evaluate an int8 copy of the full encoder")
+    ] = False,
     json: JsonOption = False,
 ) -> None:
     """Train a fresh router on --train, evaluate on --test, print the figures."""
@@ -102,7 +105,7 @@ def evaluate(
     train_data, _, report = _train(
         train, val, layers, epochs, threads, max_in_scope_loss, seed, show_progress=not json
     )
-    served = report.model.quantized()
+    served = report.model.quantized() if int8 else report.model
     metrics = run_evaluation(lambda texts: served.predict(texts)[0], test_data, threads)
     missing = unseen_labels(train_data, test_data)
     result = {
@@ -119,7 +122,10 @@ def evaluate(
             "threads": threads,
             "max_in_scope_loss": max_in_scope_loss,
             "seed": seed,
-            "max_length": report.model.encoder.max_length,
+            "int8": int8,
+            "max_length": report.model.meta.get("max_length"),
+            "cascade": report.model.static is not None,
+            "static_share_calibration": report.model.meta.get("static_share"),
         },
     }
     if json:

@@ -18,12 +18,35 @@ import torch.nn.functional as F
 from smolit.errors import ModelError
 from smolit.routing.encoder import TextEncoder
 from smolit.routing.neural.encoder_net import MiniEncoder
+from smolit.routing.neural.static import StaticEncoder
 
 FORMAT_VERSION = 1
 OOS = "oos"
 
 
 UNTRAINED_SCALE = 20.0
+#: the cheap stage decides alone only when its top label has at least this probability
+STATIC_MIN_PROBABILITY = 0.98
+#: ... and its cosine is above this quantile of the training texts' own best cosines
+STATIC_COSINE_QUANTILE = 0.01
+
+
+@dataclass
+class StaticStage:
+    """The cascade's first stage: a static encoder, its label prototypes and trust rule."""
+
+    encoder: StaticEncoder
+    prototypes: torch.Tensor  # (labels, d), unit rows
+    scale: float
+    min_probability: float
+    min_cosine: float
+
+    def confident(self, cosines: torch.Tensor) -> torch.Tensor:
+        """Rows (texts) whose best label this stage may decide alone."""
+        probability = torch.softmax(self.scale * cosines, dim=-1).max(dim=-1).values
+        return (probability >= self.min_probability) & (
+            cosines.max(dim=-1).values >= self.min_cosine
+        )
 
 
 @dataclass
@@ -34,6 +57,7 @@ class RouterModel:
     scale: float
     threshold: float
     meta: dict[str, Any] = field(default_factory=dict)
+    static: StaticStage | None = None
 
     @classmethod
     def untrained(cls, encoder: TextEncoder, threshold: float) -> RouterModel:
@@ -63,12 +87,31 @@ class RouterModel:
         """Cosine of each text with each label prototype, shape (texts, labels)."""
         return self.encode(texts) @ self.prototypes.T
 
+    def cascade(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Best label index, its cosine, and whether the cheap stage decided, per text.
+
+        Texts the static stage is sure of are decided by it; the rest are encoded by the
+        full encoder. Only full-encoder decisions are subject to the out-of-scope threshold.
+        """
+        decided = torch.zeros(len(texts), dtype=torch.bool)
+        best = torch.zeros(len(texts))
+        index = torch.zeros(len(texts), dtype=torch.long)
+        if self.static is not None and texts:
+            cosines = self.static.encoder.encode(texts) @ self.static.prototypes.T
+            decided = self.static.confident(cosines)
+            best, index = cosines.max(dim=1)
+        rest = [i for i in range(len(texts)) if not decided[i]]
+        if rest:
+            full_best, full_index = self.score_texts([texts[i] for i in rest]).max(dim=1)
+            best[rest], index[rest] = full_best, full_index
+        return index, best, decided
+
     def predict(self, texts: list[str]) -> tuple[list[str], torch.Tensor]:
         """Best label per text (``oos`` below the threshold) and its confidence."""
-        best, index = self.score_texts(texts).max(dim=1)
+        index, best, decided = self.cascade(texts)
         labels = [
-            self.labels[int(i)] if float(c) >= self.threshold else OOS
-            for c, i in zip(best, index, strict=True)
+            self.labels[int(i)] if bool(d) or float(c) >= self.threshold else OOS
+            for i, c, d in zip(index, best, decided, strict=True)
         ]
         return labels, best
 
@@ -79,7 +122,13 @@ class RouterModel:
             warnings.simplefilter("ignore", DeprecationWarning)
             encoder = self._mini().quantized()
         return RouterModel(
-            encoder, list(self.labels), self.prototypes, self.scale, self.threshold, dict(self.meta)
+            encoder,
+            list(self.labels),
+            self.prototypes,
+            self.scale,
+            self.threshold,
+            dict(self.meta),
+            self.static,
         )
 
     # --- persistence --------------------------------------------------------------------
@@ -88,7 +137,11 @@ class RouterModel:
         directory.mkdir(parents=True, exist_ok=True)
         encoder = self._mini()
         encoder.save(directory / "encoder")
-        torch.save({"prototypes": self.prototypes.contiguous()}, directory / "prototypes.pt")
+        tensors = {"prototypes": self.prototypes.contiguous()}
+        if self.static is not None:
+            tensors["static_table"] = self.static.encoder.save_table()
+            tensors["static_prototypes"] = self.static.prototypes.contiguous()
+        torch.save(tensors, directory / "prototypes.pt")
         document = {
             "format": FORMAT_VERSION,
             "labels": self.labels,
@@ -96,6 +149,13 @@ class RouterModel:
             "threshold": self.threshold,
             "max_length": encoder.max_length,
             "meta": self.meta,
+            "static": None
+            if self.static is None
+            else {
+                "scale": self.static.scale,
+                "min_probability": self.static.min_probability,
+                "min_cosine": self.static.min_cosine,
+            },
         }
         (directory / "router.json").write_text(json.dumps(document, indent=2), encoding="utf-8")
 
@@ -122,4 +182,21 @@ class RouterModel:
             float(document["scale"]),
             float(document["threshold"]),
             dict(document.get("meta", {})),
+            _load_static(document.get("static"), tensors, encoder),
         )
+
+
+def _load_static(
+    rule: dict[str, float] | None, tensors: dict[str, torch.Tensor], encoder: MiniEncoder
+) -> StaticStage | None:
+    if not rule:
+        return None
+    table = tensors["static_table"].float()
+    static = StaticEncoder(table, encoder.tokenizer, encoder.max_length).eval()
+    return StaticStage(
+        static,
+        F.normalize(tensors["static_prototypes"].float(), dim=-1),
+        float(rule["scale"]),
+        float(rule["min_probability"]),
+        float(rule["min_cosine"]),
+    )

@@ -38,9 +38,17 @@ from smolit.routing.online import FeedbackLearner
 class _SkillTable:
     names: list[str]  # "agent/skill"
     owners: list[str]  # agent of each row
-    vectors: torch.Tensor  # (skills, d)
+    vectors: torch.Tensor  # (skills, d) in the full encoder's space
+    static_vectors: torch.Tensor | None  # (skills, d') in the cheap stage's space
     agents: list[str]
     owner_index: torch.Tensor  # (skills,) index into agents
+
+
+@dataclass(frozen=True)
+class _Row:
+    skill: str
+    vector: torch.Tensor
+    static_vector: torch.Tensor | None
 
 
 def skill_texts(agent: AgentSpec) -> dict[str, list[str]]:
@@ -65,7 +73,7 @@ class NeuralRouter(Router):
         self.version = version
         self.explore = explore
         self._table: _SkillTable | None = None
-        self._cache: dict[str, tuple[str, list[tuple[str, torch.Tensor]]]] = {}
+        self._cache: dict[str, tuple[str, list[_Row]]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -79,42 +87,51 @@ class NeuralRouter(Router):
             self.version = version
             self._cache = {}
 
-    def _agent_prototypes(self, agent: AgentSpec) -> list[tuple[str, torch.Tensor]]:
-        """(skill, vector) rows: each skill's centroid; with an untrained encoder, whose
-        space was not shaped by the routing task, each example as well (nearest example)."""
+    def _agent_prototypes(self, agent: AgentSpec) -> list[_Row]:
+        """One row per skill centroid (in both cascade stages); with an untrained encoder,
+        whose space was not shaped by the routing task, one per example as well."""
         cached = self._cache.get(agent.name)
         if cached is not None and cached[0] == agent.routing_fingerprint:
             return cached[1]
-        rows: list[tuple[str, torch.Tensor]] = []
-        per_example = not self.model.labels
+        static = self.model.static
+        rows: list[_Row] = []
         for skill, texts in skill_texts(agent).items():
             vectors = self.model.encode(texts)
-            rows.append((skill, F.normalize(vectors.mean(0), dim=-1)))
-            if per_example and len(texts) > 1:
-                rows.extend((skill, vector) for vector in vectors)
+            static_vector = (
+                F.normalize(static.encoder.encode(texts).mean(0), dim=-1) if static else None
+            )
+            rows.append(_Row(skill, F.normalize(vectors.mean(0), dim=-1), static_vector))
+            if not self.model.labels and len(texts) > 1:
+                rows.extend(_Row(skill, vector, None) for vector in vectors)
         trained = self.model.label_index
         for label in sorted({agent.name, *agent.skills}):
             if label in trained:
-                rows.append((label, self.model.prototypes[trained[label]]))
+                index = trained[label]
+                static_vector = static.prototypes[index] if static else None
+                rows.append(_Row(label, self.model.prototypes[index], static_vector))
         self._cache[agent.name] = (agent.routing_fingerprint, rows)
         return rows
 
     def set_agents(self, agents: Sequence[AgentSpec]) -> None:
-        names, owners, vectors = [], [], []
+        rows: list[tuple[str, _Row]] = []
         with self._lock:
             for agent in agents:
-                for skill, vector in self._agent_prototypes(agent):
-                    names.append(f"{agent.name}/{skill}")
-                    owners.append(agent.name)
-                    vectors.append(vector)
+                rows.extend((agent.name, row) for row in self._agent_prototypes(agent))
             present = {agent.name for agent in agents}
             self._cache = {k: v for k, v in self._cache.items() if k in present}
+            owners = [owner for owner, _ in rows]
             ordered = list(dict.fromkeys(owners))
             position = {name: i for i, name in enumerate(ordered)}
+            static_rows = [row.static_vector for _, row in rows]
             self._table = _SkillTable(
-                names=names,
+                names=[f"{owner}/{row.skill}" for owner, row in rows],
                 owners=owners,
-                vectors=torch.stack(vectors) if vectors else torch.zeros((0, 1)),
+                vectors=torch.stack([row.vector for _, row in rows])
+                if rows
+                else torch.zeros((0, 1)),
+                static_vectors=torch.stack(static_rows)  # type: ignore[arg-type]
+                if rows and all(v is not None for v in static_rows)
+                else None,
                 agents=ordered,
                 owner_index=torch.tensor([position[o] for o in owners], dtype=torch.long),
             )
@@ -128,74 +145,72 @@ class NeuralRouter(Router):
         table = self._table
         if table is None or not table.agents:
             raise RoutingError("no agents are configured")
-        cosines = (self.model.encode([text]) @ table.vectors.T)[0]
-        return self._decide(cosines, table, available, started)
+        usable = torch.tensor([available is None or o in available for o in table.owners])
+        static = self.model.static
+        if static is not None and table.static_vectors is not None and bool(usable.any()):
+            cosines = _masked(static.encoder.encode([text])[0] @ table.static_vectors.T, usable)
+            if bool(static.confident(cosines.unsqueeze(0))[0]):
+                return self._decide(
+                    cosines, static.scale, "static", table, usable, available, started
+                )
+        cosines = _masked((self.model.encode([text]) @ table.vectors.T)[0], usable)
+        return self._decide(cosines, self.model.scale, "full", table, usable, available, started)
 
     def _decide(
         self,
         cosines: torch.Tensor,
+        scale: float,
+        stage: str,
         table: _SkillTable,
+        usable: torch.Tensor,
         available: set[str] | None,
         started: float,
     ) -> RouteDecision:
-        usable = torch.tensor([available is None or o in available for o in table.owners])
-        masked = torch.where(usable, cosines, torch.full_like(cosines, -2.0))
-        probabilities = torch.softmax(self.model.scale * masked, dim=0) * usable
+        probabilities = torch.softmax(scale * cosines, dim=0) * usable
         per_agent = torch.zeros(len(table.agents)).index_add_(0, table.owner_index, probabilities)
         scores = tuple(
             AgentScore(agent, float(per_agent[i]), available is None or agent in available)
             for i, agent in enumerate(table.agents)
         )
-        best = int(masked.argmax())
-        confidence = float(masked[best])
+        best = int(cosines.argmax())
+        confidence = float(cosines[best])
         skill = table.names[best]
-        extra: dict[str, object] = {"skill": skill, "router_version": self.version}
-        if not bool(usable.any()):
+        extra: dict[str, object] = {"skill": skill, "stage": stage, "router_version": self.version}
+
+        def decision(agent: str | None, reason: str) -> RouteDecision:
             return RouteDecision(
-                None,
-                scores,
-                0.0,
-                True,
-                self.name,
-                self.threshold,
-                time.perf_counter() - started,
-                "no agent is available",
-                extra,
-            )
-        if confidence < self.threshold:
-            reason = (
-                f"the closest skill ({skill}) matches at {confidence:.3f}, below the "
-                f"out-of-scope threshold {self.threshold:.3f}"
-            )
-            return RouteDecision(
-                None,
+                agent,
                 scores,
                 confidence,
-                True,
+                agent is None,
                 self.name,
                 self.threshold,
                 time.perf_counter() - started,
                 reason,
                 extra,
             )
+
+        if not bool(usable.any()):
+            return decision(None, "no agent is available")
+        if stage == "full" and confidence < self.threshold:
+            return decision(
+                None,
+                f"the closest skill ({skill}) matches at {confidence:.3f}, "
+                f"below the out-of-scope threshold {self.threshold:.3f}",
+            )
         fit = {s.agent: s.score for s in scores if s.available}
         choice = self.learner.choose(fit, skill, explore=self.explore)
         extra["explored"] = choice.explored
-        reason = f"best matching skill {skill} (cosine {confidence:.3f})"
+        reason = f"best matching skill {skill} (cosine {confidence:.3f}, {stage} encoder)"
         if choice.agent != table.owners[best]:
             reason += f"; feedback favours {choice.agent} for tasks like this"
-        return RouteDecision(
-            choice.agent,
-            scores,
-            confidence,
-            False,
-            self.name,
-            self.threshold,
-            time.perf_counter() - started,
-            reason,
-            extra,
-        )
+        return decision(choice.agent, reason)
 
     def learn(self, agent: str, context: str | None, value: float) -> None:
         """Feedback on a finished task (``value`` in [0, 1]) moves future decisions."""
         self.learner.record(agent, context, value)
+
+
+def _masked(cosines: torch.Tensor, usable: torch.Tensor) -> torch.Tensor:
+    """Cosines with rows of unavailable agents pushed below any real value."""
+    return torch.where(usable, cosines, torch.full_like(cosines, -2.0))

@@ -33,7 +33,13 @@ from smolit.routing.data import LabelledData, require_training_labels, stratifie
 from smolit.routing.neural.calibration import choose_threshold
 from smolit.routing.neural.encoder_net import MiniEncoder
 from smolit.routing.neural.head import CosineHead
-from smolit.routing.neural.model import RouterModel
+from smolit.routing.neural.model import (
+    STATIC_COSINE_QUANTILE,
+    STATIC_MIN_PROBABILITY,
+    RouterModel,
+    StaticStage,
+)
+from smolit.routing.neural.static import StaticEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +57,7 @@ class TrainingConfig:
     max_length_cap: int = 64
     initial_scale: float = 20.0
     max_in_scope_loss: float = 0.015
+    cascade: bool = True
     validation_fraction: float = 0.1
     seed: int = 0
     threads: int = 2
@@ -170,7 +177,8 @@ def train_router(
         position = {label: i for i, label in enumerate(labels)}
         targets = torch.tensor([position[label] for label in fit.labels])
         steps = _fit(encoder, head, fit.texts, targets, config, progress)
-        prototypes = label_means(embed_all(encoder, fit.texts), fit.labels, labels)
+        teacher_vectors = embed_all(encoder, fit.texts)
+        prototypes = label_means(teacher_vectors, fit.labels, labels)
         model = RouterModel(
             encoder=encoder,
             labels=labels,
@@ -187,6 +195,10 @@ def train_router(
                 **config.extra,
             },
         )
+        if config.cascade:
+            model.static = build_static_stage(
+                encoder, fit.texts, targets, teacher_vectors, labels, config
+            )
         accuracy = _calibrate(model, calibration, config.max_in_scope_loss)
     finally:
         torch.set_num_threads(previous_threads)
@@ -195,17 +207,46 @@ def train_router(
     return TrainingReport(model, seconds, steps, len(fit), len(calibration), accuracy)
 
 
+def build_static_stage(
+    encoder: MiniEncoder,
+    texts: list[str],
+    targets: torch.Tensor,
+    teacher_vectors: torch.Tensor,
+    labels: list[str],
+    config: TrainingConfig,
+) -> StaticStage:
+    """Distil the fine-tuned encoder into a static table and fit its trust rule."""
+    static = StaticEncoder.distilled_from(encoder)
+    head = CosineHead(
+        label_means(static.encode(texts), [labels[int(t)] for t in targets], labels),
+        config.initial_scale,
+    )
+    static.fit(texts, targets, teacher_vectors, head, seed=config.seed)
+    prototypes = F.normalize(head.weight.detach(), dim=-1)
+    own_best = (static.encode(texts) @ prototypes.T).max(dim=1).values
+    return StaticStage(
+        static,
+        prototypes,
+        head.scale,
+        STATIC_MIN_PROBABILITY,
+        float(torch.quantile(own_best, STATIC_COSINE_QUANTILE)),
+    )
+
+
 def _calibrate(model: RouterModel, calibration: LabelledData, max_loss: float) -> float:
     """Set ``model.threshold`` from the in-scope calibration rows; returns their accuracy."""
     known = [e for e in calibration.examples if e.in_scope and e.label in model.label_index]
     if not known:
         model.threshold = -1.0
         return float("nan")
-    scored = model.score_texts([e.text for e in known])
-    best, index = scored.max(dim=1)
+    index, best, decided = model.cascade([e.text for e in known])
     correct = torch.tensor(
         [model.labels[int(i)] == e.label for i, e in zip(index, known, strict=True)]
     )
-    model.threshold = choose_threshold(best, correct, max_loss)
+    # what the cheap stage decides is never rejected: give it an unbeatable confidence
+    confidence = torch.where(decided, torch.full_like(best, 2.0), best)
+    model.threshold = choose_threshold(confidence, correct, max_loss)
+    if model.static is not None:
+        model.meta["static_share"] = round(float(decided.float().mean()), 4)
     model.meta["threshold_rule"] = f"keep in-scope accuracy within {max_loss:.1%} of unthresholded"
     return float(correct.float().mean())
