@@ -19,7 +19,7 @@ class CosineHead(nn.Module):
 
     @property
     def scale(self) -> float:
-        return float(self.log_scale.exp())
+        return float(self.log_scale.detach().exp())
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.log_scale.exp() * z @ F.normalize(self.weight, dim=-1).T

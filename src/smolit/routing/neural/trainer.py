@@ -12,6 +12,10 @@ from the data given):
 - after training, each label's prototype is the mean of its fine-tuned example embeddings:
   exactly what an agent added later with a few examples gets, so old and new agents are
   scored the same way;
+- the cheap cascade stage (``static.py``) is distilled from the fine-tuned encoder: a
+  word-piece table trained for 10 epochs on classification plus agreement with the
+  encoder; it decides alone when its top label's probability is >= 0.98 and its cosine is
+  above the 1 % quantile of the training texts' own best cosines;
 - the out-of-scope threshold is chosen on validation data (``calibration.py``).
 """
 

@@ -1,0 +1,72 @@
+"""Training, saving and serving a router with the real encoder on a tiny data set."""
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from smolit.agents.spec import AgentSpec
+from smolit.routing.data import LabelledData
+from smolit.routing.encoder import bundled_minilm_path
+from smolit.routing.neural.model import RouterModel
+from smolit.routing.neural.router import NeuralRouter
+from smolit.routing.neural.trainer import TrainingConfig, TrainingReport, train_router
+from smolit.routing.online import FeedbackLearner
+from tests.integration.test_router_cli import INTENTS, OOS
+
+
+@pytest.fixture(scope="module")
+def report() -> TrainingReport:
+    rows = [(text, label) for label, texts in INTENTS.items() for text in texts]
+    rows += [(text, "oos") for text in OOS]
+    config = TrainingConfig(base_encoder=bundled_minilm_path(), epochs=3, threads=1)
+    return train_router(LabelledData.of(rows), None, config)
+
+
+def test_training_builds_both_cascade_stages(report: TrainingReport) -> None:
+    model = report.model
+    assert model.labels == sorted(INTENTS)
+    assert model.static is not None
+    assert model.static.prototypes.shape == (3, 384)
+    assert -1.0 <= model.threshold <= 1.0
+
+
+def test_trained_router_recognises_paraphrases(report: TrainingReport) -> None:
+    labels, _ = report.model.predict(["is it going to rain later", "play a song by queen"])
+    assert labels == ["weather", "music"]
+
+
+def test_saved_checkpoint_predicts_the_same(report: TrainingReport, tmp_path: Path) -> None:
+    texts = ["will it snow", "skip to the next track", "stop the countdown", "tell me a joke"]
+    report.model.save(tmp_path / "ckpt")
+    loaded = RouterModel.load(tmp_path / "ckpt")
+    assert loaded.predict(texts)[0] == report.model.predict(texts)[0]
+    assert loaded.static is not None
+    assert torch.allclose(loaded.static.prototypes, report.model.static.prototypes, atol=1e-3)  # type: ignore[union-attr]
+
+
+def test_agents_with_few_examples_join_a_trained_router(report: TrainingReport) -> None:
+    router = NeuralRouter(report.model, FeedbackLearner(rng=random.Random(0)), explore=False)
+    cooking = AgentSpec(
+        name="cooking",
+        description="Cooking and recipes",
+        examples=(
+            "how do I boil an egg",
+            "give me a pancake recipe",
+            "how long to roast a chicken",
+        ),
+    )
+    router.set_agents(
+        [AgentSpec(name=label, description=label, skills={label: ()}) for label in INTENTS]
+        + [cooking]
+    )
+    assert router.route("what is a good recipe for pancakes").agent == "cooking"
+    assert router.route("will it rain on saturday").agent == "weather"
+
+
+def test_a_one_megabyte_task_is_routed(report: TrainingReport) -> None:
+    router = NeuralRouter(report.model, FeedbackLearner(), explore=False)
+    router.set_agents([AgentSpec(name=label, description=label) for label in INTENTS])
+    decision = router.route("play some music " * 65_000)
+    assert decision.agent == "music" or decision.out_of_scope
