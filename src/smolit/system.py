@@ -118,8 +118,7 @@ class AgentNN:
             logger.info("no trained router registered: routing with the base encoder")
             return False
         version, model = loaded
-        self.router.replace_model(model, f"{version.name}@{version.version}")
-        self.router.set_agents(self.agents.list())
+        self.router.replace_model(model, f"{version.name}@{version.version}", self.agents.list())
         logger.info("routing with %s@%d", version.name, version.version)
         return True
 

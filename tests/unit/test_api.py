@@ -251,3 +251,20 @@ def test_routing_decision_is_stored_with_router_version(
     route = task["route"]
     assert route["router"] == "neural" and route["router_version"] == "base"
     assert {"confidence", "scores", "skill", "threshold"} <= set(route)
+
+
+def test_router_state_shows_version_and_feedback(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, auth = api
+    task_id = finished_task(client, auth)
+    client.post(f"/tasks/{task_id}/feedback", json={"success": False}, headers=auth)
+    state = client.get("/router", headers=auth).json()
+    assert (state["router"], state["version"], state["cascade"]) == ("neural", "base", False)
+    assert state["feedback"]["cooking"]["evidence"] > 0
+
+
+def test_router_reload_needs_an_admin(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, auth = api
+    user = client.post("/tokens", headers=auth, json={"user": "u1"}).json()["token"]
+    denied = client.post("/router/reload", headers={"Authorization": f"Bearer {user}"})
+    assert denied.status_code == 403
+    assert client.post("/router/reload", headers=auth).json()["version"] == "base"

@@ -11,6 +11,7 @@ from smolit import __version__
 from smolit.api.errors import install_error_handlers
 from smolit.api.limits import BodySizeLimit
 from smolit.api.routes import agents, health, tasks, tokens
+from smolit.api.routes import router as router_routes
 from smolit.system import AgentNN
 
 
@@ -36,7 +37,7 @@ def create_app(system: AgentNN, manage_lifecycle: bool = True) -> FastAPI:
     )
     app.state.system = system
     install_error_handlers(app)
-    for module in (health, tasks, agents, tokens):
+    for module in (health, tasks, agents, tokens, router_routes):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=system.settings.server.max_request_bytes)
     return app

@@ -42,6 +42,8 @@ class _SkillTable:
     static_vectors: torch.Tensor | None  # (skills, d') in the cheap stage's space
     agents: list[str]
     owner_index: torch.Tensor  # (skills,) index into agents
+    model: RouterModel  # the model these prototypes were made with
+    version: str
 
 
 @dataclass(frozen=True)
@@ -80,12 +82,13 @@ class NeuralRouter(Router):
     def threshold(self) -> float:
         return self.model.threshold
 
-    def replace_model(self, model: RouterModel, version: str) -> None:
-        """Serve another checkpoint; call ``set_agents`` next to rebuild the prototypes."""
+    def replace_model(self, model: RouterModel, version: str, agents: Sequence[AgentSpec]) -> None:
+        """Serve another checkpoint; routing switches only once its prototypes are ready."""
         with self._lock:
             self.model = model
             self.version = version
             self._cache = {}
+        self.set_agents(agents)
 
     def _agent_prototypes(self, agent: AgentSpec) -> list[_Row]:
         """One row per skill centroid (in both cascade stages); with an untrained encoder,
@@ -134,6 +137,8 @@ class NeuralRouter(Router):
                 else None,
                 agents=ordered,
                 owner_index=torch.tensor([position[o] for o in owners], dtype=torch.long),
+                model=self.model,
+                version=self.version,
             )
         for removed in set(self.learner.stats()) - present:
             self.learner.forget_agent(removed)
@@ -146,15 +151,16 @@ class NeuralRouter(Router):
         if table is None or not table.agents:
             raise RoutingError("no agents are configured")
         usable = torch.tensor([available is None or o in available for o in table.owners])
-        static = self.model.static
+        model = table.model
+        static = model.static
         if static is not None and table.static_vectors is not None and bool(usable.any()):
             cosines = _masked(static.encoder.encode([text])[0] @ table.static_vectors.T, usable)
             if bool(static.confident(cosines.unsqueeze(0))[0]):
                 return self._decide(
                     cosines, static.scale, "static", table, usable, available, started
                 )
-        cosines = _masked((self.model.encode([text]) @ table.vectors.T)[0], usable)
-        return self._decide(cosines, self.model.scale, "full", table, usable, available, started)
+        cosines = _masked((model.encode([text]) @ table.vectors.T)[0], usable)
+        return self._decide(cosines, model.scale, "full", table, usable, available, started)
 
     def _decide(
         self,
@@ -175,7 +181,8 @@ class NeuralRouter(Router):
         best = int(cosines.argmax())
         confidence = float(cosines[best])
         skill = table.names[best]
-        extra: dict[str, object] = {"skill": skill, "stage": stage, "router_version": self.version}
+        threshold = table.model.threshold
+        extra: dict[str, object] = {"skill": skill, "stage": stage, "router_version": table.version}
 
         def decision(agent: str | None, reason: str) -> RouteDecision:
             return RouteDecision(
@@ -184,7 +191,7 @@ class NeuralRouter(Router):
                 confidence,
                 agent is None,
                 self.name,
-                self.threshold,
+                threshold,
                 time.perf_counter() - started,
                 reason,
                 extra,
@@ -192,11 +199,11 @@ class NeuralRouter(Router):
 
         if not bool(usable.any()):
             return decision(None, "no agent is available")
-        if stage == "full" and confidence < self.threshold:
+        if stage == "full" and confidence < threshold:
             return decision(
                 None,
                 f"the closest skill ({skill}) matches at {confidence:.3f}, "
-                f"below the out-of-scope threshold {self.threshold:.3f}",
+                f"below the out-of-scope threshold {threshold:.3f}",
             )
         fit = {s.agent: s.score for s in scores if s.available}
         choice = self.learner.choose(fit, skill, explore=self.explore)
