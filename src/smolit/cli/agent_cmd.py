@@ -7,24 +7,16 @@ from typing import Annotated, Any
 import typer
 
 from smolit.cli import output
-from smolit.cli.client import ApiClient
+from smolit.cli.client import call
 from smolit.cli.options import JsonOption, TokenOption, UrlOption
 
 app = typer.Typer(help="Manage the worker agents of a running server.", no_args_is_help=True)
 
 
-def _call(url: str | None, token: str | None, method: str, path: str, **kwargs: Any) -> Any:
-    client = ApiClient(url, token)
-    try:
-        return client.request(method, path, **kwargs)
-    finally:
-        client.close()
-
-
 @app.command("list")
 def list_agents(url: UrlOption = None, token: TokenOption = None, json: JsonOption = False) -> None:
     """List agents and whether each can take work."""
-    agents = _call(url, token, "GET", "/agents")["agents"]
+    agents = call(url, token, "GET", "/agents")["agents"]
     if json:
         output.emit_json(agents)
         return
@@ -50,7 +42,7 @@ def show(
     token: TokenOption = None,
 ) -> None:
     """Show one agent as JSON."""
-    output.emit_json(_call(url, token, "GET", f"/agents/{name}"))
+    output.emit_json(call(url, token, "GET", f"/agents/{name}"))
 
 
 @app.command("add")
@@ -77,7 +69,7 @@ def add(
         body["model"] = model
     if collection is not None:
         body["knowledge_collection"] = collection
-    agent = _call(url, token, "POST", "/agents", json=body)
+    agent = call(url, token, "POST", "/agents", json=body)
     if json:
         output.emit_json(agent)
     else:
@@ -91,5 +83,5 @@ def remove(
     token: TokenOption = None,
 ) -> None:
     """Remove an agent."""
-    _call(url, token, "DELETE", f"/agents/{name}")
+    call(url, token, "DELETE", f"/agents/{name}")
     output.line(f"removed agent {name}")

@@ -48,3 +48,22 @@ class ApiClient:
 
     def close(self) -> None:
         self._client.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def call(
+    url: str | None,
+    token: str | None,
+    method: str,
+    path: str,
+    timeout: float = 30,
+    **kwargs: Any,
+) -> Any:
+    """One request to the server, its JSON body back; errors as ``ClientError``."""
+    with ApiClient(url, token, timeout=timeout) as client:
+        return client.request(method, path, **kwargs)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from smolit.cli import output
-from smolit.cli.client import ApiClient, ClientError
+from smolit.cli.client import ApiClient, ClientError, call
 from smolit.cli.options import JsonOption, TokenOption, UrlOption
 
 app = typer.Typer(help="Submit tasks and read their results.", no_args_is_help=True)
@@ -55,8 +55,7 @@ def submit(
     json: JsonOption = False,
 ) -> None:
     """Submit a task; with --wait, print its result when it is done."""
-    client = ApiClient(url, token, timeout=WAIT_SLICE + 30)
-    try:
+    with ApiClient(url, token, timeout=WAIT_SLICE + 30) as client:
         task = client.request("POST", "/tasks", json={"text": text})
         deadline = time.monotonic() + timeout
         while wait and task["status"] not in ("succeeded", "failed", "timed_out"):
@@ -66,8 +65,6 @@ def submit(
             task = client.request(
                 "GET", f"/tasks/{task['id']}", params={"wait": min(WAIT_SLICE, remaining)}
             )
-    finally:
-        client.close()
     if json:
         output.emit_json(task)
     elif wait:
@@ -87,11 +84,7 @@ def show(
     json: JsonOption = False,
 ) -> None:
     """Show a task: status, chosen agent and why, answer, sources."""
-    client = ApiClient(url, token, timeout=wait + 30)
-    try:
-        task = client.request("GET", f"/tasks/{task_id}", params={"wait": wait})
-    finally:
-        client.close()
+    task = call(url, token, "GET", f"/tasks/{task_id}", timeout=wait + 30, params={"wait": wait})
     if json:
         output.emit_json(task)
     else:
@@ -112,11 +105,7 @@ def feedback(
 ) -> None:
     """Tell the router how a task turned out; it learns from it at once."""
     body: dict[str, Any] = {"success": success, "rating": rating, "comment": comment}
-    client = ApiClient(url, token)
-    try:
-        result = client.request("POST", f"/tasks/{task_id}/feedback", json=body)
-    finally:
-        client.close()
+    result = call(url, token, "POST", f"/tasks/{task_id}/feedback", json=body)
     if json:
         output.emit_json(result)
     else:
@@ -135,11 +124,7 @@ def list_tasks(
     params: dict[str, Any] = {"limit": limit}
     if status:
         params["status"] = status
-    client = ApiClient(url, token)
-    try:
-        tasks = client.request("GET", "/tasks", params=params)["tasks"]
-    finally:
-        client.close()
+    tasks = call(url, token, "GET", "/tasks", params=params)["tasks"]
     if json:
         output.emit_json(tasks)
         return
