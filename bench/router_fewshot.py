@@ -1,10 +1,11 @@
 """Few-shot agents on CLINC150; prints one JSON object.
 
 Each domain is an agent and each intent one of its skills. The router is trained with the
-``--holdout`` domains removed; those agents are then added at run time, each with only
-``--shots`` example tasks (no retraining), through the router's public ``set_agents``
-(what POST /agents triggers). Reported: routing accuracy on the new agents' validation
-tasks, and the accuracy on the other agents' tasks before and after they were added.
+intents of the ``--holdout`` domains removed; those agents are then added at run time with
+only ``--shots`` examples per skill (no retraining), through the router's public
+``set_agents`` (what POST /agents triggers). Reported: agent (domain) and skill (intent)
+accuracy on the new agents' validation tasks, and on the other agents' tasks before and
+after the new ones were added.
 
     python bench/router_fewshot.py [--data DIR] [--holdout banking,travel] [--shots 10]
 """
@@ -25,14 +26,14 @@ from smolit.routing.neural.router import NeuralRouter
 from smolit.routing.online import FeedbackLearner
 
 
-def accuracy(router: NeuralRouter, rows: list[tuple[str, str]]) -> dict[str, float]:
-    chosen = [(router.route(text), domain) for text, domain in rows]
-    routed = sum(max(d.scores, key=lambda s: s.score).agent == domain for d, domain in chosen)
-    accepted = sum(d.agent == domain for d, domain in chosen)
-    return {
-        "argmax": round(routed / len(rows), 5),
-        "with_threshold": round(accepted / len(rows), 5),
-    }
+def accuracy(router: NeuralRouter, rows: list[tuple[str, str, str]]) -> dict[str, float]:
+    """Share of (text, agent, skill) rows routed to the right agent and the right skill."""
+    decisions = [(router.route(text), agent, skill) for text, agent, skill in rows]
+    agent_hits = sum(
+        max(d.scores, key=lambda s: s.score).agent == agent for d, agent, _ in decisions
+    )
+    skill_hits = sum(d.extra["skill"] == f"{agent}/{skill}" for d, agent, skill in decisions)
+    return {"agent": round(agent_hits / len(rows), 5), "skill": round(skill_hits / len(rows), 5)}
 
 
 def main() -> None:
@@ -69,30 +70,20 @@ def main() -> None:
     ]
     router.set_agents(old)
     val = load(path, "val.jsonl")
-    old_rows = [
-        (e.text, intent_domain[e.label])
-        for e in val.examples
-        if e.in_scope and intent_domain[e.label] not in held
-    ]
-    new_rows = [
-        (e.text, intent_domain[e.label])
-        for e in val.examples
-        if e.in_scope and intent_domain[e.label] in held
-    ]
+    rows = [(e.text, intent_domain[e.label], e.label) for e in val.examples if e.in_scope]
+    old_rows = [row for row in rows if row[1] not in held]
+    new_rows = [row for row in rows if row[1] in held]
     before = accuracy(router, old_rows)
     rng = random.Random(args.seed)
     new = []
     for domain in sorted(held):
-        pool = [
-            e.text for e in train_all.examples if e.in_scope and intent_domain[e.label] == domain
-        ]
-        new.append(
-            AgentSpec(
-                name=domain,
-                description=domain.replace("_", " "),
-                examples=tuple(rng.sample(pool, args.shots)),
+        examples = {
+            intent: tuple(
+                rng.sample([e.text for e in train_all.examples if e.label == intent], args.shots)
             )
-        )
+            for intent in sorted(skills[domain])
+        }
+        new.append(AgentSpec(name=domain, description=domain.replace("_", " "), skills=examples))
     router.set_agents(old + new)
     result = {
         "holdout": sorted(held),
