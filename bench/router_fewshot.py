@@ -7,7 +7,7 @@ only ``--shots`` examples per skill (no retraining), through the router's public
 accuracy on the new agents' validation tasks, and on the other agents' tasks before and
 after the new ones were added.
 
-    python bench/router_fewshot.py [--data DIR] [--holdout banking,travel] [--shots 10]
+    python -m bench.router_fewshot [--data DIR] [--holdout banking,travel] [--shots 10]
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ import argparse
 import json
 import random
 from collections import defaultdict
+from pathlib import Path
 
 import torch
 
 from bench.clinc import data_dir, domains, load, train
 from smolit.agents.spec import AgentSpec
 from smolit.routing.data import LabelledData
+from smolit.routing.neural.model import RouterModel
 from smolit.routing.neural.router import NeuralRouter
 from smolit.routing.online import FeedbackLearner
 
@@ -44,6 +46,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=3.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save", help="write the router trained without the held-out domains")
+    parser.add_argument("--checkpoint", help="reuse a router saved with --save")
     args = parser.parse_args()
     path = data_dir(args.data)
     intent_domain = domains(path)
@@ -57,7 +61,12 @@ def main() -> None:
             e for e in train_all.examples if e.label == "oos" or intent_domain[e.label] not in held
         )
     )
-    model, seconds = train(visible, None, args.epochs, args.threads)
+    if args.checkpoint:
+        model, seconds = RouterModel.load(Path(args.checkpoint)), 0.0
+    else:
+        model, seconds = train(visible, None, args.epochs, args.threads)
+        if args.save:
+            model.save(Path(args.save))
     torch.set_num_threads(1)
     router = NeuralRouter(model, FeedbackLearner(), explore=False)
     skills: dict[str, list[str]] = defaultdict(list)
@@ -93,9 +102,10 @@ def main() -> None:
         "other_agents_before": before,
         "other_agents_after": accuracy(router, old_rows),
     }
-    result["other_agents_change_points"] = round(
-        100 * (result["other_agents_after"]["argmax"] - before["argmax"]), 2
-    )
+    result["other_agents_change_points"] = {
+        key: round(100 * (result["other_agents_after"][key] - before[key]), 2)
+        for key in ("agent", "skill")
+    }
     print(json.dumps(result, indent=2))
 
 

@@ -226,11 +226,11 @@ def build_static_stage(
         config.initial_scale,
     )
     static.fit(texts, targets, teacher_vectors, head, seed=config.seed)
-    # label means, not the head's weights: agents added later only have means, and a mix of
-    # trained weights and means is miscalibrated (new agents lose to old ones)
-    vectors = static.encode(texts)
-    prototypes = label_means(vectors, [labels[int(t)] for t in targets], labels)
-    own_best = (vectors @ prototypes.T).max(dim=1).values
+    # the trained head's weights: as a lone stage they classify clearly better than label
+    # means (agents added later get means; their tasks mostly fail the trust rule and go on
+    # to the full encoder, where every prototype is a mean)
+    prototypes = F.normalize(head.weight.detach(), dim=-1)
+    own_best = (static.encode(texts) @ prototypes.T).max(dim=1).values
     return StaticStage(
         static,
         prototypes,
