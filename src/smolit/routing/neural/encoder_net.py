@@ -81,7 +81,8 @@ class MiniEncoder(nn.Module, TextEncoder):
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(str(directory))
+        with quiet_loading():
+            self.model.save_pretrained(str(directory))
         self.tokenizer.save_pretrained(str(directory))
 
     @classmethod
