@@ -40,6 +40,6 @@ def _quiet_progress() -> Iterator[None]:
 
 @contextmanager
 def quiet_loading() -> Iterator[None]:
-    """Serialise a model load and hide its progress bars."""
+    """Serialise a model load (or save) and hide its progress bars."""
     with _LOAD_LOCK, _quiet_progress():
         yield
