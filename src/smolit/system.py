@@ -99,8 +99,8 @@ class AgentNN:
         specs = [AgentSpec.from_config(agent) for agent in self.settings.agents]
         self.agents.sync_from_config(specs)
         self._ingest_declared_knowledge(specs)
-        self.load_router_checkpoint()
-        self.router.set_agents(self.agents.list())
+        if not self.load_router_checkpoint():
+            self.router.set_agents(self.agents.list())
         self.agents.subscribe(self.router.set_agents)
         replayed = self.feedback.replay()
         if replayed:
