@@ -33,9 +33,11 @@ def domains(path: Path) -> dict[str, str]:
 
 
 def train(
-    data: LabelledData, val: LabelledData | None, epochs: float, threads: int
+    data: LabelledData, val: LabelledData | None, epochs: float, threads: int, layers: int = 3
 ) -> tuple[RouterModel, float]:
-    config = TrainingConfig(base_encoder=bundled_minilm_path(), epochs=epochs, threads=threads)
+    config = TrainingConfig(
+        base_encoder=bundled_minilm_path(), epochs=epochs, threads=threads, layers=layers
+    )
     report = train_router(data, val, config)
     return report.model, report.seconds
 
