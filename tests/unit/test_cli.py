@@ -73,7 +73,17 @@ def test_token_create_with_bad_role_fails_cleanly(tmp_path: Path) -> None:
 
 
 def test_every_command_has_help(tmp_path: Path) -> None:
-    for command in (["serve"], ["task", "submit"], ["agent", "add"], ["config", "validate"]):
+    commands = (
+        ["serve"],
+        ["task", "submit"],
+        ["task", "feedback"],
+        ["agent", "add"],
+        ["config", "validate"],
+        ["router", "train"],
+        ["router", "eval"],
+        ["token", "create"],
+    )
+    for command in commands:
         result = smolit(*command, "--help", home=tmp_path)
         assert result.returncode == 0, command
         assert "Usage" in result.stdout
