@@ -27,7 +27,7 @@ from smolit.routing.evaluation import (
     single_query_latency_ms,
 )
 from smolit.routing.neural.calibration import choose_threshold
-from smolit.routing.neural.model import RouterModel
+from smolit.routing.neural.model import RouterModel, gated_confidence
 from smolit.routing.neural.router import NeuralRouter
 from smolit.routing.online import FeedbackLearner
 
@@ -90,19 +90,18 @@ def main() -> None:
     started = time.perf_counter()
     index, best, decided = served.cascade(val.texts)
     raw = [served.labels[int(i)] for i in index]
-    thresholded = [
-        p if bool(d) or float(c) >= served.threshold else "oos"
-        for p, c, d in zip(raw, best, decided, strict=True)
-    ]
+    confidence = gated_confidence(best, decided)
+
+    def at(threshold: float) -> list[str]:
+        return [p if float(c) >= threshold else "oos" for p, c in zip(raw, confidence, strict=True)]
+
+    thresholded = at(served.threshold)
     in_scope = [(g, p) for g, p in zip(val.labels, raw, strict=True) if g != "oos"]
     # the CLINC protocol's view: the threshold chosen on val itself, by the same rule
     gold_in = torch.tensor([g != "oos" for g in val.labels])
     correct = torch.tensor([g == p for g, p in zip(val.labels, raw, strict=True)])
-    confidence = torch.where(decided, torch.full_like(best, 2.0), best)
     val_threshold = choose_threshold(confidence[gold_in], correct[gold_in], args.max_in_scope_loss)
-    at_val_threshold = [
-        p if float(c) >= val_threshold else "oos" for p, c in zip(raw, confidence, strict=True)
-    ]
+    at_val_threshold = at(val_threshold)
     result = {
         "data": str(path),
         "train_seconds": train_seconds,

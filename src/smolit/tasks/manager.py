@@ -181,14 +181,12 @@ class TaskManager:
                 if event is not None:
                     event.set()
 
-    def _update(self, task_id: str, **values: Any) -> TaskRow | None:
+    def _update(self, task_id: str, **values: Any) -> None:
         with self._db.session() as session:
             row = session.get(TaskRow, task_id)
-            if row is None:
-                return None
-            for key, value in values.items():
-                setattr(row, key, value)
-            return row
+            if row is not None:
+                for key, value in values.items():
+                    setattr(row, key, value)
 
     async def _run(self, task_id: str) -> None:
         row = await asyncio.to_thread(self._update_start, task_id)

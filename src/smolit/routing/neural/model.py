@@ -29,6 +29,13 @@ UNTRAINED_SCALE = 20.0
 STATIC_MIN_PROBABILITY = 0.98
 #: ... and its cosine is above this quantile of the training texts' own best cosines
 STATIC_COSINE_QUANTILE = 0.01
+#: what the cheap stage decides is never out of scope: its confidence beats any cosine
+STATIC_DECISION_CONFIDENCE = 2.0
+
+
+def gated_confidence(best: torch.Tensor, decided: torch.Tensor) -> torch.Tensor:
+    """The confidence the out-of-scope threshold is applied to, per text of a cascade."""
+    return torch.where(decided, torch.full_like(best, STATIC_DECISION_CONFIDENCE), best)
 
 
 @dataclass
@@ -109,9 +116,10 @@ class RouterModel:
     def predict(self, texts: list[str]) -> tuple[list[str], torch.Tensor]:
         """Best label per text (``oos`` below the threshold) and its confidence."""
         index, best, decided = self.cascade(texts)
+        gated = gated_confidence(best, decided)
         labels = [
-            self.labels[int(i)] if bool(d) or float(c) >= self.threshold else OOS
-            for i, c, d in zip(index, best, decided, strict=True)
+            self.labels[int(i)] if float(c) >= self.threshold else OOS
+            for i, c in zip(index, gated, strict=True)
         ]
         return labels, best
 

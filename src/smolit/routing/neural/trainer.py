@@ -42,6 +42,7 @@ from smolit.routing.neural.model import (
     STATIC_MIN_PROBABILITY,
     RouterModel,
     StaticStage,
+    gated_confidence,
 )
 from smolit.routing.neural.static import StaticEncoder
 
@@ -242,7 +243,8 @@ def build_static_stage(
 
 def _calibrate(model: RouterModel, calibration: LabelledData, max_loss: float) -> float:
     """Set ``model.threshold`` from the in-scope calibration rows; returns their accuracy."""
-    known = [e for e in calibration.examples if e.in_scope and e.label in model.label_index]
+    trained = set(model.labels)
+    known = [e for e in calibration.examples if e.in_scope and e.label in trained]
     if not known:
         model.threshold = -1.0
         return float("nan")
@@ -250,9 +252,7 @@ def _calibrate(model: RouterModel, calibration: LabelledData, max_loss: float) -
     correct = torch.tensor(
         [model.labels[int(i)] == e.label for i, e in zip(index, known, strict=True)]
     )
-    # what the cheap stage decides is never rejected: give it an unbeatable confidence
-    confidence = torch.where(decided, torch.full_like(best, 2.0), best)
-    model.threshold = choose_threshold(confidence, correct, max_loss)
+    model.threshold = choose_threshold(gated_confidence(best, decided), correct, max_loss)
     if model.static is not None:
         model.meta["static_share"] = round(float(decided.float().mean()), 4)
     model.meta["threshold_rule"] = f"keep in-scope accuracy within {max_loss:.1%} of unthresholded"
