@@ -57,6 +57,14 @@ class ModelDefinition(Section):
     max_new_tokens: int = Field(256, ge=1, le=32_768)
     temperature: float = Field(0.0, ge=0, le=2)
     repetition_penalty: float = Field(1.0, ge=1, le=2, description="local backends only")
+    context_length: int | None = Field(
+        None, ge=256, le=1_048_576, description="context window (llamacpp); None: the model's"
+    )
+    threads: int | None = Field(
+        None, ge=1, le=256, description="CPU threads a local backend uses; None: 1"
+    )
+    cost_per_1k_prompt_tokens: float = Field(0.0, ge=0, description="currency units")
+    cost_per_1k_completion_tokens: float = Field(0.0, ge=0, description="currency units")
 
 
 def _default_model_definitions() -> dict[str, ModelDefinition]:
@@ -68,6 +76,9 @@ class ModelsSettings(Section):
     cache_enabled: bool = True
     auto_update: bool = True
     default_model: str = "smollm2"
+    max_memory_mb: int = Field(
+        4096, ge=64, description="budget of the model pool; idle LRU models are unloaded"
+    )
     definitions: dict[Name, ModelDefinition] = Field(default_factory=_default_model_definitions)
 
 

@@ -58,11 +58,14 @@ class AgentNN:
         self.agents = AgentRegistry(self.database)
         self._encoder = encoder
         self._encoder_lock = threading.Lock()
-        self.models = models or ModelManager(
-            settings.models, environ=process_environment() if environ is None else environ
-        )
-        self.knowledge = KnowledgeManager(settings.knowledge, settings.knowledge_dir, self.encoder)
         self.model_versions = ModelVersions(self.database, settings.models_dir)
+        self.models = models or ModelManager(
+            settings.models,
+            environ=process_environment() if environ is None else environ,
+            versions=self.model_versions,
+        )
+        self.models.use_registry(self.model_versions)
+        self.knowledge = KnowledgeManager(settings.knowledge, settings.knowledge_dir, self.encoder)
         self.router = NeuralRouter(
             RouterModel.untrained(self.encoder(), settings.router.out_of_scope_threshold),
             FeedbackLearner(),
@@ -96,6 +99,7 @@ class AgentNN:
             return
         self.settings.home.mkdir(parents=True, exist_ok=True)
         self.database.migrate()
+        self.models.catalog.sync_config()
         specs = [AgentSpec.from_config(agent) for agent in self.settings.agents]
         self.agents.sync_from_config(specs)
         self._ingest_declared_knowledge(specs)

@@ -34,11 +34,15 @@ def agent_config(spec: AgentSpec) -> AgentConfig:
 
 
 def small_settings(home: Path, **overrides: object) -> Settings:
-    settings = Settings(
-        agents=[agent_config(COOKING), agent_config(TRAVEL)],
-        models={"default_model": "fake", "definitions": {"fake": ModelDefinition(backend="fake")}},
-        **overrides,  # type: ignore[arg-type]
-    )
+    fields: dict[str, object] = {
+        "agents": [agent_config(COOKING), agent_config(TRAVEL)],
+        "models": {
+            "default_model": "fake",
+            "definitions": {"fake": ModelDefinition(backend="fake")},
+        },
+        **overrides,
+    }
+    settings = Settings(**fields)  # type: ignore[arg-type]
     settings.home = home
     return settings
 

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from smolit.cli.models_cmd import default_name
 from tests.conftest import free_port
 
 
@@ -82,8 +83,27 @@ def test_every_command_has_help(tmp_path: Path) -> None:
         ["router", "train"],
         ["router", "eval"],
         ["token", "create"],
+        *(["models", c] for c in ("list", "show", "register", "import", "promote")),
+        *(["models", c] for c in ("rollback", "remove", "loaded", "unload")),
     )
     for command in commands:
         result = smolit(*command, "--help", home=tmp_path)
         assert result.returncode == 0, command
         assert "Usage" in result.stdout
+
+
+def test_models_set_values_must_be_key_value(tmp_path: Path) -> None:
+    result = smolit("models", "register", "x", "--backend", "fake", "--set", "oops", home=tmp_path)
+    assert result.returncode == 2
+    assert "--set 'oops': expected KEY=VALUE" in result.stderr
+
+
+def test_models_commands_say_when_no_server_answers(tmp_path: Path) -> None:
+    result = smolit("models", "list", "--url", "http://127.0.0.1:9", home=tmp_path)
+    assert result.returncode == 1
+    assert "cannot reach the server" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_default_model_names_come_from_file_names() -> None:
+    assert default_name(Path("/x/SmolLM2-135M-Instruct.Q4_1.gguf")) == "smollm2-135m-instruct"
+    assert default_name(Path("my model dir")) == "my-model-dir"

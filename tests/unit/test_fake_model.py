@@ -80,3 +80,73 @@ def test_scripted_exception_in_responses_is_raised_in_turn() -> None:
     with pytest.raises(ValueError):
         ask(model, "a")
     assert ask(model, "b") == "second works"
+
+
+def stream(model: FakeModel, text: str = "q", params: GenerationParams = PARAMS) -> list[str]:
+    return [event.delta for event in model.stream([ChatMessage("user", text)], params)]
+
+
+def test_stream_yields_one_delta_per_word_then_the_result() -> None:
+    events = list(FakeModel(default="one two  three").stream([ChatMessage("user", "q")], PARAMS))
+    assert [e.delta for e in events] == ["one ", "two  ", "three", ""]
+    final = events[-1].result
+    assert final is not None and final.text == "one two  three" and final.completion_tokens == 3
+
+
+def test_stream_deltas_concatenate_to_the_generated_text() -> None:
+    model = FakeModel(default="a\nmulti-line  answer ")
+    assert "".join(stream(model)) == ask(model, "q")
+
+
+def test_stream_truncates_at_max_new_tokens() -> None:
+    events = list(
+        FakeModel(default="a b c d").stream(
+            [ChatMessage("user", "q")], GenerationParams(max_new_tokens=2)
+        )
+    )
+    final = events[-1].result
+    assert [e.delta for e in events] == ["a ", "b", ""]
+    assert final is not None and final.finish_reason == "length"
+
+
+def test_stream_and_generate_report_first_token_time() -> None:
+    model = FakeModel(default="x y")
+    streamed = list(model.stream([ChatMessage("user", "q")], PARAMS))[-1].result
+    generated = model.generate([ChatMessage("user", "q")], PARAMS)
+    assert streamed is not None and streamed.first_token_seconds is not None
+    assert generated.first_token_seconds is not None
+
+
+def test_stream_raises_the_scripted_exception() -> None:
+    model = FakeModel(responses=[TimeoutError("slow")])
+    with pytest.raises(TimeoutError):
+        stream(model)
+
+
+def test_closing_a_stream_early_is_counted() -> None:
+    model = FakeModel(default="a b c")
+    events = model.stream([ChatMessage("user", "q")], PARAMS)
+    next(events)
+    events.close()
+    assert model.streams_closed_early == 1
+    stream(model)
+    assert model.streams_closed_early == 1
+
+
+def test_stop_string_cuts_the_reply() -> None:
+    model = FakeModel(default="Paris.\nQ: and Rome?")
+    result = model.generate([ChatMessage("user", "q")], GenerationParams(stop=("\nQ:",)))
+    assert (result.text, result.finish_reason) == ("Paris.", "stop")
+
+
+def test_memory_mb_is_reported_in_bytes() -> None:
+    assert FakeModel(memory_mb=1.5).memory_bytes() == 1_572_864
+    assert FakeModel().memory_bytes() == 0
+
+
+def test_sized_backend_estimates_and_holds_its_memory() -> None:
+    big = FakeModelBackend.sized(300)
+    definition = ModelDefinition(backend="fake")
+    assert big.estimate_memory_bytes(definition) == 300 * 1024 * 1024
+    assert big("big", definition).memory_bytes() == 300 * 1024 * 1024
+    assert FakeModelBackend.estimate_memory_bytes(definition) == 0

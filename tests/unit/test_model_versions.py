@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from smolit.errors import NotFoundError, ValidationError
+from smolit.errors import ConflictError, NotFoundError, ValidationError
 from smolit.models.versions import ModelVersions
 from smolit.storage import Database
 
@@ -134,3 +134,106 @@ def test_an_alias_to_a_missing_version_is_not_found(versions: ModelVersions, fil
 
 def test_resolve_a_name_without_versions_is_none(versions: ModelVersions) -> None:
     assert versions.resolve("ghost") is None
+
+
+def test_register_files_keeps_a_single_file_by_name(
+    versions: ModelVersions, tmp_path: Path
+) -> None:
+    weights = tmp_path / "tiny.gguf"
+    weights.write_bytes(b"GGUF-weights")
+    version = versions.register_files("tiny", "llm", weights, notes="first")
+    assert version.path == (tmp_path / "models" / "tiny" / "v1" / "tiny.gguf").resolve()
+    assert version.path.read_bytes() == b"GGUF-weights"
+    assert (version.size_bytes, version.notes, version.key) == (12, "first", "tiny@1")
+
+
+def test_register_reference_copies_nothing(versions: ModelVersions, tmp_path: Path) -> None:
+    version = versions.register_reference(
+        "remote", "llm", source="http://api/v1", params={"definition": {"backend": "openai"}}
+    )
+    assert (version.version, version.path, version.checksum) == (1, None, "")
+    assert not (tmp_path / "models" / "remote").exists()
+    assert versions.names() == ["remote"]
+
+
+def _three_versions(versions: ModelVersions) -> None:
+    for _ in range(3):
+        versions.register_reference("m", "llm")
+
+
+def test_rollback_walks_back_through_promotions(versions: ModelVersions) -> None:
+    _three_versions(versions)
+    for number in (1, 2, 3):
+        versions.set_alias("m", "production", number, created_by="ops")
+    assert versions.rollback("m", "production") == 2
+    assert versions.rollback("m", "production") == 1
+    assert versions.aliases("m") == {"production": 1}
+    with pytest.raises(ConflictError, match="no earlier version"):
+        versions.rollback("m", "production")
+    actions = [(e["action"], e["version"], e["undone"]) for e in versions.history("m")]
+    assert actions == [
+        ("promote", 1, False),
+        ("promote", 2, True),
+        ("promote", 3, True),
+        ("rollback", 2, False),
+        ("rollback", 1, False),
+    ]
+
+
+def test_promote_after_rollback_starts_from_the_restored_version(
+    versions: ModelVersions,
+) -> None:
+    _three_versions(versions)
+    versions.set_alias("m", "production", 1)
+    versions.set_alias("m", "production", 2)
+    versions.rollback("m", "production")
+    versions.set_alias("m", "production", 3)
+    assert versions.rollback("m", "production") == 1
+
+
+def test_remove_refuses_a_version_an_alias_points_at(versions: ModelVersions) -> None:
+    _three_versions(versions)
+    versions.set_alias("m", "production", 2)
+    with pytest.raises(ConflictError, match="m@production"):
+        versions.remove("m", 2)
+    removed = versions.remove("m", 2, force=True)
+    assert removed.version == 2
+    assert [v.version for v in versions.list("m")] == [1, 3]
+    assert versions.aliases("m") == {}
+
+
+def test_remove_deletes_owned_files_only(
+    versions: ModelVersions, files: Path, tmp_path: Path
+) -> None:
+    owned = versions.register_files("m", "llm", files)
+    outside = tmp_path / "outside.gguf"
+    outside.write_bytes(b"x")
+    versions.register_reference("m", "llm", path=str(outside))
+    versions.remove("m", owned.version)
+    versions.remove("m", 2)
+    assert owned.path is not None and not owned.path.exists() and outside.exists()
+
+
+def test_rollback_to_a_removed_version_is_refused(versions: ModelVersions) -> None:
+    _three_versions(versions)
+    versions.set_alias("m", "production", 1)
+    versions.set_alias("m", "production", 2)
+    versions.remove("m", 1)
+    with pytest.raises(ConflictError, match="removed"):
+        versions.rollback("m", "production")
+
+
+def test_unknown_names_and_versions_list_what_exists(versions: ModelVersions) -> None:
+    _three_versions(versions)
+    with pytest.raises(NotFoundError, match=r"versions: \[1, 2, 3\]"):
+        versions.get("m", 9)
+    with pytest.raises(NotFoundError, match="registered models: m"):
+        versions.get("other", 1)
+    with pytest.raises(NotFoundError, match="aliases: none"):
+        versions.resolve("m@staging")
+
+
+@pytest.mark.parametrize("name", ["Bad", "has space", "", "x" * 65])
+def test_invalid_model_names_are_refused(versions: ModelVersions, name: str) -> None:
+    with pytest.raises(ValidationError, match="invalid model name"):
+        versions.register_reference(name, "llm")

@@ -14,6 +14,7 @@ from smolit.config import ModelDefinition
 from smolit.errors import ConfigError, ModelError
 from smolit.models import ChatMessage, GenerationParams
 from smolit.models.backends.openai_compat import OpenAICompatibleBackend
+from smolit.models.base import StreamEvent
 
 HELLO = [ChatMessage("system", "be brief"), ChatMessage("user", "hello")]
 PARAMS = GenerationParams(max_new_tokens=16, temperature=0.0)
@@ -31,19 +32,57 @@ def completion(text: str = "hi there", usage: bool = True) -> dict[str, Any]:
     return body
 
 
+PAUSE = object()  # in a streamed reply: wait for ``FakeServer.hold`` before going on
+
+
+def chunk(content: str | None = None, finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    delta = {} if content is None else {"content": content}
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    return {"model": "served-model", "choices": [choice], **extra}
+
+
+USAGE = {"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 3}}
+
+
+def events(*chunks: Any) -> list[Any]:
+    """Server-sent events: each chunk as ``data: JSON`` (strings verbatim), then [DONE]."""
+    return [
+        part
+        if part is PAUSE
+        else f"data: {part if isinstance(part, str) else json.dumps(part)}\n\n"
+        for part in chunks
+    ]
+
+
+@dataclass
+class Reply:
+    status: int
+    parts: list[Any]
+    headers: dict[str, str]
+    #: Content-Length to announce; more than is sent makes a connection that breaks off
+    length: int | None = None
+
+
 @dataclass
 class FakeServer:
     """Answers each POST with the next scripted reply, or a valid completion."""
 
     url: str = ""
-    script: list[tuple[int, str, dict[str, str]]] = field(default_factory=list)
+    script: list[Reply] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     hold: threading.Event = field(default_factory=threading.Event)
+    finished: threading.Event = field(default_factory=threading.Event)
     stall: bool = False
 
     def reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         text = body if isinstance(body, str) else json.dumps(body)
-        self.script.append((status, text, headers or {}))
+        headers = {"Content-Type": "application/json", **(headers or {})}
+        self.script.append(Reply(status, [text], headers, len(text.encode())))
+
+    def stream(self, parts: list[Any], *, cut: bool = False) -> None:
+        """A streamed 200 answer; ``cut``: the connection drops before the promised end."""
+        length = sum(len(p.encode()) for p in parts if isinstance(p, str)) + 100 if cut else None
+        self.script.append(Reply(200, parts, {"Content-Type": "text/event-stream"}, length))
 
 
 def make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
@@ -59,17 +98,22 @@ def make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             )
             if server.stall:
                 server.hold.wait(5)
-            status, text, headers = (
-                server.script.pop(0) if server.script else (200, json.dumps(completion()), {})
-            )
-            payload = text.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            for key, value in headers.items():
+            if not server.script:
+                server.reply(200, completion())
+            reply = server.script.pop(0)
+            self.send_response(reply.status)
+            if reply.length is not None:
+                self.send_header("Content-Length", str(reply.length))
+            for key, value in reply.headers.items():
                 self.send_header(key, value)
             self.end_headers()
-            self.wfile.write(payload)
+            for part in reply.parts:
+                if part is PAUSE:
+                    server.hold.wait(5)
+                else:
+                    self.wfile.write(part.encode())
+                    self.wfile.flush()
+            server.finished.set()
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -213,3 +257,110 @@ def test_refused_connection_raises_model_error_after_retries(make_backend: Facto
 def test_missing_base_url_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="base_url"):
         OpenAICompatibleBackend("remote", ModelDefinition(backend="openai"))
+
+
+# --- streaming ----------------------------------------------------------------------------
+
+
+def collect(backend: OpenAICompatibleBackend) -> list[StreamEvent]:
+    return list(backend.stream(HELLO, PARAMS))
+
+
+def test_stream_yields_deltas_then_the_result(server: FakeServer, make_backend: Factory) -> None:
+    server.stream(events(chunk("Hel"), chunk("lo"), chunk(finish="stop"), USAGE, "[DONE]"))
+    streamed = collect(make_backend(server.url))
+    assert [e.delta for e in streamed] == ["Hel", "lo", ""]
+    result = streamed[-1].result
+    assert result is not None and result.text == "Hello" and result.finish_reason == "stop"
+    assert (result.prompt_tokens, result.completion_tokens) == (7, 3)
+    assert result.first_token_seconds is not None
+
+
+def test_stream_asks_for_usage_and_sends_sampling_options(
+    server: FakeServer, make_backend: Factory
+) -> None:
+    server.stream(events(chunk("x", finish="stop"), "[DONE]"))
+    params = GenerationParams(max_new_tokens=5, top_p=0.5, stop=("\n\n", "END"))
+    list(make_backend(server.url).stream(HELLO, params))
+    body = server.requests[0]["json"]
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    assert (body["top_p"], body["stop"]) == (0.5, ["\n\n", "END"])
+
+
+def test_generate_sends_top_p_and_stop(server: FakeServer, make_backend: Factory) -> None:
+    make_backend(server.url).generate(HELLO, GenerationParams(top_p=0.8, stop=("Q:",)))
+    body = server.requests[0]["json"]
+    assert (body["top_p"], body["stop"], body["stream"]) == (0.8, ["Q:"], False)
+
+
+def test_first_delta_arrives_before_the_server_finishes(
+    server: FakeServer, make_backend: Factory
+) -> None:
+    server.stream(events(chunk("first"), PAUSE, chunk(" second", finish="stop"), "[DONE]"))
+    streamed = make_backend(server.url).stream(HELLO, PARAMS)
+    assert next(streamed).delta == "first"
+    assert not server.finished.is_set()
+    server.hold.set()
+    assert [e.delta for e in streamed] == [" second", ""]
+
+
+def test_stream_without_usage_counts_zero_tokens(server: FakeServer, make_backend: Factory) -> None:
+    server.stream(events(chunk("ok", finish="stop"), "[DONE]"))
+    result = collect(make_backend(server.url))[-1].result
+    assert result is not None and (result.text, result.completion_tokens) == ("ok", 0)
+
+
+def test_stream_ignores_comments_and_role_only_chunks(
+    server: FakeServer, make_backend: Factory
+) -> None:
+    role = {"choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}
+    server.stream([": keep-alive\n\n", *events(role, chunk("hi", finish="stop"), "[DONE]")])
+    assert [e.delta for e in collect(make_backend(server.url))] == ["hi", ""]
+
+
+def test_stream_retries_after_503_then_streams(server: FakeServer, make_backend: Factory) -> None:
+    server.reply(503, {"error": "warming up"})
+    server.stream(events(chunk("up", finish="stop"), "[DONE]"))
+    delays: list[float] = []
+    assert collect(make_backend(server.url, delays))[-1].result is not None
+    assert delays == [0.5] and len(server.requests) == 2
+
+
+def test_stream_upstream_error_names_status_and_body(
+    server: FakeServer, make_backend: Factory
+) -> None:
+    server.reply(400, {"error": "context too long"})
+    with pytest.raises(ModelError, match="upstream answered 400") as info:
+        collect(make_backend(server.url))
+    assert "context too long" in info.value.details["body"]
+
+
+def test_malformed_chunk_raises_model_error(server: FakeServer, make_backend: Factory) -> None:
+    server.stream(events(chunk("fine"), "{not json", "[DONE]"))
+    with pytest.raises(ModelError, match="malformed stream chunk") as info:
+        collect(make_backend(server.url))
+    assert info.value.details["body"] == "{not json"
+
+
+def test_connection_dropped_mid_stream_raises_model_error(
+    server: FakeServer, make_backend: Factory
+) -> None:
+    server.stream(events(chunk("partial")), cut=True)
+    with pytest.raises(ModelError, match="stream from .* failed"):
+        collect(make_backend(server.url))
+
+
+def test_stream_ending_without_done_or_finish_raises_model_error(
+    server: FakeServer, make_backend: Factory
+) -> None:
+    server.stream(events(chunk("half an answer")))
+    with pytest.raises(ModelError, match="ended before the answer did"):
+        collect(make_backend(server.url))
+
+
+def test_error_event_mid_stream_raises_model_error(
+    server: FakeServer, make_backend: Factory
+) -> None:
+    server.stream(events(chunk("a"), {"error": {"message": "out of memory"}}))
+    with pytest.raises(ModelError, match="out of memory"):
+        collect(make_backend(server.url))

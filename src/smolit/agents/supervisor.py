@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -79,7 +80,9 @@ class Supervisor:
     ) -> SupervisorOutcome:
         """Route ``text`` and run the chosen agent; ``on_route`` hears the decision first."""
         started = time.perf_counter()
-        available = {name for name, reason in self.availability().items() if reason is None}
+        # model references may be resolved in the registry (a database read): off the loop
+        reasons = await asyncio.to_thread(self.availability)
+        available = {name for name, reason in reasons.items() if reason is None}
         decision = await self._router.aroute(text, available)
         timings = {"routing_seconds": time.perf_counter() - started}
         if on_route is not None:

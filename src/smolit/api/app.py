@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from smolit import __version__
 from smolit.api.errors import install_error_handlers
 from smolit.api.limits import BodySizeLimit
-from smolit.api.routes import agents, health, tasks, tokens
+from smolit.api.routes import agents, health, metrics, models, openai_compat, tasks, tokens
 from smolit.api.routes import router as router_routes
 from smolit.system import AgentNN
 
@@ -37,7 +37,16 @@ def create_app(system: AgentNN, manage_lifecycle: bool = True) -> FastAPI:
     )
     app.state.system = system
     install_error_handlers(app)
-    for module in (health, tasks, agents, tokens, router_routes):
+    for module in (
+        health,
+        tasks,
+        agents,
+        tokens,
+        router_routes,
+        models,
+        openai_compat,
+        metrics,
+    ):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=system.settings.server.max_request_bytes)
     return app

@@ -117,3 +117,40 @@ class TokenOut(BaseModel):
 class Health(BaseModel):
     status: Literal["ok"]
     version: str
+
+
+ModelName = Annotated[str, Field(pattern=NAME_PATTERN, description="lowercase, digits, - and _")]
+Alias = Annotated[
+    str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$", description="e.g. production, staging")
+]
+
+
+class ModelRegister(Strict):
+    name: ModelName
+    definition: dict[str, Any] = Field(
+        description="the backend definition: backend, path | base_url + model, api_key_env, "
+        "max_new_tokens, temperature, ... (see docs/models.md)",
+        examples=[{"backend": "openai", "base_url": "http://localhost:8080/v1", "model": "m"}],
+    )
+    alias: Alias | None = Field(None, description="promote the new version to this alias")
+    notes: str | None = Field(None, max_length=2000)
+
+
+class ModelImport(Strict):
+    path: str = Field(min_length=1, description="a .gguf file or model directory on the server")
+    name: ModelName
+    backend: str = Field("transformers", min_length=1)
+    definition: dict[str, Any] = Field(
+        default_factory=dict, description="more definition fields (max_new_tokens, ...)"
+    )
+    alias: Alias | None = None
+    notes: str | None = Field(None, max_length=2000)
+
+
+class ModelPromote(Strict):
+    version: int = Field(ge=1)
+    alias: Alias = "production"
+
+
+class ModelRollback(Strict):
+    alias: Alias = "production"

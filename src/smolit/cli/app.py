@@ -11,6 +11,7 @@ from smolit import __version__
 from smolit.cli import (
     agent_cmd,
     config_cmd,
+    models_cmd,
     output,
     router_cmd,
     serve_cmd,
@@ -31,6 +32,7 @@ app.add_typer(task_cmd.app, name="task")
 app.add_typer(agent_cmd.app, name="agent")
 app.add_typer(token_cmd.app, name="token")
 app.add_typer(router_cmd.app, name="router")
+app.add_typer(models_cmd.app, name="models")
 app.command("serve")(serve_cmd.serve)
 
 

@@ -1,8 +1,9 @@
-"""The model backend interface: one required typed method, ``generate``."""
+"""The model backend interface: ``generate`` (required), ``stream`` and memory accounting."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -21,8 +22,12 @@ class ChatMessage:
 class GenerationParams:
     max_new_tokens: int = 256
     temperature: float = 0.0
+    #: nucleus sampling; only used when ``temperature`` > 0
+    top_p: float = 1.0
     #: > 1 discourages repeating tokens (local backends; remote APIs ignore it)
     repetition_penalty: float = 1.0
+    #: generation ends before any of these strings; they are not part of the text
+    stop: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -33,15 +38,26 @@ class GenerationResult:
     completion_tokens: int = 0
     seconds: float = 0.0
     finish_reason: str = "stop"
+    #: seconds from the call to the first generated token, when the backend can tell
+    first_token_seconds: float | None = None
     extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One step of a streamed generation: a text ``delta``; the last event carries
+    ``result`` (the whole text, token counts, timings) and usually an empty delta."""
+
+    delta: str
+    result: GenerationResult | None = None
 
 
 class ModelBackend(ABC):
     """A loaded model that turns chat messages into text.
 
     Backends are built from a ``ModelDefinition`` by the ``ModelManager``; constructing one
-    loads it (reads weights, opens a client). ``generate`` blocks; the manager runs it in a
-    worker thread so that the event loop never waits on a model.
+    loads it (reads weights, opens a client). ``generate`` and ``stream`` block; the manager
+    runs them in worker threads so that the event loop never waits on a model.
     """
 
     def __init__(self, name: str, definition: ModelDefinition) -> None:
@@ -63,9 +79,32 @@ class ModelBackend(ABC):
         """Say cheaply, without loading, why ``definition`` cannot work; None if it may."""
         return None
 
+    @classmethod
+    def estimate_memory_bytes(cls, definition: ModelDefinition) -> int:
+        """Resident memory a load of ``definition`` will take, estimated without loading
+        (the pool's budget check); 0 for backends that hold no weights."""
+        return 0
+
     @abstractmethod
     def generate(self, messages: list[ChatMessage], params: GenerationParams) -> GenerationResult:
         """Answer the conversation ``messages``."""
+
+    def stream(
+        self, messages: list[ChatMessage], params: GenerationParams
+    ) -> Iterator[StreamEvent]:
+        """Answer token by token. Closing the iterator early stops the generation.
+
+        The default generates the whole answer and yields it as one delta; backends that
+        can do better override it.
+        """
+        result = self.generate(messages, params)
+        if result.text:
+            yield StreamEvent(result.text)
+        yield StreamEvent("", result)
+
+    def memory_bytes(self) -> int:
+        """Resident memory the loaded model holds (weights, caches); 0 when it holds none."""
+        return 0
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release what the backend holds (weights, HTTP clients)."""

@@ -1,8 +1,14 @@
-"""The model pool: definitions by name, loaded on first use, shared by every agent.
+"""``ModelManager``: the one door to every language model the agents and the API use.
 
-``get`` loads a model once even when several threads ask at the same moment (one lock per
-name); ``generate`` runs the load and the generation in a worker thread so that the event
-loop never waits on a model.
+It resolves references (``name``, ``name@alias``, ``name@version``) through the catalog,
+loads models into the memory-budgeted pool, runs generations in worker threads (so the
+event loop never waits on a model), records performance per model version, and changes
+the registry (register, import, promote, rollback, remove).
+
+Resolution is cached for ``resolve_ttl`` seconds (a registry change made through this
+manager clears the cache at once; one made by another process is seen within the TTL).
+With ``models.auto_update: false`` a reference is resolved once per process and stays
+pinned to that version until restart.
 """
 
 from __future__ import annotations
@@ -12,15 +18,29 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Generator, Iterator, Mapping
+from pathlib import Path
+from typing import Any
 
 from smolit.config import NAME_PATTERN, ModelDefinition, ModelsSettings
 from smolit.errors import ConfigError, ConflictError, ModelError, NotFoundError, SmolitError
 from smolit.errors import ValidationError as SmolitValidationError
-from smolit.models.base import ChatMessage, GenerationParams, GenerationResult, ModelBackend
+from smolit.models.base import (
+    ChatMessage,
+    GenerationParams,
+    GenerationResult,
+    ModelBackend,
+    StreamEvent,
+)
+from smolit.models.catalog import ModelCatalog, ResolvedModel
+from smolit.models.pool import MB, ModelPool
 from smolit.models.registry import BackendRegistry, default_registry
+from smolit.models.stats import ModelStats
+from smolit.models.versions import ModelVersion, ModelVersions
 
 logger = logging.getLogger(__name__)
+
+RESOLVE_TTL_SECONDS = 1.0
 
 
 def resolve_api_key(definition: ModelDefinition, environ: Mapping[str, str]) -> str | None:
@@ -37,70 +57,104 @@ def resolve_api_key(definition: ModelDefinition, environ: Mapping[str, str]) -> 
 
 
 class ModelManager:
-    """Knows every model definition and holds the loaded backends."""
+    """Knows every model, holds the loaded ones, and measures them."""
 
     def __init__(
         self,
         settings: ModelsSettings,
         environ: Mapping[str, str] | None = None,
         registry: BackendRegistry | None = None,
+        versions: ModelVersions | None = None,
+        resolve_ttl: float = RESOLVE_TTL_SECONDS,
     ) -> None:
         self.default_model = settings.default_model
-        self._definitions: dict[str, ModelDefinition] = dict(settings.definitions)
+        self.auto_update = settings.auto_update
         self._environ: Mapping[str, str] = environ if environ is not None else {}
-        self._registry = registry or default_registry()
-        self._pool: dict[str, ModelBackend] = {}
-        self._load_locks: dict[str, threading.Lock] = {}
+        self._backends = registry or default_registry()
+        self.catalog = ModelCatalog(
+            dict(settings.definitions), settings.default_model, self._backends, versions
+        )
+        self.pool = ModelPool(settings.max_memory_mb * MB)
+        self.stats = ModelStats()
+        self._instances: dict[str, ModelBackend] = {}
+        self._resolved: dict[str, tuple[float, ResolvedModel]] = {}
+        self._pins: dict[str, ResolvedModel] = {}
+        self._resolve_ttl = resolve_ttl
         self._guard = threading.Lock()
 
-    # --- definitions -------------------------------------------------------------------
+    def use_registry(self, versions: ModelVersions) -> None:
+        """Resolve through ``versions`` from now on (when built without a registry)."""
+        if self.catalog.versions is None:
+            self.catalog.versions = versions
+            self.invalidate()
 
-    def _resolve(self, name: str | None) -> str:
-        return name or self.default_model
+    # --- resolving ----------------------------------------------------------------------
+
+    def resolve(self, reference: str | None = None) -> ResolvedModel:
+        """What ``reference`` (the default model when None) names now."""
+        reference = reference or self.default_model
+        with self._guard:
+            instance = self._instances.get(reference)
+            pinned = self._pins.get(reference)
+            cached = self._resolved.get(reference)
+        if instance is not None:
+            # the instance answers; a definition of the same name still gives its parameters
+            definition = instance.definition
+            if self.catalog.has_definition(reference):
+                definition = self.catalog.resolve(reference).definition
+            return ResolvedModel(reference, reference, reference, None, definition)
+        if pinned is not None:
+            return pinned
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        try:
+            resolved = self.catalog.resolve(reference)
+        except NotFoundError as exc:
+            if reference.partition("@")[0] in self.catalog.names():
+                raise  # a known model without that version or alias: say so
+            raise self.catalog.not_found(reference, list(self._instances)) from exc
+        with self._guard:
+            self._resolved[reference] = (now + self._resolve_ttl, resolved)
+            if not self.auto_update:
+                self._pins[reference] = resolved
+        return resolved
+
+    def invalidate(self) -> None:
+        """Forget cached resolutions (pins stay: they last until restart)."""
+        with self._guard:
+            self._resolved.clear()
 
     def names(self) -> list[str]:
-        """Every model name: defined ones and instances added directly."""
+        """Every language model name: registered, defined, and instances added in code."""
         with self._guard:
-            return sorted(set(self._definitions) | set(self._pool))
+            instances = set(self._instances)
+        return sorted(set(self.catalog.names()) | instances)
 
-    def _not_found(self, name: str) -> NotFoundError:
-        known = self.names()
-        return NotFoundError(
-            f"unknown model {name!r}; known models: {', '.join(known) or 'none'}",
-            details={"model": name, "known": known},
-        )
-
-    def definition(self, name: str | None = None) -> ModelDefinition:
-        """The definition of ``name`` (the default model when None)."""
-        key = self._resolve(name)
-        with self._guard:
-            definition = self._definitions.get(key)
-            if definition is None and key in self._pool:
-                definition = self._pool[key].definition
-        if definition is None:
-            raise self._not_found(key)
-        return definition
+    def definition(self, reference: str | None = None) -> ModelDefinition:
+        return self.resolve(reference).definition
 
     def add_definition(
         self, name: str, definition: ModelDefinition, *, replace: bool = False
     ) -> None:
-        """Declare a model at run time; with ``replace`` a loaded old one is unloaded."""
+        """Declare a model at run time (outside the registry); ``replace`` unloads the old."""
         self._check_name(name)
-        with self._guard:
-            if name in self._definitions and not replace:
-                raise ConflictError(f"model {name!r} is already defined", details={"model": name})
-            self._definitions[name] = definition
+        if self.catalog.has_definition(name) and not replace:
+            raise ConflictError(f"model {name!r} is already defined", details={"model": name})
+        self.catalog.add_definition(name, definition)
+        self.invalidate()
         if replace:
-            self.unload(name)
+            self.pool.unload(name)
 
     def add_instance(self, name: str, backend: ModelBackend, *, replace: bool = False) -> None:
-        """Put an already-built backend into the pool (a ``FakeModel`` in tests)."""
+        """Put an already-built backend into the pool under ``name`` (a fake in tests)."""
         self._check_name(name)
         with self._guard:
-            old = self._pool.get(name)
-            if old is not None and not replace:
+            taken = name in self._instances or self.pool.peek(name) is not None
+            if taken and not replace:
                 raise ConflictError(f"model {name!r} is already loaded", details={"model": name})
-            self._pool[name] = backend
+            self._instances[name] = backend
+        old = self.pool.put(name, backend)
         if old is not None and old is not backend:
             old.close()
 
@@ -112,100 +166,94 @@ class ModelManager:
                 details={"model": name},
             )
 
-    def default_params(self, name: str | None = None) -> GenerationParams:
+    def default_params(self, reference: str | None = None) -> GenerationParams:
         """Generation parameters from the model's definition."""
-        definition = self.definition(name)
+        definition = self.definition(reference)
         return GenerationParams(
             max_new_tokens=definition.max_new_tokens,
             temperature=definition.temperature,
             repetition_penalty=definition.repetition_penalty,
         )
 
-    # --- the pool ----------------------------------------------------------------------
-
-    def get(self, name: str | None = None) -> ModelBackend:
-        """The loaded backend of ``name``, loading it on first use (once, thread-safe)."""
-        key = self._resolve(name)
-        with self._guard:
-            backend = self._pool.get(key)
-            defined = key in self._definitions
-            lock = self._load_locks.setdefault(key, threading.Lock()) if defined else None
-        if backend is not None:
-            return backend
-        if lock is None:
-            raise self._not_found(key)
-        with lock:
-            with self._guard:
-                backend = self._pool.get(key)
-                definition = self._definitions.get(key)
-            if backend is not None:
-                return backend
-            if definition is None:
-                raise self._not_found(key)
-            backend = self._build(key, definition)
-            with self._guard:
-                self._pool[key] = backend
-        return backend
-
-    def _build(self, name: str, definition: ModelDefinition) -> ModelBackend:
-        cls = self._registry.get(definition.backend)
-        api_key = resolve_api_key(definition, self._environ)
-        started = time.perf_counter()
+    def check(self, reference: str | None = None) -> str | None:
+        """None when ``reference`` is usable, else why not; cheap: nothing is loaded."""
         try:
-            backend = cls.from_definition(name, definition, api_key=api_key)
+            resolved = self.resolve(reference)
+        except SmolitError as exc:
+            return exc.message
+        if self.pool.peek(resolved.key) is not None:
+            return None
+        try:
+            cls = self._backends.get(resolved.definition.backend)
+            resolve_api_key(resolved.definition, self._environ)
+        except ConfigError as exc:
+            return exc.message
+        return cls.check_definition(resolved.definition)
+
+    # --- the pool -----------------------------------------------------------------------
+
+    def _build(self, resolved: ResolvedModel) -> ModelBackend:
+        with self._guard:
+            instance = self._instances.get(resolved.key)
+        if instance is not None:
+            return instance
+        definition = resolved.definition
+        cls = self._backends.get(definition.backend)
+        api_key = resolve_api_key(definition, self._environ)
+        try:
+            return cls.from_definition(resolved.key, definition, api_key=api_key)
         except SmolitError:
             raise
         except Exception as exc:  # a backend may fail in any way while loading
             raise ModelError(
-                f"model {name!r} could not be loaded: {type(exc).__name__}: {exc}",
-                details={"model": name, "backend": definition.backend},
+                f"model {resolved.key!r} could not be loaded: {type(exc).__name__}: {exc}",
+                details={"model": resolved.key, "backend": definition.backend},
             ) from exc
-        logger.info(
-            "model %r (%s) ready in %.1fs", name, definition.backend, time.perf_counter() - started
-        )
-        return backend
 
-    def preload(self, name: str | None = None) -> ModelBackend:
-        """Load ``name`` now (warming at start-up) instead of on the first request."""
-        return self.get(name)
-
-    def check(self, name: str | None = None) -> str | None:
-        """None when ``name`` is usable, else why not; cheap: nothing is loaded."""
-        key = self._resolve(name)
-        with self._guard:
-            if key in self._pool:
-                return None
-            definition = self._definitions.get(key)
-        if definition is None:
-            return self._not_found(key).message
+    def _estimate(self, resolved: ResolvedModel) -> int:
         try:
-            cls = self._registry.get(definition.backend)
-            resolve_api_key(definition, self._environ)
-        except ConfigError as exc:
-            return exc.message
-        return cls.check_definition(definition)
+            cls = self._backends.get(resolved.definition.backend)
+            return max(0, int(cls.estimate_memory_bytes(resolved.definition)))
+        except SmolitError:
+            return 0
+
+    def _acquire(self, resolved: ResolvedModel) -> Any:
+        return self.pool.acquire(
+            resolved.key, lambda: self._build(resolved), self._estimate(resolved)
+        )
+
+    def get(self, reference: str | None = None) -> ModelBackend:
+        """The loaded backend of ``reference``, loading it on first use (once, thread-safe)."""
+        resolved = self.resolve(reference)
+        with self._acquire(resolved) as backend:
+            result: ModelBackend = backend
+        return result
+
+    def preload(self, reference: str | None = None) -> ModelBackend:
+        """Load ``reference`` now (warming at start-up) instead of on the first request."""
+        return self.get(reference)
 
     def loaded(self) -> list[str]:
-        """Names of the models in memory now."""
-        with self._guard:
-            return sorted(self._pool)
+        """Keys (``name@version``, or plain names outside the registry) of loaded models."""
+        return self.pool.keys()
 
-    def unload(self, name: str) -> bool:
-        """Drop ``name`` from the pool and close it; False when it was not loaded."""
+    def resident(self) -> dict[str, Any]:
+        """What is loaded, with memory and use, and the pool's budget."""
+        return {"models": self.pool.resident(), **self.pool.budget()}
+
+    def unload(self, key: str) -> bool:
+        """Drop ``key`` from the pool and close it; False when it was not loaded."""
         with self._guard:
-            backend = self._pool.pop(name, None)
-        if backend is None:
-            return False
-        backend.close()
-        logger.info("model %r unloaded", name)
-        return True
+            self._instances.pop(key, None)
+        return self.pool.unload(key)
 
     def close(self) -> None:
         """Unload every model."""
-        for name in self.loaded():
-            self.unload(name)
+        with self._guard:
+            self._instances.clear()
+        self.pool.close()
 
-    # --- generation --------------------------------------------------------------------
+    # --- generation ---------------------------------------------------------------------
 
     def generate_sync(
         self,
@@ -214,17 +262,25 @@ class ModelManager:
         params: GenerationParams | None = None,
     ) -> GenerationResult:
         """Load if needed and generate, blocking; backend failures become ``ModelError``."""
-        backend = self.get(name)
+        resolved = self.resolve(name)
         params = params or self.default_params(name)
+        started = time.perf_counter()
+        result: GenerationResult | None = None
         try:
-            return backend.generate(messages, params)
+            with self._acquire(resolved) as backend:
+                result = backend.generate(messages, params)
+            return result
         except SmolitError:
             raise
         except Exception as exc:  # a backend may fail in any way while generating
             raise ModelError(
-                f"model {backend.name!r} failed: {type(exc).__name__}: {exc}",
-                details={"model": backend.name},
+                f"model {resolved.key!r} failed: {type(exc).__name__}: {exc}",
+                details={"model": resolved.key},
             ) from exc
+        finally:
+            self.stats.record(
+                resolved.key, resolved.definition, time.perf_counter() - started, result
+            )
 
     async def generate(
         self,
@@ -234,3 +290,175 @@ class ModelManager:
     ) -> GenerationResult:
         """``generate_sync`` in a worker thread, so the event loop never blocks."""
         return await asyncio.to_thread(self.generate_sync, name, messages, params)
+
+    def stream_sync(
+        self,
+        name: str | None,
+        messages: list[ChatMessage],
+        params: GenerationParams | None = None,
+    ) -> Iterator[StreamEvent]:
+        """Generate token by token, blocking; closing the iterator stops the model."""
+        resolved = self.resolve(name)
+        params = params or self.default_params(name)
+        return self._stream(resolved, messages, params)
+
+    def _stream(
+        self, resolved: ResolvedModel, messages: list[ChatMessage], params: GenerationParams
+    ) -> Generator[StreamEvent, None, None]:
+        started = time.perf_counter()
+        final: GenerationResult | None = None
+        cancelled = False
+        try:
+            with self._acquire(resolved) as backend:
+                events = backend.stream(messages, params)
+                try:
+                    for event in events:
+                        if event.result is not None:
+                            final = event.result
+                        yield event
+                finally:
+                    close = getattr(events, "close", None)
+                    if close is not None:
+                        close()
+        except GeneratorExit:
+            cancelled = True
+            raise
+        except SmolitError:
+            raise
+        except Exception as exc:  # a backend may fail in any way while generating
+            raise ModelError(
+                f"model {resolved.key!r} failed: {type(exc).__name__}: {exc}",
+                details={"model": resolved.key},
+            ) from exc
+        finally:
+            if not cancelled:
+                self.stats.record(
+                    resolved.key,
+                    resolved.definition,
+                    time.perf_counter() - started,
+                    final,
+                    streamed=True,
+                )
+
+    async def astream(
+        self,
+        name: str | None,
+        messages: list[ChatMessage],
+        params: GenerationParams | None = None,
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """``stream_sync`` in a worker thread; events arrive on the event loop.
+
+        Resolution and parameter errors are raised before the first event. When the
+        consumer stops early, the worker closes the model's stream after its next token.
+        """
+        resolved = await asyncio.to_thread(self.resolve, name)
+        chosen = params
+        if chosen is None:
+            chosen = await asyncio.to_thread(self.default_params, name)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[StreamEvent | BaseException | None] = asyncio.Queue()
+        stop = threading.Event()
+
+        def deliver(item: StreamEvent | BaseException | None) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the loop is closed: nobody is listening any more
+                stop.set()
+
+        def produce() -> None:
+            events = self._stream(resolved, messages, chosen)
+            try:
+                for event in events:
+                    deliver(event)
+                    if stop.is_set():
+                        break
+            except BaseException as exc:  # handed to the consumer, which raises it
+                deliver(exc)
+                return
+            finally:
+                events.close()
+            deliver(None)
+
+        producer = asyncio.ensure_future(asyncio.to_thread(produce))
+        try:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            if producer.done():
+                producer.result()
+
+    # --- performance ----------------------------------------------------------------------
+
+    def performance(self, key: str) -> dict[str, Any]:
+        return self.stats.snapshot(key)
+
+    # --- the registry -------------------------------------------------------------------
+
+    def _versions(self) -> ModelVersions:
+        if self.catalog.versions is None:
+            raise SmolitValidationError("this model manager has no registry (no database)")
+        return self.catalog.versions
+
+    def register(
+        self,
+        name: str,
+        definition: ModelDefinition,
+        *,
+        alias: str | None = None,
+        notes: str | None = None,
+        created_by: str | None = None,
+    ) -> ModelVersion:
+        """Register ``definition`` as the next version of ``name`` (optionally promoted)."""
+        version = self.catalog.register(name, definition, notes=notes, created_by=created_by)
+        return self._registered(version, alias, created_by)
+
+    def import_path(
+        self,
+        name: str,
+        path: Path,
+        definition: ModelDefinition,
+        *,
+        alias: str | None = None,
+        notes: str | None = None,
+        created_by: str | None = None,
+    ) -> ModelVersion:
+        """Copy a model file or directory into the registry as the next version of ``name``."""
+        version = self.catalog.import_path(
+            name, path, definition, notes=notes, created_by=created_by
+        )
+        return self._registered(version, alias, created_by)
+
+    def _registered(
+        self, version: ModelVersion, alias: str | None, created_by: str | None
+    ) -> ModelVersion:
+        if alias is not None:
+            self._versions().set_alias(version.name, alias, version.version, created_by)
+        self.invalidate()
+        logger.info("registered %s%s", version.key, f" as {version.name}@{alias}" if alias else "")
+        return version
+
+    def promote(
+        self, name: str, version: int, alias: str, created_by: str | None = None
+    ) -> ModelVersion:
+        versions = self._versions()
+        versions.set_alias(name, alias, version, created_by)
+        self.invalidate()
+        return versions.get(name, version)
+
+    def rollback(self, name: str, alias: str, created_by: str | None = None) -> ModelVersion:
+        versions = self._versions()
+        target = versions.rollback(name, alias, created_by)
+        self.invalidate()
+        return versions.get(name, target)
+
+    def remove(self, name: str, version: int, *, force: bool = False) -> ModelVersion:
+        removed = self._versions().remove(name, version, force=force)
+        self.invalidate()
+        self.pool.unload(removed.key)
+        return removed

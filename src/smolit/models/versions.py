@@ -1,12 +1,16 @@
 """``ModelVersions``: named models with numbered versions and aliases, in the database.
 
-Files live under ``<home>/models/<name>/v<version>/``; the database holds where, a checksum
-over every file, the size, and who made it. ``name@alias`` (e.g. ``router@production``)
-points at one version; ``latest`` is always the highest version.
+A version either owns files copied in under ``<home>/models/<name>/v<version>/``
+(``register_files``: imported models, router checkpoints) or refers to something it does
+not own (``register_reference``: a remote API, a Hugging Face id, a file left in place).
+The database holds where, a checksum, the size, the backend parameters, notes and who made
+it. ``name@alias`` (e.g. ``router@production``) points at one version; ``latest`` is always
+the highest. Every alias move is recorded, so ``rollback`` walks back through them.
 """
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import os
 import re
@@ -17,15 +21,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient
 
-from smolit.errors import NotFoundError, StorageError, ValidationError
-from smolit.storage import Database, ModelAliasRow, ModelVersionRow
+from smolit.config import NAME_PATTERN
+from smolit.errors import ConflictError, NotFoundError, StorageError, ValidationError
+from smolit.storage import Database, ModelAliasEventRow, ModelAliasRow, ModelVersionRow
 from smolit.storage.tables import utcnow
 
 ALIAS_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+NAME_RE = re.compile(NAME_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -33,16 +39,27 @@ class ModelVersion:
     name: str
     version: int
     kind: str
-    path: Path
+    #: the files (owned or referenced); None for a version with no local files
+    path: Path | None
     checksum: str
     size_bytes: int
     source: str | None
     params: dict[str, Any]
     created_by: str | None
     created_at: datetime
+    notes: str | None = None
+
+    @property
+    def key(self) -> str:
+        """``name@version``: how the pool, the metrics and task records name this version."""
+        return f"{self.name}@{self.version}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "path": str(self.path), "created_at": self.created_at.isoformat()}
+        return {
+            **self.__dict__,
+            "path": str(self.path) if self.path else None,
+            "created_at": self.created_at.isoformat(),
+        }
 
 
 def directory_checksum(directory: Path) -> tuple[str, int]:
@@ -51,11 +68,29 @@ def directory_checksum(directory: Path) -> tuple[str, int]:
     size = 0
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
         digest.update(str(path.relative_to(directory)).encode())
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-                size += len(block)
+        size += _feed(digest, path)
     return digest.hexdigest(), size
+
+
+def file_checksum(path: Path) -> tuple[str, int]:
+    """SHA-256 of one file's bytes, and its size."""
+    digest = hashlib.sha256()
+    size = _feed(digest, path)
+    return digest.hexdigest(), size
+
+
+def path_checksum(path: Path) -> tuple[str, int]:
+    """``file_checksum`` or ``directory_checksum``, whichever ``path`` is."""
+    return directory_checksum(path) if path.is_dir() else file_checksum(path)
+
+
+def _feed(digest: Any, path: Path) -> int:
+    size = 0
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+    return size
 
 
 def _view(row: ModelVersionRow) -> ModelVersion:
@@ -63,13 +98,14 @@ def _view(row: ModelVersionRow) -> ModelVersion:
         row.name,
         row.version,
         row.kind,
-        Path(row.path),
+        Path(row.path) if row.path else None,
         row.checksum,
         row.size_bytes,
         row.source,
         dict(row.params or {}),
         row.created_by,
         row.created_at,
+        row.notes,
     )
 
 
@@ -77,6 +113,55 @@ class ModelVersions:
     def __init__(self, database: Database, models_dir: Path) -> None:
         self._db = database
         self._dir = models_dir
+
+    @property
+    def models_dir(self) -> Path:
+        return self._dir
+
+    # --- registering --------------------------------------------------------------------
+
+    def register_files(
+        self,
+        name: str,
+        kind: str,
+        files: Path,
+        *,
+        source: str | None = None,
+        params: dict[str, Any] | None = None,
+        notes: str | None = None,
+        created_by: str | None = None,
+    ) -> ModelVersion:
+        """Copy ``files`` (a directory, or one file) in as the next version of ``name``.
+
+        The files are copied and summed in a staging folder first; the version number is
+        then claimed by inserting its row (the unique (name, version) constraint settles a
+        race with another registration, which retries with the next number), and only
+        then is the folder renamed into place. A single file keeps its name inside the
+        version folder, and the version's ``path`` is that file.
+        """
+        check_model_name(name)
+        (self._dir / name).mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self._dir / name))
+        try:
+            if files.is_dir():
+                shutil.copytree(files, staging, dirs_exist_ok=True)
+                inner = ""
+            else:
+                shutil.copy2(files, staging / files.name)
+                inner = files.name
+            checksum, size = (
+                directory_checksum(staging) if not inner else file_checksum(staging / inner)
+            )
+            row = _new_row(name, kind, checksum, size, source, params, notes, created_by)
+            self._claim_version(name, row, inner)
+            target = self._dir / name / f"v{row.version}"
+            if target.exists():  # left by a registration that never recorded its row
+                shutil.rmtree(target)
+            os.rename(staging, target)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+        return _view(row)
 
     def register_directory(
         self,
@@ -88,47 +173,47 @@ class ModelVersions:
         params: dict[str, Any] | None = None,
         created_by: str | None = None,
     ) -> ModelVersion:
-        """Copy ``files`` in as the next version of ``name`` and record it.
+        """``register_files`` for a directory (router checkpoints)."""
+        return self.register_files(
+            name, kind, files, source=source, params=params, created_by=created_by
+        )
 
-        The files are copied and summed in a staging folder first; the version number is
-        then claimed by inserting its row (the unique (name, version) constraint settles a
-        race with another registration, which retries with the next number), and only
-        then is the folder renamed into place.
-        """
-        (self._dir / name).mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self._dir / name))
-        try:
-            shutil.copytree(files, staging, dirs_exist_ok=True)
-            checksum, size = directory_checksum(staging)
-            row = ModelVersionRow(
-                name=name,
-                kind=kind,
-                path="",
-                checksum=checksum,
-                size_bytes=size,
-                source=source,
-                params=params or {},
-                created_by=created_by,
-                created_at=utcnow(),
-            )
-            self._claim_version(name, row)
-            target = Path(row.path)
-            if target.exists():  # left by a registration that never recorded its row
-                shutil.rmtree(target)
-            os.rename(staging, target)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
+    def register_reference(
+        self,
+        name: str,
+        kind: str,
+        *,
+        path: str = "",
+        checksum: str = "",
+        size_bytes: int = 0,
+        source: str | None = None,
+        params: dict[str, Any] | None = None,
+        notes: str | None = None,
+        created_by: str | None = None,
+    ) -> ModelVersion:
+        """Record the next version of ``name`` for something the registry does not own:
+        a remote API, a Hugging Face id, or a file left where it is (``path``)."""
+        check_model_name(name)
+        row = _new_row(name, kind, checksum, size_bytes, source, params, notes, created_by)
+        self._claim_version(name, row, None, path)
         return _view(row)
 
-    def _claim_version(self, name: str, row: ModelVersionRow) -> None:
+    def _claim_version(
+        self, name: str, row: ModelVersionRow, inner: str | None, path: str = ""
+    ) -> None:
+        """Insert ``row`` as the next version; ``inner`` is the file inside an owned version
+        folder ("" for the folder itself), None for a reference whose ``path`` is kept."""
         for _ in range(100):
             with self._db.session() as session:
                 latest = session.scalar(
                     select(func.max(ModelVersionRow.version)).where(ModelVersionRow.name == name)
                 )
             row.version = (latest or 0) + 1
-            row.path = str((self._dir / name / f"v{row.version}").resolve())
+            if inner is None:
+                row.path = path
+            else:
+                folder = (self._dir / name / f"v{row.version}").resolve()
+                row.path = str(folder / inner) if inner else str(folder)
             try:
                 with self._db.session() as session:
                     session.add(row)
@@ -137,6 +222,16 @@ class ModelVersions:
                 make_transient(row)
                 row.id = None  # type: ignore[assignment]
         raise StorageError(f"could not claim a version number for model {name!r}")
+
+    # --- reading ------------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        with self._db.session() as session:
+            return list(
+                session.scalars(
+                    select(ModelVersionRow.name).distinct().order_by(ModelVersionRow.name)
+                )
+            )
 
     def list(self, name: str | None = None) -> list[ModelVersion]:
         query = select(ModelVersionRow).order_by(ModelVersionRow.name, ModelVersionRow.version)
@@ -154,25 +249,52 @@ class ModelVersions:
             )
             if row is None:
                 known = [v.version for v in self.list(name)]
-                raise NotFoundError(f"model {name!r} has no version {version} (versions: {known})")
+                if not known:
+                    raise self._unknown(name)
+                raise NotFoundError(
+                    f"model {name!r} has no version {version} (versions: {known})",
+                    details={"model": name, "version": version, "versions": known},
+                )
             return _view(row)
+
+    def _unknown(self, name: str) -> NotFoundError:
+        known = self.names()
+        return NotFoundError(
+            f"unknown model {name!r}; registered models: {', '.join(known) or 'none'}",
+            details={"model": name, "known": known},
+        )
 
     def latest(self, name: str) -> ModelVersion | None:
         versions = self.list(name)
         return versions[-1] if versions else None
 
-    def set_alias(self, name: str, alias: str, version: int) -> None:
-        if not ALIAS_PATTERN.match(alias) or alias == "latest":
-            raise ValidationError(f"invalid alias {alias!r}")
-        self.get(name, version)
+    def aliases(self, name: str) -> dict[str, int]:
+        """``alias -> version`` for ``name``."""
         with self._db.session() as session:
-            row = session.get(ModelAliasRow, (name, alias))
-            if row is None:
-                session.add(
-                    ModelAliasRow(name=name, alias=alias, version=version, updated_at=utcnow())
-                )
-            else:
-                row.version, row.updated_at = version, utcnow()
+            rows = session.scalars(
+                select(ModelAliasRow)
+                .where(ModelAliasRow.name == name)
+                .order_by(ModelAliasRow.alias)
+            )
+            return {row.alias: row.version for row in rows}
+
+    def history(self, name: str, alias: str | None = None) -> builtins.list[dict[str, Any]]:
+        """Every alias move of ``name``, oldest first."""
+        query = select(ModelAliasEventRow).where(ModelAliasEventRow.name == name)
+        if alias is not None:
+            query = query.where(ModelAliasEventRow.alias == alias)
+        with self._db.session() as session:
+            return [
+                {
+                    "alias": row.alias,
+                    "version": row.version,
+                    "action": row.action,
+                    "undone": row.undone,
+                    "created_by": row.created_by,
+                    "created_at": row.created_at.isoformat(),
+                }
+                for row in session.scalars(query.order_by(ModelAliasEventRow.id))
+            ]
 
     def resolve(self, reference: str) -> ModelVersion | None:
         """``name``, ``name@latest``, ``name@<alias>`` or ``name@<version>``.
@@ -188,5 +310,162 @@ class ModelVersions:
         with self._db.session() as session:
             row = session.get(ModelAliasRow, (name, tag))
         if row is None:
-            raise NotFoundError(f"model {name!r} has no alias {tag!r}")
+            known = sorted(self.aliases(name))
+            raise NotFoundError(
+                f"model {name!r} has no alias {tag!r} (aliases: {', '.join(known) or 'none'})",
+                details={"model": name, "alias": tag, "aliases": known},
+            )
         return self.get(name, row.version)
+
+    # --- aliases ------------------------------------------------------------------------
+
+    def set_alias(self, name: str, alias: str, version: int, created_by: str | None = None) -> None:
+        """Point ``name@alias`` at ``version`` (a ``promote``), recording the move."""
+        _check_alias(alias)
+        self.get(name, version)
+        with self._db.session() as session:
+            row = session.get(ModelAliasRow, (name, alias))
+            if row is None:
+                session.add(
+                    ModelAliasRow(name=name, alias=alias, version=version, updated_at=utcnow())
+                )
+            else:
+                row.version, row.updated_at = version, utcnow()
+            session.add(_event(name, alias, version, "promote", created_by))
+
+    def rollback(self, name: str, alias: str, created_by: str | None = None) -> int:
+        """Undo the last move of ``name@alias``: it points where it pointed before.
+
+        Repeated rollbacks keep walking back. ``ConflictError`` when there is nothing to
+        go back to; the version it would go back to must still exist.
+        """
+        _check_alias(alias)
+        with self._db.session() as session:
+            moves = list(
+                session.scalars(
+                    select(ModelAliasEventRow)
+                    .where(
+                        ModelAliasEventRow.name == name,
+                        ModelAliasEventRow.alias == alias,
+                        ModelAliasEventRow.action == "promote",
+                        ModelAliasEventRow.undone.is_(False),
+                    )
+                    .order_by(ModelAliasEventRow.id.desc())
+                    .limit(2)
+                )
+            )
+            if len(moves) < 2:
+                raise ConflictError(
+                    f"{name}@{alias} has no earlier version to roll back to",
+                    details={"model": name, "alias": alias},
+                )
+            current, previous = moves
+            exists = session.scalar(
+                select(ModelVersionRow.id).where(
+                    ModelVersionRow.name == name, ModelVersionRow.version == previous.version
+                )
+            )
+            if exists is None:
+                raise ConflictError(
+                    f"{name}@{alias} would roll back to version {previous.version}, "
+                    "which was removed",
+                    details={"model": name, "alias": alias, "version": previous.version},
+                )
+            current.undone = True
+            row = session.get(ModelAliasRow, (name, alias))
+            if row is not None:
+                row.version, row.updated_at = previous.version, utcnow()
+            session.add(_event(name, alias, previous.version, "rollback", created_by))
+            return previous.version
+
+    # --- removing -----------------------------------------------------------------------
+
+    def remove(self, name: str, version: int, *, force: bool = False) -> ModelVersion:
+        """Delete one version and the files it owns.
+
+        An alias pointing at it blocks the removal (``ConflictError`` naming the alias)
+        unless ``force``, which drops those aliases too. Files are deleted only when they
+        live inside the registry's own folder.
+        """
+        removed = self.get(name, version)
+        with self._db.session() as session:
+            pointing = list(
+                session.scalars(
+                    select(ModelAliasRow).where(
+                        ModelAliasRow.name == name, ModelAliasRow.version == version
+                    )
+                )
+            )
+            if pointing and not force:
+                aliases = sorted(row.alias for row in pointing)
+                raise ConflictError(
+                    f"{name}@{version} is what {', '.join(f'{name}@{a}' for a in aliases)} "
+                    "points at: promote another version first, or force the removal",
+                    details={"model": name, "version": version, "aliases": aliases},
+                )
+            for row in pointing:
+                session.delete(row)
+            session.execute(
+                delete(ModelVersionRow).where(
+                    ModelVersionRow.name == name, ModelVersionRow.version == version
+                )
+            )
+        folder = (self._dir / name / f"v{version}").resolve()
+        if folder.is_dir() and folder.is_relative_to(self._dir.resolve()):
+            shutil.rmtree(folder, ignore_errors=True)
+        return removed
+
+
+def check_model_name(name: str) -> None:
+    if not NAME_RE.match(name):
+        raise ValidationError(
+            f"invalid model name {name!r}: lower-case letters, digits, '-' and '_' (at most 64)",
+            details={"model": name},
+        )
+
+
+def _check_alias(alias: str) -> None:
+    if not ALIAS_PATTERN.match(alias) or alias == "latest":
+        raise ValidationError(
+            f"invalid alias {alias!r}: lower-case letters, digits, '-' and '_', "
+            "starting with a letter, not 'latest'",
+            details={"alias": alias},
+        )
+
+
+def _new_row(
+    name: str,
+    kind: str,
+    checksum: str,
+    size: int,
+    source: str | None,
+    params: dict[str, Any] | None,
+    notes: str | None,
+    created_by: str | None,
+) -> ModelVersionRow:
+    return ModelVersionRow(
+        name=name,
+        kind=kind,
+        path="",
+        checksum=checksum,
+        size_bytes=size,
+        source=source,
+        params=params or {},
+        notes=notes,
+        created_by=created_by,
+        created_at=utcnow(),
+    )
+
+
+def _event(
+    name: str, alias: str, version: int, action: str, created_by: str | None
+) -> ModelAliasEventRow:
+    return ModelAliasEventRow(
+        name=name,
+        alias=alias,
+        version=version,
+        action=action,
+        undone=False,
+        created_by=created_by,
+        created_at=utcnow(),
+    )

@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 from smolit.config import Settings
+from smolit.errors import ValidationError
 from smolit.models.versions import ModelVersion, ModelVersions
 from smolit.routing.neural.model import RouterModel
 from smolit.storage import Database
@@ -46,4 +47,6 @@ class RouterCheckpoints:
         version = self._versions.resolve(reference)
         if version is None:
             return None
+        if version.kind != "router" or version.path is None:
+            raise ValidationError(f"{version.key} is a {version.kind} model, not a router")
         return version, RouterModel.load(version.path)

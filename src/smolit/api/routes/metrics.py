@@ -1,0 +1,20 @@
+"""``/metrics``: Prometheus text format, open like ``/health`` so scrapers need no token."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from smolit.api.deps import SystemDep
+from smolit.metrics import render_metrics
+
+router = APIRouter(tags=["metrics"])
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(system: SystemDep) -> Response:
+    """Model performance and pool memory, per model version."""
+    body = await asyncio.to_thread(render_metrics, system)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

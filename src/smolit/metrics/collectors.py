@@ -1,0 +1,105 @@
+"""Collectors read state at scrape time, so a scrape costs nothing between scrapes.
+
+Each collector owns one area; ``render_metrics`` puts a system's collectors in a private
+registry (never the process-global one: tests build many systems in one process).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from smolit.models.manager import ModelManager
+from smolit.models.stats import task_success_by_model
+from smolit.storage import Database
+
+
+class _System(Protocol):
+    models: ModelManager
+    database: Database
+
+
+class ModelCollector(Collector):
+    """Per model version: requests, errors, latency and time-to-first-token quantiles,
+    tokens, tokens/s, cost, task success rate; the pool's resident memory and budget."""
+
+    def __init__(self, models: ModelManager, database: Database) -> None:
+        self._models = models
+        self._database = database
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["model"]
+        requests = CounterMetricFamily("smolit_model_requests", "Model calls", labels=labels)
+        errors = CounterMetricFamily("smolit_model_errors", "Failed model calls", labels=labels)
+        prompt = CounterMetricFamily("smolit_model_prompt_tokens", "Prompt tokens", labels=labels)
+        completion = CounterMetricFamily(
+            "smolit_model_completion_tokens", "Completion tokens", labels=labels
+        )
+        cost = CounterMetricFamily("smolit_model_cost", "Cost (configured rates)", labels=labels)
+        speed = GaugeMetricFamily(
+            "smolit_model_tokens_per_second", "Completion tokens per second", labels=labels
+        )
+        latency = GaugeMetricFamily(
+            "smolit_model_latency_seconds",
+            "Call latency quantiles over the last calls",
+            labels=["model", "quantile"],
+        )
+        first = GaugeMetricFamily(
+            "smolit_model_first_token_seconds",
+            "Time to first token quantiles over the last calls",
+            labels=["model", "quantile"],
+        )
+        for key in self._models.stats.keys():
+            s = self._models.performance(key)
+            requests.add_metric([key], s["requests"])
+            errors.add_metric([key], s["errors"])
+            prompt.add_metric([key], s["prompt_tokens"])
+            completion.add_metric([key], s["completion_tokens"])
+            cost.add_metric([key], s["cost"])
+            if s["tokens_per_s"] is not None:
+                speed.add_metric([key], s["tokens_per_s"])
+            for q, field in (("0.5", "latency_ms_p50"), ("0.95", "latency_ms_p95")):
+                if s[field] is not None:
+                    latency.add_metric([key, q], s[field] / 1000)
+            for q, field in (("0.5", "first_token_ms_p50"), ("0.95", "first_token_ms_p95")):
+                if s[field] is not None:
+                    first.add_metric([key, q], s[field] / 1000)
+        yield from (requests, errors, prompt, completion, cost, speed, latency, first)
+        yield self._success()
+        yield from self._pool()
+
+    def _success(self) -> Metric:
+        family = GaugeMetricFamily(
+            "smolit_model_task_success_rate",
+            "Share of rated tasks answered by the model that succeeded",
+            labels=["model"],
+        )
+        for key, row in task_success_by_model(self._database).items():
+            if row["task_success_rate"] is not None:
+                family.add_metric([key], row["task_success_rate"])
+        return family
+
+    def _pool(self) -> Iterator[Metric]:
+        memory = GaugeMetricFamily(
+            "smolit_model_pool_memory_bytes", "Resident models' memory", labels=["model"]
+        )
+        for entry in self._models.pool.resident():
+            memory.add_metric([entry["model"]], entry["memory_mb"] * 1024 * 1024)
+        yield memory
+        budget = self._models.pool.budget()
+        yield GaugeMetricFamily(
+            "smolit_model_pool_budget_bytes",
+            "models.max_memory_mb",
+            value=budget["max_memory_mb"] * 1024 * 1024,
+        )
+
+
+def render_metrics(system: _System) -> bytes:
+    """The Prometheus text exposition of ``system``'s collectors."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ModelCollector(system.models, system.database))
+    return generate_latest(registry)
