@@ -253,3 +253,42 @@ def test_close_unloads_every_model() -> None:
     manager.preload("slow")
     manager.close()
     assert manager.loaded() == []
+
+
+def test_astream_yields_deltas_then_the_result_and_records_it() -> None:
+    manager = make_manager()
+    manager.add_instance("words", FakeModel(default="a b c"))
+
+    async def collect() -> list[str]:
+        return [e.delta async for e in manager.astream("words", HELLO, GenerationParams())]
+
+    deltas = asyncio.run(collect())
+    assert "".join(deltas).split() == ["a", "b", "c"]
+    assert manager.performance("words")["streamed"] == 1
+
+
+def test_a_consumer_that_stops_early_closes_the_model_stream() -> None:
+    manager = make_manager()
+    fake = FakeModel(default=" ".join(["word"] * 200), token_delay=0.01)
+    manager.add_instance("slow", fake)
+
+    async def first_only() -> str:
+        events = manager.astream("slow", HELLO, GenerationParams(max_new_tokens=500))
+        first = await anext(events)
+        await events.aclose()
+        return first.delta
+
+    assert asyncio.run(first_only()).strip() == "word"
+    deadline = time.monotonic() + 5
+    while fake.streams_closed_early == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert fake.streams_closed_early == 1
+
+
+def test_astream_raises_an_unknown_model_before_any_event() -> None:
+    async def attempt() -> None:
+        async for _ in make_manager().astream("nope", HELLO):
+            pass
+
+    with pytest.raises(NotFoundError, match="unknown model 'nope'"):
+        asyncio.run(attempt())
