@@ -119,7 +119,7 @@ def test_router_checkpoints_are_not_language_models(
 ) -> None:
     (tmp_path / "ckpt").mkdir()
     (tmp_path / "ckpt" / "model.pt").write_bytes(b"x")
-    versions.register_directory("router", "router", tmp_path / "ckpt")
+    versions.register_files("router", "router", tmp_path / "ckpt")
     manager = manager_for(versions)
     with pytest.raises(ValidationError, match="not a language model"):
         manager.resolve("router")

@@ -32,7 +32,7 @@ def files(tmp_path: Path) -> Path:
 def test_register_directory_copies_files_into_v1(
     versions: ModelVersions, files: Path, tmp_path: Path
 ) -> None:
-    version = versions.register_directory("router", "neural", files, created_by="alice")
+    version = versions.register_files("router", "neural", files, created_by="alice")
     target = tmp_path / "models" / "router" / "v1"
     assert (version.name, version.version, version.path) == ("router", 1, target.resolve())
     assert (target / "weights.bin").read_bytes() == b"\x00\x01\x02"
@@ -41,24 +41,24 @@ def test_register_directory_copies_files_into_v1(
 
 
 def test_a_second_registration_is_v2(versions: ModelVersions, files: Path) -> None:
-    versions.register_directory("router", "neural", files)
-    second = versions.register_directory("router", "neural", files)
+    versions.register_files("router", "neural", files)
+    second = versions.register_files("router", "neural", files)
     assert second.version == 2
     assert (second.path / "weights.bin").exists()
 
 
 def test_the_checksum_follows_the_file_contents(versions: ModelVersions, files: Path) -> None:
-    first = versions.register_directory("router", "neural", files)
-    same = versions.register_directory("router", "neural", files)
+    first = versions.register_files("router", "neural", files)
+    same = versions.register_files("router", "neural", files)
     (files / "weights.bin").write_bytes(b"\x09")
-    changed = versions.register_directory("router", "neural", files)
+    changed = versions.register_files("router", "neural", files)
     assert first.checksum == same.checksum != changed.checksum
 
 
 def test_list_get_and_latest(versions: ModelVersions, files: Path) -> None:
-    versions.register_directory("router", "neural", files, params={"epochs": 3})
-    versions.register_directory("router", "neural", files)
-    versions.register_directory("other", "neural", files)
+    versions.register_files("router", "neural", files, params={"epochs": 3})
+    versions.register_files("router", "neural", files)
+    versions.register_files("other", "neural", files)
     assert [(v.name, v.version) for v in versions.list()] == [
         ("other", 1),
         ("router", 1),
@@ -75,23 +75,23 @@ def test_latest_of_an_unknown_name_is_none(versions: ModelVersions) -> None:
 
 
 def test_get_of_a_missing_version_lists_the_versions(versions: ModelVersions, files: Path) -> None:
-    versions.register_directory("router", "neural", files)
-    versions.register_directory("router", "neural", files)
+    versions.register_files("router", "neural", files)
+    versions.register_files("router", "neural", files)
     with pytest.raises(NotFoundError, match=r"no version 5 \(versions: \[1, 2\]\)"):
         versions.get("router", 5)
 
 
 def test_resolve_follows_an_alias(versions: ModelVersions, files: Path) -> None:
-    versions.register_directory("router", "neural", files)
-    versions.register_directory("router", "neural", files)
+    versions.register_files("router", "neural", files)
+    versions.register_files("router", "neural", files)
     versions.set_alias("router", "production", 1)
     resolved = versions.resolve("router@production")
     assert resolved is not None and resolved.version == 1
 
 
 def test_set_alias_moves_an_existing_alias(versions: ModelVersions, files: Path) -> None:
-    versions.register_directory("router", "neural", files)
-    versions.register_directory("router", "neural", files)
+    versions.register_files("router", "neural", files)
+    versions.register_files("router", "neural", files)
     versions.set_alias("router", "production", 1)
     versions.set_alias("router", "production", 2)
     resolved = versions.resolve("router@production")
@@ -99,35 +99,35 @@ def test_set_alias_moves_an_existing_alias(versions: ModelVersions, files: Path)
 
 
 def test_resolve_a_version_number(versions: ModelVersions, files: Path) -> None:
-    versions.register_directory("router", "neural", files)
-    versions.register_directory("router", "neural", files)
+    versions.register_files("router", "neural", files)
+    versions.register_files("router", "neural", files)
     resolved = versions.resolve("router@1")
     assert resolved is not None and resolved.version == 1
 
 
 def test_resolve_a_bare_name_is_the_latest(versions: ModelVersions, files: Path) -> None:
-    versions.register_directory("router", "neural", files)
-    versions.register_directory("router", "neural", files)
+    versions.register_files("router", "neural", files)
+    versions.register_files("router", "neural", files)
     bare, tagged = versions.resolve("router"), versions.resolve("router@latest")
     assert bare is not None and tagged is not None
     assert bare.version == tagged.version == 2
 
 
 def test_resolve_an_unknown_alias_is_not_found(versions: ModelVersions, files: Path) -> None:
-    versions.register_directory("router", "neural", files)
+    versions.register_files("router", "neural", files)
     with pytest.raises(NotFoundError, match="no alias 'staging'"):
         versions.resolve("router@staging")
 
 
 @pytest.mark.parametrize("alias", ["Production", "latest", "1st", "", "a" * 33])
 def test_an_invalid_alias_is_rejected(versions: ModelVersions, files: Path, alias: str) -> None:
-    versions.register_directory("router", "neural", files)
+    versions.register_files("router", "neural", files)
     with pytest.raises(ValidationError, match="invalid alias"):
         versions.set_alias("router", alias, 1)
 
 
 def test_an_alias_to_a_missing_version_is_not_found(versions: ModelVersions, files: Path) -> None:
-    versions.register_directory("router", "neural", files)
+    versions.register_files("router", "neural", files)
     with pytest.raises(NotFoundError):
         versions.set_alias("router", "production", 3)
 

@@ -209,11 +209,7 @@ def promote(
 ) -> None:
     """Point NAME@ALIAS at VERSION; agents using it switch without a restart."""
     body = {"version": version, "alias": alias}
-    result = call(url, token, "POST", f"/models/{name}/promote", json=body)
-    if json:
-        output.emit_json(result)
-    else:
-        output.line(f"{name}@{alias} -> version {result['version']}")
+    _alias_moved(call(url, token, "POST", f"/models/{name}/promote", json=body), alias, json)
 
 
 @app.command("rollback")
@@ -225,11 +221,8 @@ def rollback(
     json: JsonOption = False,
 ) -> None:
     """Point NAME@ALIAS back at the version it pointed at before its last move."""
-    result = call(url, token, "POST", f"/models/{name}/rollback", json={"alias": alias})
-    if json:
-        output.emit_json(result)
-    else:
-        output.line(f"{name}@{alias} -> version {result['version']}")
+    body = {"alias": alias}
+    _alias_moved(call(url, token, "POST", f"/models/{name}/rollback", json=body), alias, json)
 
 
 @app.command("remove")
@@ -286,6 +279,13 @@ def unload(
     """Unload a model now; it loads again on its next use."""
     call(url, token, "DELETE", f"/models/loaded/{key}")
     output.line(f"unloaded {key}")
+
+
+def _alias_moved(version: dict[str, Any], alias: str, json: bool) -> None:
+    if json:
+        output.emit_json(version)
+    else:
+        output.line(f"{version['name']}@{alias} -> version {version['version']}")
 
 
 def _report(version: dict[str, Any], json: bool, verb: str) -> None:

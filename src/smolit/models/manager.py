@@ -56,6 +56,13 @@ def resolve_api_key(definition: ModelDefinition, environ: Mapping[str, str]) -> 
     return value
 
 
+def _failure(resolved: ResolvedModel, exc: Exception) -> ModelError:
+    return ModelError(
+        f"model {resolved.key!r} failed: {type(exc).__name__}: {exc}",
+        details={"model": resolved.key},
+    )
+
+
 class ModelManager:
     """Knows every model, holds the loaded ones, and measures them."""
 
@@ -273,10 +280,7 @@ class ModelManager:
         except SmolitError:
             raise
         except Exception as exc:  # a backend may fail in any way while generating
-            raise ModelError(
-                f"model {resolved.key!r} failed: {type(exc).__name__}: {exc}",
-                details={"model": resolved.key},
-            ) from exc
+            raise _failure(resolved, exc) from exc
         finally:
             self.stats.record(
                 resolved.key, resolved.definition, time.perf_counter() - started, result
@@ -326,10 +330,7 @@ class ModelManager:
         except SmolitError:
             raise
         except Exception as exc:  # a backend may fail in any way while generating
-            raise ModelError(
-                f"model {resolved.key!r} failed: {type(exc).__name__}: {exc}",
-                details={"model": resolved.key},
-            ) from exc
+            raise _failure(resolved, exc) from exc
         finally:
             if not cancelled:
                 self.stats.record(

@@ -163,21 +163,6 @@ class ModelVersions:
                 shutil.rmtree(staging, ignore_errors=True)
         return _view(row)
 
-    def register_directory(
-        self,
-        name: str,
-        kind: str,
-        files: Path,
-        *,
-        source: str | None = None,
-        params: dict[str, Any] | None = None,
-        created_by: str | None = None,
-    ) -> ModelVersion:
-        """``register_files`` for a directory (router checkpoints)."""
-        return self.register_files(
-            name, kind, files, source=source, params=params, created_by=created_by
-        )
-
     def register_reference(
         self,
         name: str,

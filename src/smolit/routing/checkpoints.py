@@ -30,7 +30,7 @@ class RouterCheckpoints:
     ) -> ModelVersion:
         with tempfile.TemporaryDirectory() as scratch:
             model.save(Path(scratch))
-            return self._versions.register_directory(
+            return self._versions.register_files(
                 ROUTER_MODEL_NAME,
                 "router",
                 Path(scratch),
