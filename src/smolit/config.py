@@ -36,6 +36,16 @@ class Section(BaseModel):
 class SystemSettings(Section):
     max_concurrent_tasks: int = Field(10, ge=1, le=1024)
     task_timeout: float = Field(300, gt=0, le=86_400, description="seconds")
+    max_task_timeout: float = Field(
+        3600, gt=0, le=86_400, description="the most a submit may ask for, seconds"
+    )
+    max_attempts: int = Field(3, ge=1, le=20, description="runs of a task, retries included")
+    retry_backoff: float = Field(
+        1.0, ge=0, le=600, description="seconds before the first retry; doubles each time"
+    )
+    task_lease: float = Field(
+        30, ge=1, le=3600, description="seconds a worker's claim on a task lasts unrenewed"
+    )
     cache_size: int = Field(1024, ge=1, description="MB for all caches together")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
@@ -89,12 +99,47 @@ class KnowledgeSettings(Section):
     chunk_words: int = Field(160, ge=16, le=2000)
     chunk_overlap: int = Field(32, ge=0, le=1000)
     top_k: int = Field(3, ge=0, le=50)
+    allowed_roots: list[str] = Field(
+        default_factory=list,
+        description="directories that file and directory sources may lie under; empty: the "
+        "data directory and the configuration file's directory",
+    )
+    max_file_mb: float = Field(50, gt=0, description="largest file or URL body processed")
+    max_upload_mb: float = Field(50, gt=0, description="largest document upload (request body)")
+    fetch_timeout: float = Field(30, gt=0, le=3600, description="seconds per URL fetch")
+
+
+class CacheShares(Section):
+    """The part of ``system.cache_size`` each cache may fill; together at most 1."""
+
+    memory: float = Field(0.25, ge=0, le=1)
+    tensor: float = Field(0.25, ge=0, le=1)
+    embedding: float = Field(0.25, ge=0, le=1, description="on disk, <home>/cache/embeddings")
+    response: float = Field(0.25, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _at_most_whole(self) -> CacheShares:
+        total = self.memory + self.tensor + self.embedding + self.response
+        if total > 1 + 1e-9:
+            raise ValueError(f"the shares add up to {total:g}; they must add up to at most 1")
+        return self
 
 
 class CacheSettings(Section):
     policy: Literal["lru", "lfu", "fifo", "ttl"] = "lru"
-    cleanup_interval: int = Field(60, ge=1)
-    default_ttl: int = Field(3600, ge=1)
+    cleanup_interval: int = Field(60, ge=1, description="seconds between expiry sweeps")
+    default_ttl: int = Field(3600, ge=1, description="seconds an entry lives unless told")
+    shares: CacheShares = Field(default_factory=CacheShares)
+    redis_url: str | None = Field(
+        None, description="shared tier for embeddings and responses; default: queue if Redis"
+    )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^rediss?://", value):
+            raise ValueError("must be a redis:// or rediss:// URL")
+        return value
 
 
 class RouterSettings(Section):
@@ -126,6 +171,9 @@ class AgentConfig(Section):
         default_factory=list, description="files or directories ingested at start"
     )
     enabled: bool = True
+    cache_responses: bool = Field(
+        False, description="reuse answers to identical prompts (temperature 0 only)"
+    )
 
 
 class SecuritySettings(Section):
@@ -199,6 +247,25 @@ class Settings(BaseSettings):
     @property
     def knowledge_dir(self) -> Path:
         return self.home / "indexes" / "knowledge"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.home / "uploads"
+
+    @property
+    def knowledge_roots(self) -> list[Path]:
+        """Where knowledge sources may lie: ``knowledge.allowed_roots`` (relative entries
+        are relative to the configuration file), else the data directory and the
+        configuration file's directory."""
+        base = self.config_file.parent if self.config_file else Path.cwd()
+        if self.knowledge.allowed_roots:
+            return [
+                (base / Path(root).expanduser()).absolute() for root in self.knowledge.allowed_roots
+            ]
+        roots = [self.home.absolute()]
+        if self.config_file is not None:
+            roots.append(self.config_file.parent.absolute())
+        return roots
 
     @property
     def models_dir(self) -> Path:

@@ -106,6 +106,13 @@ class KnowledgeError(SmolitError):
     http_status = 500
 
 
+class KnowledgeFullError(KnowledgeError):
+    """The knowledge base holds ``knowledge.max_documents`` documents already."""
+
+    kind = "knowledge_full"
+    http_status = 409
+
+
 class TaskTimeout(SmolitError):
     """A task ran longer than its timeout."""
 

@@ -18,12 +18,19 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
+from celery import Celery
+
 from smolit.agents.registry import AgentRegistry
 from smolit.agents.spec import AgentSpec
 from smolit.agents.supervisor import Supervisor
+from smolit.cache import CacheManager
 from smolit.config import Settings, process_environment
+from smolit.distributed.celery_app import check_broker, create_celery
+from smolit.distributed.scheduler import JobScheduler
+from smolit.distributed.workers import WorkerRegistry
 from smolit.errors import ConfigError, NotFoundError
 from smolit.knowledge import KnowledgeManager
+from smolit.knowledge.updates import KnowledgeUpdater
 from smolit.models import ModelManager
 from smolit.models.versions import ModelVersions
 from smolit.routing.checkpoints import RouterCheckpoints
@@ -35,10 +42,15 @@ from smolit.security.tokens import Principal, TokenService
 from smolit.storage import Database
 from smolit.tasks import TaskManager, TaskView
 from smolit.tasks.feedback import FeedbackService
+from smolit.tasks.manager import REQUEUE_INTERVAL
+from smolit.tasks.queues import CeleryQueue, TaskQueue
+from smolit.tasks.store import TaskStore
 
 logger = logging.getLogger(__name__)
 
 LOCAL_PRINCIPAL = Principal(user="local", role="admin", token_id="local")
+HEARTBEAT_SECONDS = 5.0
+FEEDBACK_SYNC_SECONDS = 2.0
 
 
 class AgentNN:
@@ -51,13 +63,18 @@ class AgentNN:
         encoder: TextEncoder | None = None,
         models: ModelManager | None = None,
         environ: Mapping[str, str] | None = None,
+        queue: TaskQueue | None = None,
     ) -> None:
+        """``queue``: where tasks go; by default the embedded mode's own workers with
+        ``queue: local``, Celery with ``queue: redis://...``. A worker passes its own."""
         self.settings = settings
+        self.distributed = settings.queue != "local"
         self.database = Database(settings.database_url)
         self.tokens = TokenService(self.database, settings.security.token_bytes)
         self.agents = AgentRegistry(self.database)
         self._encoder = encoder
         self._encoder_lock = threading.Lock()
+        self.cache = CacheManager.from_settings(settings)
         self.model_versions = ModelVersions(self.database, settings.models_dir)
         self.models = models or ModelManager(
             settings.models,
@@ -65,30 +82,55 @@ class AgentNN:
             versions=self.model_versions,
         )
         self.models.use_registry(self.model_versions)
-        self.knowledge = KnowledgeManager(settings.knowledge, settings.knowledge_dir, self.encoder)
+        self.models.use_response_cache(self.cache.response)
+        self.knowledge = KnowledgeManager(
+            settings.knowledge,
+            settings.knowledge_dir,
+            self.encoder,
+            allowed_roots=settings.knowledge_roots,
+            uploads_dir=settings.uploads_dir,
+        )
+        self.knowledge_updater = KnowledgeUpdater(
+            self.knowledge, settings.knowledge.update_interval
+        )
         self.router = NeuralRouter(
             RouterModel.untrained(self.encoder(), settings.router.out_of_scope_threshold),
             FeedbackLearner(),
             explore=settings.router.explore,
         )
         self.feedback = FeedbackService(self.database, self.router)
+        self.workers = WorkerRegistry(self.database, stale_after=3 * HEARTBEAT_SECONDS)
         self.supervisor = Supervisor(
-            self.agents, self.router, self.models, self.knowledge, settings.knowledge.top_k
+            self.agents,
+            self.router,
+            self.models,
+            self.knowledge,
+            settings.knowledge.top_k,
+            served=self.workers.served_agents if self.distributed and queue is None else None,
         )
-        self.tasks = TaskManager(
-            self.database,
-            self.supervisor,
-            max_concurrent_tasks=settings.system.max_concurrent_tasks,
-            task_timeout=settings.system.task_timeout,
-            max_task_chars=settings.server.max_task_chars,
-        )
+        if queue is None and self.distributed:
+            self.celery: Celery | None = create_celery(settings)
+            queue = CeleryQueue(self.celery)
+        else:
+            self.celery = None
+        self.tasks = TaskManager(TaskStore(self.database), self.supervisor, settings, queue)
+        self.scheduler = JobScheduler(self.database, WorkerRegistry.new_id("process"))
+        if self.distributed:
+            self.scheduler.add(
+                "requeue-overdue-tasks", REQUEUE_INTERVAL, self.tasks.requeue_due_sync
+            )
+        self.scheduler.add("prune-workers", 3600, self.workers.prune)
+        self._background: list[asyncio.Task[None]] = []
         self._prepared = False
 
     def encoder(self) -> TextEncoder:
         """The shared sentence encoder, loaded on first use."""
         with self._encoder_lock:
             if self._encoder is None:
-                self._encoder = SentenceTransformerEncoder(self.settings.knowledge.embedding_model)
+                # the router and the knowledge base share one embedding cache
+                self._encoder = self.cache.cached_encoder(
+                    SentenceTransformerEncoder(self.settings.knowledge.embedding_model)
+                )
             return self._encoder
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -147,15 +189,70 @@ class AgentNN:
 
     async def start(self) -> None:
         await asyncio.to_thread(self.prepare)
+        if self.celery is not None:
+            await asyncio.to_thread(check_broker, self.celery, self.settings.queue)
         await self.tasks.start()
+        self.start_background()
 
     async def stop(self) -> None:
+        await self.stop_background()
         await self.tasks.stop()
         await asyncio.to_thread(self.close)
+
+    def start_background(self) -> None:
+        """Periodic work of this process (call from its event loop)."""
+        self.cache.start()
+        self.knowledge_updater.start()
+        self.scheduler.start()
+        if self.distributed:
+            self._background.append(
+                asyncio.create_task(self._sync_feedback(), name="feedback-sync")
+            )
+        else:
+            self._background.append(
+                asyncio.create_task(self._advertise_embedded(), name="embedded-heartbeat")
+            )
+
+    async def stop_background(self) -> None:
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background = []
+        await self.scheduler.stop()
+        await self.knowledge_updater.stop()
+
+    async def _sync_feedback(self) -> None:
+        """Learn the feedback other processes stored: the router state is shared through
+        the database, not process memory."""
+        while True:
+            await asyncio.sleep(FEEDBACK_SYNC_SECONDS)
+            try:
+                await asyncio.to_thread(self.feedback.sync)
+            except Exception:  # the database may be briefly gone
+                logger.warning("feedback sync failed", exc_info=True)
+
+    async def _advertise_embedded(self) -> None:
+        worker = self.tasks.runner.worker
+        while True:
+            try:
+                reasons = await asyncio.to_thread(self.supervisor.local_availability)
+                agents = sorted(name for name, reason in reasons.items() if reason is None)
+                await asyncio.to_thread(
+                    self.workers.heartbeat,
+                    worker,
+                    "embedded",
+                    agents,
+                    self.settings.system.max_concurrent_tasks,
+                    len(self.tasks.runner.running),
+                )
+            except Exception:  # the database may be briefly gone
+                logger.warning("heartbeat failed", exc_info=True)
+            await asyncio.sleep(HEARTBEAT_SECONDS)
 
     def close(self) -> None:
         self.knowledge.close()
         self.models.close()
+        self.cache.close()
         self.database.dispose()
 
     # --- the Python API -----------------------------------------------------------------
@@ -173,6 +270,7 @@ class AgentNN:
             try:
                 return await self.run(text)
             finally:
+                await self.stop_background()
                 await self.tasks.stop()
 
         return asyncio.run(once())

@@ -1,5 +1,6 @@
 """The HTTP API in process (TestClient); tests/integration drives a real server."""
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -268,3 +269,70 @@ def test_router_reload_needs_an_admin(api: tuple[TestClient, dict[str, str]]) ->
     denied = client.post("/router/reload", headers={"Authorization": f"Bearer {user}"})
     assert denied.status_code == 403
     assert client.post("/router/reload", headers=auth).json()["version"] == "base"
+
+
+def test_idempotent_submit_returns_the_first_task(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, auth = api
+    headers = {**auth, "Idempotency-Key": "order-17"}
+    first = client.post("/tasks", json={"text": "boil an egg"}, headers=headers)
+    again = client.post("/tasks", json={"text": "boil an egg"}, headers=headers)
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json()["id"] == first.json()["id"]
+    other = client.post("/tasks", json={"text": "bake bread"}, headers=headers)
+    assert other.status_code == 409 and "order-17" in other.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"text": "x", "priority": "urgent"}, "priority"),
+        ({"text": "x", "timeout": 0}, "timeout"),
+        ({"text": "x", "timeout": 1e9}, "timeout"),
+    ],
+)
+def test_priority_and_timeout_out_of_range_are_422(
+    api: tuple[TestClient, dict[str, str]], body: dict[str, object], field: str
+) -> None:
+    client, auth = api
+    response = client.post("/tasks", json=body, headers=auth)
+    assert response.status_code == 422 and field in response.json()["error"]["message"]
+
+
+def test_cancel_finished_task_is_409_unknown_is_404(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, auth = api
+    task_id = client.post("/tasks", json={"text": "boil an egg"}, headers=auth).json()["id"]
+    client.get(f"/tasks/{task_id}", params={"wait": 30}, headers=auth)
+    finished = client.delete(f"/tasks/{task_id}", headers=auth)
+    assert finished.status_code == 409 and "already succeeded" in finished.text
+    assert client.delete("/tasks/nope", headers=auth).status_code == 404
+
+
+def test_task_events_stream_until_the_task_finishes(
+    api: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, auth = api
+    task_id = client.post("/tasks", json={"text": "boil an egg"}, headers=auth).json()["id"]
+    response = client.get(f"/tasks/{task_id}/events", params={"wait": 30}, headers=auth)
+    blocks = [b for b in response.text.split("\n\n") if b.strip()]
+    statuses = [json.loads(b.split("data: ", 1)[1])["status"] for b in blocks]
+    assert statuses[0] == "queued" and statuses[-2:] == ["succeeded", "succeeded"]
+    assert "routing" in statuses and "running" in statuses
+    assert client.get("/tasks/nope/events", headers=auth).status_code == 404
+
+
+def test_task_list_pages_with_a_cursor(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, auth = api
+    ids = [
+        client.post("/tasks", json={"text": f"boil egg {i}"}, headers=auth).json()["id"]
+        for i in range(3)
+    ]
+    page = client.get("/tasks", params={"limit": 2}, headers=auth).json()
+    assert [t["id"] for t in page["tasks"]] == ids[:0:-1] and page["next"] == ids[1]
+    rest = client.get("/tasks", params={"limit": 2, "before": page["next"]}, headers=auth).json()
+    assert [t["id"] for t in rest["tasks"]] == [ids[0]] and rest["next"] is None
+
+
+def test_workers_lists_the_embedded_server(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, auth = api
+    body = client.get("/workers", headers=auth).json()
+    assert body["mode"] == "embedded"

@@ -69,9 +69,12 @@ def test_bad_files_are_reported_while_good_ones_ingest(
     (docs / "empty.md").write_text("  \n")
     report = manager.ingest_path("docs", docs, root=docs)
     messages = {Path(e.path).name: e.message for e in report.errors}
-    assert report.added == 2
-    assert messages.keys() == {"binary.txt", "latin1.txt", "empty.md"}
-    assert "binary" in messages["binary.txt"] and "UTF-8" in messages["latin1.txt"]
+    assert report.added == 3
+    assert messages.keys() == {"binary.txt", "empty.md"}
+    assert "binary" in messages["binary.txt"] and "empty" in messages["empty.md"]
+    assert [(Path(w.path).name, "not UTF-8" in w.message) for w in report.warnings] == [
+        ("latin1.txt", True)
+    ]
 
 
 def test_unreadable_file_is_reported(
@@ -96,15 +99,15 @@ def test_unreadable_file_is_reported(
 def test_unsupported_file_given_directly_is_reported(
     manager: KnowledgeManager, tmp_path: Path
 ) -> None:
-    (tmp_path / "data.csv").write_text("a,b\n")
-    report = manager.ingest_path("docs", tmp_path / "data.csv")
+    (tmp_path / "data.bin").write_text("a,b\n")
+    report = manager.ingest_path("docs", tmp_path / "data.bin")
     assert "unsupported" in report.errors[0].message
 
 
 def test_other_and_hidden_files_in_a_directory_are_skipped(
     manager: KnowledgeManager, docs: Path
 ) -> None:
-    (docs / "data.csv").write_text("a,b\n")
+    (docs / "data.bin").write_text("a,b\n")
     (docs / ".git").mkdir()
     (docs / ".git" / "HEAD.txt").write_text("ref")
     report = manager.ingest_path("docs", docs)
@@ -128,3 +131,13 @@ def test_symlink_to_a_file_outside_root_keeps_its_path_under_root(
     (docs / "linked.txt").symlink_to(tmp_path / "outside.txt")
     manager.ingest_path("docs", docs, root=docs)
     assert manager.search("docs", "penguin", top_k=1)[0].source == "linked.txt"
+
+
+def test_jsonl_records_get_file_and_key_as_source(
+    manager: KnowledgeManager, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"_id": "d1", "title": "One", "text": "first record"}\n')
+    report = manager.ingest_path("docs", corpus, root=tmp_path)
+    assert report.added == 1
+    assert manager.search("docs", "record")[0].source == "corpus.jsonl#d1"

@@ -148,3 +148,46 @@ def test_rank_fusion_favours_items_high_in_both_rankings() -> None:
     fused = reciprocal_rank_fusion([[(1, 9.0), (2, 8.0)], [(2, 0.9), (3, 0.8)]])
     assert [item for item, _ in fused] == [2, 1, 3]
     assert fused[0][1] == pytest.approx(1 / 62 + 1 / 61)
+
+
+def test_search_filters_by_document_metadata(manager: KnowledgeManager) -> None:
+    manager.add_document("support", "faq", "Payment is due quickly.", "faq.md", {"lang": "de"})
+    hits = manager.search("support", "payment due", top_k=5, filters={"lang": "de"})
+    assert [hit.source for hit in hits] == ["faq.md"]
+
+
+def test_search_filters_by_source_prefix(manager: KnowledgeManager) -> None:
+    manager.add_document("support", "faq", "Payment is due quickly.", "faq/pay.md")
+    hits = manager.search("support", "payment", top_k=5, filters={"source_prefix": "faq/"})
+    assert [hit.source for hit in hits] == ["faq/pay.md"]
+
+
+def test_hits_carry_highlights_of_the_query_terms(manager: KnowledgeManager) -> None:
+    hit = manager.search("support", "refund", top_k=1)[0]
+    assert any("**refund**" in fragment for fragment in hit.highlights)
+
+
+def test_document_search_returns_each_document_once(tmp_path: Path) -> None:
+    manager = make_manager(tmp_path)
+    long_text = " ".join(["invoice payment terms"] * 20)  # several chunks of 16 words
+    manager.add_document("docs", "long", long_text, "long.md")
+    manager.add_document("docs", "short", "an invoice", "short.md")
+    assert manager.stats("docs")["chunks"] > 2
+    hits = manager.search_documents("docs", "invoice payment", top_k=5)
+    assert sorted(hit.source for hit in hits) == ["long.md", "short.md"]
+    assert hits[0].source == "long.md"
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "keyword", "semantic"])
+def test_document_search_ranks_the_matching_document_first(
+    manager: KnowledgeManager, mode: str
+) -> None:
+    hits = manager.search_documents("support", "invoice payment due", mode=mode)  # type: ignore[arg-type]
+    assert hits[0].source == "billing.md"
+
+
+def test_asearch_passes_filters_on(manager: KnowledgeManager) -> None:
+    hits = asyncio.run(
+        manager.asearch("support", "days", top_k=5, filters={"source": "returns.md"})
+    )
+    assert [hit.source for hit in hits] == ["returns.md"]

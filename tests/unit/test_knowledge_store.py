@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from smolit.errors import KnowledgeError
+from smolit.errors import KnowledgeError, ValidationError
 from smolit.knowledge.store import KnowledgeStore, fts_query
 from smolit.testing import LookupEncoder
 
@@ -154,3 +154,99 @@ def test_closed_store_raises_knowledge_error(store: KnowledgeStore) -> None:
     store.close()
     with pytest.raises(KnowledgeError, match="closed"):
         store.collections()
+
+
+def save_titled(store: KnowledgeStore, source: str, title: str, text: str, **metadata: str) -> str:
+    record, _ = store.save_document(
+        collection="docs",
+        title=title,
+        source=source,
+        checksum=source + text,
+        metadata=metadata,
+        chunks=[text],
+        embeddings=ENCODER.encode([text]),
+    )
+    return record.id
+
+
+def test_keyword_search_matches_the_document_title(store: KnowledgeStore) -> None:
+    save_titled(store, "a", "Walrus habitats", "they live on sea ice")
+    assert [h.source for h in store.hits(store.keyword_search("docs", "walrus", 5))] == ["a"]
+
+
+def test_title_match_outranks_the_same_word_in_the_text(store: KnowledgeStore) -> None:
+    save_titled(store, "text", "Notes", "walrus and other animals of the north")
+    save_titled(store, "title", "Walrus", "animals of the north and other notes")
+    ranking = store.keyword_search("docs", "walrus", 5)
+    assert [h.source for h in store.hits(ranking)] == ["title", "text"]
+
+
+def test_fts_table_without_a_title_column_is_upgraded_in_place(tmp_path: Path) -> None:
+    KnowledgeStore(tmp_path / "k.db").close()
+    with sqlite3.connect(tmp_path / "k.db") as db:  # the first release's FTS table
+        db.executescript(
+            "DROP TRIGGER chunks_fts_insert; DROP TRIGGER chunks_fts_delete;"
+            "DROP TRIGGER chunks_fts_title; DROP TABLE chunks_fts;"
+            "CREATE VIRTUAL TABLE chunks_fts USING fts5 (text, content = 'chunks', "
+            "content_rowid = 'id', tokenize = 'porter unicode61');"
+            "INSERT INTO documents (id, collection, title, source, checksum, created_at) "
+            "VALUES ('d1', 'docs', 'Penguins', 's', 'c', '2024-01-01T00:00:00+00:00');"
+            "INSERT INTO chunks (document_id, collection, position, text, embedding) "
+            "VALUES ('d1', 'docs', 0, 'birds that swim', x'00');"
+        )
+    upgraded = KnowledgeStore(tmp_path / "k.db")
+    assert len(upgraded.keyword_search("docs", "penguins swim", 5)) == 1
+
+
+def test_hits_highlight_the_query_terms_they_contain(store: KnowledgeStore) -> None:
+    save(store, "a", "the walrus swims under the ice")
+    save(store, "b", "nothing to see here")
+    ranking = [(1, 1.0), (2, 0.5)]
+    first, second = store.hits(ranking, query="Walrus swimming")
+    assert first.highlights == ("the **walrus** **swims** under the ice",)
+    assert second.highlights == ()
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({"language": "de"}, ["b"]),
+        ({"source": "a"}, ["a"]),
+        ({"source_prefix": "guides/"}, ["c"]),
+        ({"language": "en", "mime_type": "text/markdown"}, ["c"]),
+        ({"language": "fr"}, []),
+    ],
+)
+def test_filters_keep_matching_documents_in_both_searches(
+    store: KnowledgeStore, filters: dict[str, str], expected: list[str]
+) -> None:
+    save_titled(store, "a", "A", "shared words", language="en", mime_type="text/plain")
+    save_titled(store, "b", "B", "shared words", language="de", mime_type="text/plain")
+    save_titled(store, "guides/c", "C", "shared words", language="en", mime_type="text/markdown")
+    keyword = store.hits(store.keyword_search("docs", "shared", 5, filters))
+    vector = ENCODER.encode(["shared words"])[0]
+    dense = store.hits(store.dense_search("docs", vector, 5, filters))
+    expected_sources = [s if s != "c" else "guides/c" for s in expected]
+    assert sorted(h.source for h in keyword) == expected_sources
+    assert sorted(h.source for h in dense) == expected_sources
+
+
+@pytest.mark.parametrize("key", ["a'b", "x) OR 1=1 --", "", 'quote"key'])
+def test_filter_keys_that_could_break_the_sql_are_refused(store: KnowledgeStore, key: str) -> None:
+    with pytest.raises(ValidationError, match="filter key"):
+        store.keyword_search("docs", "anything", 5, {key: "v"})
+
+
+def test_terms_in_most_chunks_do_not_change_the_keyword_ranking(store: KnowledgeStore) -> None:
+    for n in range(4):
+        save(store, f"s{n}", f"the report number {n}" + (" about walrus" if n == 2 else ""))
+    with_common = store.keyword_search("docs", "the walrus", 5)
+    assert [chunk_id for chunk_id, _ in with_common] == [
+        chunk_id for chunk_id, _ in store.keyword_search("docs", "walrus", 5)
+    ]
+
+
+def test_a_query_of_only_common_terms_still_finds_chunks(store: KnowledgeStore) -> None:
+    for n in range(3):
+        save(store, f"s{n}", f"the report number {n}")
+    assert len(store.keyword_search("docs", "the report", 5)) == 3

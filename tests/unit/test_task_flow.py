@@ -100,8 +100,8 @@ def test_users_do_not_see_each_others_tasks(tmp_path: Path) -> None:
         view = await submit_and_wait(s, "boil an egg", ALICE)
         with pytest.raises(NotFoundError):
             await s.tasks.get(view.id, BOB)
-        assert [t.id for t in s.tasks.list(ALICE)] == [view.id]
-        assert s.tasks.list(BOB) == []
+        assert [t.id for t in s.tasks.list(ALICE)[0]] == [view.id]
+        assert s.tasks.list(BOB) == ([], None)
 
     run_in(small_system(tmp_path), body)
 
@@ -135,3 +135,84 @@ def test_unfinished_tasks_run_after_a_restart(tmp_path: Path) -> None:
 def test_run_sync_answers_one_task(tmp_path: Path) -> None:
     view = small_system(tmp_path, FakeModel(responses=["ok"])).run_sync("book a flight")
     assert (view.agent, view.answer) == ("travel", "ok")
+
+
+def test_transient_failures_are_retried_with_backoff(tmp_path: Path) -> None:
+    # both agents fail on the first attempt (so the supervisor has no fallback left)
+    model = FakeModel(responses=[ModelError("down"), ModelError("down"), "second attempt"])  # type: ignore[list-item]
+    system = small_system(
+        tmp_path,
+        model,
+        router={"out_of_scope_threshold": -1.0},
+        system={"retry_backoff": 0.05, "max_attempts": 3},
+    )
+    view = run_in(system, lambda s: submit_and_wait(s, "boil an egg"))
+    assert (view.status, view.answer, view.attempts) == (
+        TaskStatus.SUCCEEDED,
+        "second attempt",
+        2,
+    )
+    assert (
+        view.failures[0]["transient"]
+        and "every candidate agent failed" in view.failures[0]["error"]
+    )
+
+
+def test_a_running_task_is_cancelled_at_once(tmp_path: Path) -> None:
+    system = small_system(tmp_path, FakeModel(delay=5.0))
+
+    async def body(s: AgentNN) -> TaskView:
+        view = await s.tasks.submit("boil an egg", ALICE)
+        for _ in range(100):
+            if (await s.tasks.get(view.id, ALICE)).status == TaskStatus.RUNNING:
+                break
+            await asyncio.sleep(0.02)
+        return await s.tasks.cancel(view.id, ALICE)
+
+    view = run_in(system, body)
+    assert view.status is TaskStatus.CANCELLED and view.error is not None
+
+
+def test_high_priority_tasks_run_first(tmp_path: Path) -> None:
+    from smolit.tasks.manager import SubmitOptions
+
+    model = FakeModel(delay=0.05)
+    system = small_system(tmp_path, model, system={"max_concurrent_tasks": 1})
+
+    async def body(s: AgentNN) -> list[str]:
+        blocker = await s.tasks.submit("boil an egg first", ALICE)
+        await asyncio.sleep(0.02)  # the single worker is busy with the blocker
+        low = await s.tasks.submit("bake bread low", ALICE, SubmitOptions(priority="low"))
+        high = await s.tasks.submit("roast a chicken high", ALICE, SubmitOptions(priority="high"))
+        for view in (blocker, low, high):
+            await s.tasks.get(view.id, ALICE, wait=30)
+        return [calls[-1].content for calls in model.calls]
+
+    order = run_in(system, body)
+    assert order == ["boil an egg first", "roast a chicken high", "bake bread low"]
+
+
+def test_timeout_out_of_range_is_refused(tmp_path: Path) -> None:
+    from smolit.tasks.manager import SubmitOptions
+
+    system = small_system(tmp_path)
+
+    async def body(s: AgentNN) -> None:
+        await s.tasks.submit("boil an egg", ALICE, SubmitOptions(timeout=10_000))
+
+    with pytest.raises(ValidationError, match="max_task_timeout"):
+        run_in(system, body)
+
+
+def test_feedback_recorded_by_another_process_reaches_this_router(tmp_path: Path) -> None:
+    server = small_system(tmp_path / "a", storage=f"sqlite:///{tmp_path / 'shared.db'}")
+    worker = small_system(tmp_path / "b", storage=f"sqlite:///{tmp_path / 'shared.db'}")
+    view = run_in(server, lambda s: submit_and_wait(s, "boil an egg"))
+    worker.prepare()
+    before = worker.router.learner.stats()
+    server.prepare()
+    server.feedback.record(view.id, ALICE, success=True, rating=None)
+    assert worker.feedback.sync() == 1 and worker.feedback.sync() == 0
+    assert worker.router.learner.stats() != before
+    worker.close()
+    server.close()

@@ -32,6 +32,7 @@ def _to_spec(row: AgentRow) -> AgentSpec:
         skills={name: tuple(examples) for name, examples in (row.skills or {}).items()},
         enabled=row.enabled,
         origin=row.origin,
+        cache_responses=row.cache_responses,
     )
 
 
@@ -44,6 +45,7 @@ def _apply(row: AgentRow, spec: AgentSpec) -> None:
     row.skills = {name: list(examples) for name, examples in spec.skills.items()}
     row.enabled = spec.enabled
     row.origin = spec.origin
+    row.cache_responses = spec.cache_responses
     row.updated_at = utcnow()
 
 

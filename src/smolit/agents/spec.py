@@ -21,6 +21,7 @@ class AgentSpec:
     skills: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     enabled: bool = True
     origin: str = "api"
+    cache_responses: bool = False
     knowledge_paths: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
@@ -35,6 +36,7 @@ class AgentSpec:
             skills={name: tuple(examples) for name, examples in config.skills.items()},
             enabled=config.enabled,
             origin="config",
+            cache_responses=config.cache_responses,
             knowledge_paths=tuple(config.knowledge_paths),
         )
 

@@ -54,22 +54,37 @@ class Supervisor:
         knowledge: KnowledgeSearch,
         top_k: int = 3,
         max_fallbacks: int = 2,
+        served: Callable[[], set[str]] | None = None,
     ) -> None:
+        """``served``, in the distributed mode: the agents some live worker advertises."""
         self._registry = registry
         self._router = router
         self._models = models
         self._knowledge = knowledge
         self._top_k = top_k
         self._max_fallbacks = max_fallbacks
+        self._served = served
 
     def unavailable_reason(self, spec: AgentSpec) -> str | None:
         if not spec.enabled:
             return "disabled"
         return self._models.check(spec.model)
 
-    def availability(self) -> dict[str, str | None]:
-        """Each agent's name and why it cannot take work (None when it can)."""
+    def local_availability(self) -> dict[str, str | None]:
+        """Each agent and why this process cannot run it (None when it can)."""
         return {spec.name: self.unavailable_reason(spec) for spec in self._registry.list()}
+
+    def availability(self) -> dict[str, str | None]:
+        """Each agent's name and why it cannot take work (None when it can); in the
+        distributed mode an agent no live worker advertises cannot."""
+        reasons = self.local_availability()
+        if self._served is None:
+            return reasons
+        served = self._served()
+        return {
+            name: reason if reason or name in served else "no live worker serves it"
+            for name, reason in reasons.items()
+        }
 
     def worker(self, spec: AgentSpec) -> WorkerAgent:
         params = self._models.default_params(spec.model)

@@ -24,7 +24,11 @@ class KnowledgeSearch(Protocol):
 
 class ModelGenerator(Protocol):
     async def generate(
-        self, name: str | None, messages: list[ChatMessage], params: GenerationParams
+        self,
+        name: str | None,
+        messages: list[ChatMessage],
+        params: GenerationParams,
+        cache: bool = False,
     ) -> GenerationResult: ...
 
 
@@ -77,7 +81,9 @@ class WorkerAgent:
             timings["knowledge_seconds"] = time.perf_counter() - started
         messages = build_messages(self.spec, task, hits)
         started = time.perf_counter()
-        result = await self._models.generate(self.spec.model, messages, self._params)
+        result = await self._models.generate(
+            self.spec.model, messages, self._params, cache=self.spec.cache_responses
+        )
         timings["model_seconds"] = time.perf_counter() - started
         sources = [
             {

@@ -9,8 +9,19 @@ from fastapi import FastAPI
 
 from smolit import __version__
 from smolit.api.errors import install_error_handlers
-from smolit.api.limits import BodySizeLimit
-from smolit.api.routes import agents, health, metrics, models, openai_compat, tasks, tokens
+from smolit.api.limits import BodySizeLimit, LargerLimit
+from smolit.api.routes import (
+    agents,
+    cache,
+    health,
+    knowledge,
+    metrics,
+    models,
+    openai_compat,
+    tasks,
+    tokens,
+    workers,
+)
 from smolit.api.routes import router as router_routes
 from smolit.system import AgentNN
 
@@ -44,9 +55,20 @@ def create_app(system: AgentNN, manage_lifecycle: bool = True) -> FastAPI:
         tokens,
         router_routes,
         models,
+        knowledge,
         openai_compat,
         metrics,
+        workers,
+        cache,
     ):
         app.include_router(module.router)
-    app.add_middleware(BodySizeLimit, max_bytes=system.settings.server.max_request_bytes)
+    upload = LargerLimit(
+        "POST",
+        knowledge.UPLOAD_PATH,
+        int(system.settings.knowledge.max_upload_mb * 1_000_000),
+        "knowledge.max_upload_mb",
+    )
+    app.add_middleware(
+        BodySizeLimit, max_bytes=system.settings.server.max_request_bytes, larger=[upload]
+    )
     return app

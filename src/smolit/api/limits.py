@@ -1,8 +1,15 @@
-"""A pure ASGI middleware that refuses request bodies over a size limit with 413."""
+"""A pure ASGI middleware that refuses request bodies over a size limit with 413.
+
+One limit applies to every request, except those matching a ``LargerLimit`` (document
+uploads), which have their own.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -11,18 +18,36 @@ class BodyTooLarge(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class LargerLimit:
+    """Requests with ``method`` to a path that ``path`` matches in full may send
+    ``max_bytes``; ``setting`` names where the limit comes from, for the message."""
+
+    method: str
+    path: re.Pattern[str]
+    max_bytes: int
+    setting: str
+
+
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: Sequence[LargerLimit] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = tuple(larger)
 
-    async def _refuse(self, send: Send) -> None:
+    def _limit(self, scope: Scope) -> tuple[int, str]:
+        for rule in self.larger:
+            if scope.get("method") == rule.method and rule.path.fullmatch(scope.get("path", "")):
+                return rule.max_bytes, rule.setting
+        return self.max_bytes, "server.max_request_bytes"
+
+    async def _refuse(self, send: Send, limit: int, setting: str) -> None:
         body = json.dumps(
             {
                 "error": {
                     "type": "payload_too_large",
-                    "message": f"request body is larger than {self.max_bytes} bytes",
-                    "details": {"limit": self.max_bytes},
+                    "message": f"request body is larger than {limit} bytes ({setting})",
+                    "details": {"limit": limit, "setting": setting},
                 }
             }
         ).encode()
@@ -42,9 +67,10 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit, setting = self._limit(scope)
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._refuse(send)
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await self._refuse(send, limit, setting)
                 return
         received = 0
         started = False
@@ -54,7 +80,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise BodyTooLarge
             return message
 
@@ -68,4 +94,4 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(send, limit, setting)

@@ -21,6 +21,17 @@ class Strict(BaseModel):
 
 class TaskSubmit(Strict):
     text: str = Field(description="the task in natural language", examples=["Boil an egg?"])
+    priority: Literal["low", "normal", "high"] = "normal"
+    timeout: float | None = Field(
+        None, gt=0, description="seconds (default system.task_timeout, at most max_task_timeout)"
+    )
+    idempotency_key: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="a retried submit with the same key gets the same task back "
+        "(also accepted as the Idempotency-Key header)",
+    )
 
 
 class TaskOut(BaseModel):
@@ -40,6 +51,13 @@ class TaskOut(BaseModel):
     created_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+    priority: str
+    failures: list[dict[str, Any]]
+    max_attempts: int
+    cancel_requested: bool
+    usage: dict[str, int]
+    idempotency_key: str | None
+    request_id: str | None
 
 
 class FeedbackIn(Strict):
@@ -59,6 +77,7 @@ class FeedbackOut(BaseModel):
 
 class TaskList(BaseModel):
     tasks: list[TaskOut]
+    next: str | None = Field(None, description="pass as `before` for the next page")
 
 
 class AgentCreate(Strict):
@@ -70,6 +89,7 @@ class AgentCreate(Strict):
     model: str | None = Field(None, min_length=1, max_length=128)
     knowledge_collection: AgentName | None = None
     enabled: bool = True
+    cache_responses: bool = False
 
 
 class AgentPatch(Strict):
@@ -80,6 +100,7 @@ class AgentPatch(Strict):
     model: str | None = Field(None, min_length=1, max_length=128)
     knowledge_collection: AgentName | None = None
     enabled: bool | None = None
+    cache_responses: bool | None = None
 
 
 class AgentOut(BaseModel):
@@ -92,6 +113,7 @@ class AgentOut(BaseModel):
     knowledge_collection: str | None
     enabled: bool
     origin: str
+    cache_responses: bool
     available: bool
     unavailable_reason: str | None
 

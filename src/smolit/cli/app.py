@@ -11,13 +11,16 @@ from smolit import __version__
 from smolit.cli import (
     agent_cmd,
     config_cmd,
+    knowledge_cmd,
     models_cmd,
     output,
     router_cmd,
     serve_cmd,
     task_cmd,
     token_cmd,
+    worker_cmd,
 )
+from smolit.cli.client import ClientError
 from smolit.errors import ConfigError, SmolitError, ValidationError
 
 app = typer.Typer(
@@ -33,7 +36,9 @@ app.add_typer(agent_cmd.app, name="agent")
 app.add_typer(token_cmd.app, name="token")
 app.add_typer(router_cmd.app, name="router")
 app.add_typer(models_cmd.app, name="models")
+app.add_typer(knowledge_cmd.app, name="knowledge")
 app.command("serve")(serve_cmd.serve)
+app.command("worker")(worker_cmd.worker)
 
 
 def _version(value: bool) -> None:
@@ -52,6 +57,9 @@ def root(
 
 
 def exit_code(exc: SmolitError) -> int:
+    """2 for misuse (bad configuration or input, also when the server says so), else 1."""
+    if isinstance(exc, ClientError):
+        return 2 if exc.details.get("status") in (400, 422) else 1
     return 2 if isinstance(exc, ConfigError | ValidationError) else 1
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -14,6 +15,13 @@ from smolit.cli.options import JsonOption, TokenOption, UrlOption
 app = typer.Typer(help="Submit tasks and read their results.", no_args_is_help=True)
 
 WAIT_SLICE = 30.0
+FINISHED = ("succeeded", "failed", "timed_out", "cancelled")
+
+
+class Priority(StrEnum):
+    low = "low"
+    normal = "normal"
+    high = "high"
 
 
 def print_task(task: dict[str, Any]) -> None:
@@ -50,15 +58,31 @@ def submit(
     text: Annotated[str, typer.Argument(help="the task in natural language")],
     wait: Annotated[bool, typer.Option("--wait", help="wait for the result")] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=1, help="seconds to wait")] = 600,
+    priority: Annotated[
+        Priority, typer.Option("--priority", help="queue order: low, normal or high")
+    ] = Priority.normal,
+    task_timeout: Annotated[
+        float | None,
+        typer.Option("--task-timeout", min=0.001, help="seconds the task may run"),
+    ] = None,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option("--idempotency-key", help="repeat a submit safely: same key, same task"),
+    ] = None,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
 ) -> None:
     """Submit a task; with --wait, print its result when it is done."""
+    body: dict[str, Any] = {"text": text, "priority": priority.value}
+    if task_timeout is not None:
+        body["timeout"] = task_timeout
+    if idempotency_key is not None:
+        body["idempotency_key"] = idempotency_key
     with ApiClient(url, token, timeout=WAIT_SLICE + 30) as client:
-        task = client.request("POST", "/tasks", json={"text": text})
+        task = client.request("POST", "/tasks", json=body)
         deadline = time.monotonic() + timeout
-        while wait and task["status"] not in ("succeeded", "failed", "timed_out"):
+        while wait and task["status"] not in FINISHED:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ClientError(f"task {task['id']} is not finished after {timeout:.0f} s")
@@ -71,7 +95,7 @@ def submit(
         print_task(task)
     else:
         output.line(task["id"])
-    if task["status"] in ("failed", "timed_out"):
+    if task["status"] in ("failed", "timed_out", "cancelled"):
         raise typer.Exit(1)
 
 
@@ -116,19 +140,49 @@ def feedback(
 def list_tasks(
     limit: Annotated[int, typer.Option("--limit", min=1, max=500)] = 20,
     status: Annotated[str | None, typer.Option("--status", help="only this state")] = None,
+    agent: Annotated[str | None, typer.Option("--agent", help="only this agent's")] = None,
+    priority: Annotated[Priority | None, typer.Option("--priority")] = None,
+    before: Annotated[
+        str | None, typer.Option("--before", help="the next-page cursor a listing printed")
+    ] = None,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
 ) -> None:
-    """List your most recent tasks."""
+    """List your most recent tasks, a page at a time."""
     params: dict[str, Any] = {"limit": limit}
-    if status:
-        params["status"] = status
-    tasks = call(url, token, "GET", "/tasks", params=params)["tasks"]
+    for key, value in (("status", status), ("agent", agent), ("before", before)):
+        if value:
+            params[key] = value
+    if priority is not None:
+        params["priority"] = priority.value
+    page = call(url, token, "GET", "/tasks", params=params)
     if json:
-        output.emit_json(tasks)
+        output.emit_json(page)
         return
     output.table(
-        ["id", "status", "agent", "text"],
-        [[t["id"], t["status"], t["agent"] or "-", t["text"][:60]] for t in tasks],
+        ["id", "status", "priority", "agent", "text"],
+        [
+            [t["id"], t["status"], t["priority"], t["agent"] or "-", t["text"][:60]]
+            for t in page["tasks"]
+        ],
     )
+    if page.get("next"):
+        output.line(f"more: --before {page['next']}")
+
+
+@app.command("cancel")
+def cancel(
+    task_id: Annotated[str, typer.Argument(help="the task id")],
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Cancel a queued or running task."""
+    task = call(url, token, "DELETE", f"/tasks/{task_id}")
+    if json:
+        output.emit_json(task)
+    elif task["status"] == "cancelled":
+        output.line(f"cancelled {task_id}")
+    else:
+        output.line(f"cancel requested for {task_id} (status {task['status']})")

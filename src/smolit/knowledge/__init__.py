@@ -4,14 +4,16 @@
 """
 
 from smolit.knowledge.chunking import chunk_text
-from smolit.knowledge.extraction import ExtractedDocument, read_document
-from smolit.knowledge.manager import KnowledgeManager, reciprocal_rank_fusion
+from smolit.knowledge.extraction import ExtractedDocument, extract, read_file
+from smolit.knowledge.fusion import reciprocal_rank_fusion
+from smolit.knowledge.manager import KnowledgeManager
 from smolit.knowledge.records import (
     DocumentRecord,
     IngestError,
     IngestReport,
     SearchHit,
     SearchMode,
+    SourceRecord,
 )
 from smolit.knowledge.store import KnowledgeStore
 
@@ -24,7 +26,9 @@ __all__ = [
     "KnowledgeStore",
     "SearchHit",
     "SearchMode",
+    "SourceRecord",
     "chunk_text",
-    "read_document",
+    "extract",
+    "read_file",
     "reciprocal_rank_fusion",
 ]

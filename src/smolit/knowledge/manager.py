@@ -1,8 +1,13 @@
-"""``KnowledgeManager``: ingest documents into collections and search them.
+"""``KnowledgeManager``: ingest documents into collections, keep them synced, search them.
 
-Search comes in three modes: ``keyword`` (BM25 over an FTS5 index), ``semantic`` (exact
-cosine over chunk embeddings) and ``hybrid`` (reciprocal-rank fusion of the two). The
-encoder is built on first use, so a manager that only lists or counts never loads a model.
+Documents come in directly (``add_document``, ``ingest_path``, ``add_upload``) or from a
+collection's sources (files, directories, URLs; ``add_source``, ``sync_source``), which
+``knowledge.sync`` keeps in step with their origin.
+
+Search comes in three modes: ``keyword`` (BM25 over an FTS5 index), ``semantic`` (cosine
+over chunk embeddings, FAISS) and ``hybrid`` (the two fused), over chunks (``search``) or
+documents (``search_documents``); see ``knowledge.search``. The encoder is built on
+first use, so a manager that only lists or counts never loads a model.
 """
 
 from __future__ import annotations
@@ -13,16 +18,27 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
 from smolit.config import NAME_PATTERN, KnowledgeSettings
-from smolit.errors import ConfigError, KnowledgeError, NotFoundError, ValidationError
-from smolit.knowledge.chunking import chunk_text
-from smolit.knowledge.extraction import is_supported, read_document
+from smolit.errors import (
+    ConfigError,
+    KnowledgeError,
+    NotFoundError,
+    SmolitError,
+    ValidationError,
+)
+from smolit.knowledge.chunking import chunk_for_encoder
+from smolit.knowledge.extraction import (
+    ExtractedDocument,
+    extract,
+    is_supported,
+    read_file,
+)
 from smolit.knowledge.records import (
     SEARCH_MODES,
     DocumentRecord,
@@ -30,31 +46,22 @@ from smolit.knowledge.records import (
     IngestReport,
     SearchHit,
     SearchMode,
+    SourceRecord,
 )
+from smolit.knowledge.search import Filters, Searcher
+from smolit.knowledge.source_store import SourceStore
+from smolit.knowledge.sources import classify
 from smolit.knowledge.store import KnowledgeStore
+from smolit.knowledge.sync import SourceSync, SyncLimits
+from smolit.knowledge.uploads import safe_file_name, store_upload
 from smolit.routing.encoder import TextEncoder
 
 logger = logging.getLogger(__name__)
 
 DATABASE_FILE = "knowledge.db"
-#: the constant of reciprocal-rank fusion: 1 / (RRF_K + rank)
-RRF_K = 60
-#: hybrid search fuses this many candidates per top_k result from each ranking ...
-HYBRID_CANDIDATES_PER_RESULT = 4
-#: ... and never fewer than this
-HYBRID_MIN_CANDIDATES = 20
+MB = 1_000_000
 
 Outcome = Literal["added", "updated", "unchanged"]
-Ranking = list[tuple[int, float]]
-
-
-def reciprocal_rank_fusion(rankings: list[Ranking], k: int = RRF_K) -> Ranking:
-    """Fuse rankings of (id, score): each id scores the sum of 1 / (k + rank), best first."""
-    fused: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, (item, _) in enumerate(ranking, start=1):
-            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
-    return sorted(fused.items(), key=lambda pair: (-pair[1], pair[0]))
 
 
 def _check_collection(collection: str) -> None:
@@ -96,7 +103,13 @@ class KnowledgeManager:
         settings: KnowledgeSettings,
         directory: Path,
         encoder_provider: Callable[[], TextEncoder],
+        *,
+        allowed_roots: Sequence[Path] = (),
+        uploads_dir: Path | None = None,
     ) -> None:
+        """``allowed_roots`` are the directories file and directory sources may lie under;
+        uploads are kept in ``uploads_dir`` (default ``directory/uploads``), one
+        directory per collection."""
         if settings.chunk_overlap >= settings.chunk_words:
             raise ConfigError(
                 f"knowledge.chunk_overlap ({settings.chunk_overlap}) must be less than "
@@ -109,6 +122,20 @@ class KnowledgeManager:
         self._encoder: TextEncoder | None = None
         self._encoder_lock = threading.Lock()
         self._store = KnowledgeStore(directory / DATABASE_FILE)
+        self._searcher = Searcher(self._store, lambda query: self._encode([query])[0])
+        self._sources = SourceStore(self._store.path)
+        self.allowed_roots = tuple(Path(os.path.realpath(root)) for root in allowed_roots)
+        self.uploads_dir = uploads_dir or directory / "uploads"
+        self._max_file_bytes = int(settings.max_file_mb * MB)
+        self._sync_lock = threading.Lock()
+        self._sync = SourceSync(
+            self._store,
+            self._sources,
+            self._add_from_source,
+            SyncLimits(self.allowed_roots, self._max_file_bytes, settings.fetch_timeout),
+        )
+        if self._sources.fail_interrupted():
+            logger.warning("sources whose sync was interrupted are marked failed")
 
     # --- the encoder -------------------------------------------------------------------
 
@@ -161,7 +188,15 @@ class KnowledgeManager:
         return record
 
     def _add(
-        self, collection: str, title: str, text: str, source: str, metadata: dict[str, Any]
+        self,
+        collection: str,
+        title: str,
+        text: str,
+        source: str,
+        metadata: dict[str, Any],
+        *,
+        source_id: str | None = None,
+        origin: str | None = None,
     ) -> tuple[DocumentRecord, Outcome]:
         _check_collection(collection)
         title, source = title.strip(), source.strip()
@@ -171,7 +206,10 @@ class KnowledgeManager:
         existing = self._store.find_document(collection, source)
         if existing is not None and existing.checksum == checksum:
             return existing, "unchanged"
-        chunks = chunk_text(text, self.settings.chunk_words, self.settings.chunk_overlap)
+        encoded = chunk_for_encoder(
+            title, text, self.settings.chunk_words, self.settings.chunk_overlap, self._get_encoder()
+        )
+        chunks = encoded.chunks
         if not chunks:
             raise ValidationError("the document has no text", details={"source": source})
         if existing is None:  # refuse before encoding; save_document checks again atomically
@@ -183,16 +221,56 @@ class KnowledgeManager:
             checksum=checksum,
             metadata=metadata,
             chunks=chunks,
-            embeddings=self._encode(chunks),
+            embeddings=self._encode(encoded.inputs),
             max_documents=self.settings.max_documents,
+            source_id=source_id,
+            origin=origin,
         )
         return record, "added" if created else "updated"
 
-    def ingest_path(self, collection: str, path: Path, root: Path | None = None) -> IngestReport:
-        """Ingest a file, or every ``*.txt`` and ``*.md`` file below a directory.
+    def _add_from_source(
+        self,
+        collection: str,
+        title: str,
+        text: str,
+        source: str,
+        metadata: dict[str, Any],
+        source_id: str,
+        origin: str,
+    ) -> str:
+        _, outcome = self._add(
+            collection, title, text, source, metadata, source_id=source_id, origin=origin
+        )
+        return outcome
 
-        A file's source is its path relative to ``root``, or its absolute path without one.
-        Files that cannot be ingested are listed in the report's errors; the rest go in.
+    def _ingest(
+        self, collection: str, documents: list[ExtractedDocument], report: IngestReport
+    ) -> list[tuple[DocumentRecord | None, SmolitError | None]]:
+        """Store each document; a failure is reported and the others still go in."""
+        results: list[tuple[DocumentRecord | None, SmolitError | None]] = []
+        for document in documents:
+            where = document.metadata["source"]
+            try:
+                record, outcome = self._add(
+                    collection, document.title, document.text, where, document.metadata
+                )
+            except (ValidationError, KnowledgeError) as exc:
+                report.errors.append(IngestError(path=where, message=exc.message))
+                results.append((None, exc))
+                continue
+            report.count(outcome)
+            note = document.metadata.get("encoding_note")
+            if note and outcome != "unchanged":
+                report.warnings.append(IngestError(path=where, message=str(note)))
+            results.append((record, None))
+        return results
+
+    def ingest_path(self, collection: str, path: Path, root: Path | None = None) -> IngestReport:
+        """Ingest a file, or every file of a supported type below a directory.
+
+        A file's source is its path relative to ``root``, or its absolute path without one
+        (plus ``#key`` for each record of a JSON Lines or record file). Files that cannot
+        be ingested are listed in the report's errors; the rest go in.
         """
         _check_collection(collection)
         if not path.exists():
@@ -202,18 +280,11 @@ class KnowledgeManager:
         report = IngestReport()
         for file in _files_under(path) if path.is_dir() else [path]:
             try:
-                document = read_document(file)
-                source = _source_for(file, root)
-                _, outcome = self._add(collection, document.title, document.text, source, {})
-            except (ValidationError, KnowledgeError) as exc:
+                documents = read_file(file, _source_for(file, root), self._max_file_bytes)
+            except ValidationError as exc:
                 report.errors.append(IngestError(path=str(file), message=exc.message))
                 continue
-            if outcome == "added":
-                report.added += 1
-            elif outcome == "updated":
-                report.updated += 1
-            else:
-                report.unchanged += 1
+            self._ingest(collection, documents, report)
         logger.info(
             "ingested %s into %r: %d added, %d updated, %d unchanged, %d errors",
             path,
@@ -235,6 +306,114 @@ class KnowledgeManager:
         if not self._store.remove_document(document_id):
             raise NotFoundError(f"no document {document_id!r}", details={"id": document_id})
 
+    def list_documents(
+        self,
+        collection: str,
+        source_id: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[DocumentRecord]:
+        """The documents of ``collection`` (only those of one source), oldest first."""
+        _check_collection(collection)
+        if (limit is not None and limit < 0) or offset < 0:
+            raise ValidationError("limit and offset must not be negative")
+        return self._store.list_documents(collection, source_id, limit, offset)
+
+    def add_upload(
+        self, collection: str, filename: str, data: bytes
+    ) -> tuple[list[DocumentRecord], IngestReport]:
+        """Keep an uploaded file under ``uploads_dir/<collection>/`` and ingest it.
+
+        A file name with a directory part, a file too large or a file that cannot be read
+        raises ``ValidationError`` and nothing is kept. Uploading the same name again
+        replaces that upload's documents.
+        """
+        _check_collection(collection)
+        name = safe_file_name(filename)
+        if len(data) > self._max_file_bytes:
+            raise ValidationError(
+                f"file too large ({len(data) / MB:.1f} MB, the limit is "
+                f"{self._max_file_bytes / MB:g} MB: knowledge.max_file_mb)",
+                details={"size": len(data), "limit": self._max_file_bytes},
+            )
+        path = self.uploads_dir / collection / name
+        documents = extract(data, name, str(path))
+        store_upload(path, data)
+        report = IngestReport()
+        results = self._ingest(collection, documents, report)
+        stored = [record for record, _ in results if record is not None]
+        if not stored:
+            first_error = next(error for _, error in results if error is not None)
+            raise first_error
+        kept = {record.source for record in stored} | {d.metadata["source"] for d in documents}
+        for record in self._store.list_documents(collection):
+            if record.source.startswith(f"{path}#") and record.source not in kept:
+                self._store.remove_document(record.id)
+                report.removed += 1
+        return stored, report
+
+    # --- sources ---------------------------------------------------------------------------
+
+    def add_source(
+        self,
+        collection: str,
+        location: str,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+    ) -> SourceRecord:
+        """Register a file, directory or http(s) URL as a source of ``collection``.
+
+        Paths must lie under ``allowed_roots``. It is not synced yet: see ``sync_source``.
+        """
+        _check_collection(collection)
+        kind, normalised = classify(location.strip(), self.allowed_roots)
+        if kind != "directory" and (include or exclude):
+            raise ValidationError(
+                "include and exclude patterns apply to directory sources only",
+                details={"location": normalised},
+            )
+        return self._sources.add(collection, kind, normalised, tuple(include), tuple(exclude))
+
+    def sources(self, collection: str | None = None) -> list[SourceRecord]:
+        return self._sources.sources(collection)
+
+    def get_source(self, source_id: str, collection: str | None = None) -> SourceRecord:
+        source = self._sources.get(source_id)
+        if source is None or (collection is not None and source.collection != collection):
+            where = f" in collection {collection!r}" if collection else ""
+            raise NotFoundError(f"no source {source_id!r}{where}", details={"id": source_id})
+        return source
+
+    def remove_source(self, source_id: str, collection: str | None = None) -> int:
+        """Forget a source and remove its documents; how many documents were removed."""
+        with self._sync_lock:
+            source = self.get_source(source_id, collection)
+            removed = 0
+            for documents in self._store.source_documents(source.id).values():
+                for document_id in documents.values():
+                    removed += self._store.remove_document(document_id)
+            self._sources.delete(source.id)
+        logger.info("removed source %s with %d documents", source.id, removed)
+        return removed
+
+    def sync_source(
+        self, source_id: str, collection: str | None = None
+    ) -> tuple[SourceRecord, IngestReport]:
+        """Sync one source now; its record (with status) and what the sync did."""
+        with self._sync_lock:
+            report = self._sync.run(self.get_source(source_id, collection))
+        return self.get_source(source_id), report
+
+    def sync_all(self, collection: str | None = None) -> list[tuple[SourceRecord, IngestReport]]:
+        """Sync every source (of ``collection``), one after the other."""
+        results = []
+        for source in self.sources(collection):
+            try:
+                results.append(self.sync_source(source.id))
+            except NotFoundError:  # removed while the others synced
+                continue
+        return results
+
     def collections(self) -> list[str]:
         return self._store.collections()
 
@@ -251,8 +430,36 @@ class KnowledgeManager:
         query: str,
         top_k: int | None = None,
         mode: SearchMode = "hybrid",
+        filters: Filters = None,
     ) -> list[SearchHit]:
-        """The ``top_k`` chunks of ``collection`` that best match ``query``, best first."""
+        """The ``top_k`` chunks of ``collection`` that best match ``query``, best first.
+
+        ``filters`` keeps documents whose ``source``, ``title`` or metadata key equals the
+        given value (all must match); ``source_prefix`` matches the start of the source.
+        """
+        limit = self._search_limit(collection, query, top_k, mode)
+        if limit == 0:
+            return []
+        return self._searcher.chunks(collection, query, limit, mode, filters)
+
+    def search_documents(
+        self,
+        collection: str,
+        query: str,
+        top_k: int | None = None,
+        mode: SearchMode = "hybrid",
+        filters: Filters = None,
+    ) -> list[SearchHit]:
+        """Like ``search``, but one hit per document: its best chunk, scored for the document."""
+        limit = self._search_limit(collection, query, top_k, mode)
+        if limit == 0:
+            return []
+        return self._searcher.documents(collection, query, limit, mode, filters)
+
+    def _search_limit(
+        self, collection: str, query: str, top_k: int | None, mode: SearchMode
+    ) -> int:
+        """The number of results to find; 0 when there is nothing to search."""
         if not query.strip():
             raise ValidationError("the search query is empty")
         if mode not in SEARCH_MODES:
@@ -264,17 +471,8 @@ class KnowledgeManager:
         if limit < 0:
             raise ValidationError("top_k must not be negative", details={"top_k": limit})
         if limit == 0 or not self._store.has_chunks(collection):
-            return []
-        if mode == "keyword":
-            ranking = self._store.keyword_search(collection, query, limit)
-        elif mode == "semantic":
-            ranking = self._store.dense_search(collection, self._encode([query])[0], limit)
-        else:
-            candidates = max(limit * HYBRID_CANDIDATES_PER_RESULT, HYBRID_MIN_CANDIDATES)
-            keyword = self._store.keyword_search(collection, query, candidates)
-            dense = self._store.dense_search(collection, self._encode([query])[0], candidates)
-            ranking = reciprocal_rank_fusion([keyword, dense])[:limit]
-        return self._store.hits(ranking)
+            return 0
+        return limit
 
     async def asearch(
         self,
@@ -282,9 +480,11 @@ class KnowledgeManager:
         query: str,
         top_k: int | None = None,
         mode: SearchMode = "hybrid",
+        filters: Filters = None,
     ) -> list[SearchHit]:
         """``search`` in a worker thread, so the event loop never waits on the encoder."""
-        return await asyncio.to_thread(self.search, collection, query, top_k, mode)
+        return await asyncio.to_thread(self.search, collection, query, top_k, mode, filters)
 
     def close(self) -> None:
+        self._sources.close()
         self._store.close()

@@ -1,20 +1,19 @@
 """``KnowledgeStore``: documents, chunks, embeddings and a keyword index in one SQLite file.
 
-The file runs in WAL mode. Chunk text is indexed by an FTS5 table (porter stemming) kept
-in step with the ``chunks`` table by triggers; embeddings are float32 BLOBs, and each
-collection's embeddings are cached in memory as one tensor for exact cosine search, dropped
-whenever the collection is written (``vectors.ExactIndex``). One connection serves all
-threads behind a lock; the dense matrix product runs outside it.
+The file runs in WAL mode. Chunk titles and texts are indexed by an FTS5 table kept in
+step by triggers (``fulltext``); embeddings are float32 BLOBs, the truth from which each
+collection's FAISS index under ``indexes/`` beside the file is built and checked
+(``vectors.FaissVectorStore``). One connection serves all threads behind a lock; the
+nearest-neighbour search runs outside it.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,12 +21,26 @@ from typing import Any
 
 import torch
 
-from smolit.errors import KnowledgeError, ValidationError
+from smolit.errors import KnowledgeError, KnowledgeFullError, ValidationError
+from smolit.knowledge.fulltext import (
+    HIGHLIGHT_TOKENS,
+    MARK_CLOSE,
+    MARK_OPEN,
+    TITLE_WEIGHT,
+    TermCounts,
+    document_filter,
+    fts_match,
+    fts_query,
+    query_terms,
+    upgrade_fulltext,
+)
 from smolit.knowledge.records import DocumentRecord, SearchHit
-from smolit.knowledge.vectors import ExactIndex, to_blobs
+from smolit.knowledge.vectors import FaissVectorStore, VectorStore, to_blobs
 
-#: at most this many distinct terms of a query go to the keyword index
-MAX_QUERY_TERMS = 32
+#: the directory beside the database file that holds the vector indexes
+INDEX_DIRECTORY = "indexes"
+#: chunk ids per SQL statement when reading many rows by id
+_ID_BATCH = 500
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -51,35 +64,48 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_document ON chunks (document_id);
 CREATE INDEX IF NOT EXISTS chunks_collection ON chunks (collection, id);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5 (
-    text, content = 'chunks', content_rowid = 'id', tokenize = 'porter unicode61'
+CREATE TABLE IF NOT EXISTS sources (
+    id TEXT PRIMARY KEY,
+    collection TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    location TEXT NOT NULL,
+    include TEXT NOT NULL DEFAULT '[]',
+    exclude TEXT NOT NULL DEFAULT '[]',
+    created_at TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'new',
+    sync_started TEXT,
+    sync_finished TEXT,
+    error TEXT,
+    report TEXT NOT NULL DEFAULT '{}'
 );
-CREATE TRIGGER IF NOT EXISTS chunks_fts_insert AFTER INSERT ON chunks BEGIN
-    INSERT INTO chunks_fts (rowid, text) VALUES (new.id, new.text);
-END;
-CREATE TRIGGER IF NOT EXISTS chunks_fts_delete AFTER DELETE ON chunks BEGIN
-    INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
-END;
+CREATE UNIQUE INDEX IF NOT EXISTS sources_location ON sources (collection, location);
+CREATE TABLE IF NOT EXISTS source_items (
+    source_id TEXT NOT NULL REFERENCES sources (id),
+    item TEXT NOT NULL,
+    size INTEGER,
+    mtime_ns INTEGER,
+    checksum TEXT,
+    etag TEXT,
+    last_modified TEXT,
+    PRIMARY KEY (source_id, item)
+);
 """
+
+#: columns added to existing tables since the first release: (table, column, definition)
+_ADDED_COLUMNS = (
+    ("documents", "source_id", "TEXT"),
+    ("documents", "origin", "TEXT"),
+)
+_UPGRADE = "CREATE INDEX IF NOT EXISTS documents_source_id ON documents (source_id, origin);"
 
 _DOCUMENT_COLUMNS = (
     "d.id, d.collection, d.title, d.source, d.checksum, d.created_at, d.metadata, "
-    "(SELECT COUNT(*) FROM chunks AS c WHERE c.document_id = d.id)"
+    "(SELECT COUNT(*) FROM chunks AS c WHERE c.document_id = d.id), d.source_id"
 )
 
 
-def fts_query(text: str) -> str | None:
-    """Turn free text into an FTS5 query of quoted terms OR-ed together.
-
-    Quoting makes every FTS5 operator (``"``, ``*``, ``NEAR``, ``AND``, ``-``, brackets)
-    a plain word, so no user query is an FTS5 syntax error. None when there are no terms.
-    """
-    terms = list(dict.fromkeys(term.lower() for term in re.findall(r"\w+", text)))
-    return " OR ".join(f'"{term}"' for term in terms[:MAX_QUERY_TERMS]) or None
-
-
 def _record(row: tuple[Any, ...]) -> DocumentRecord:
-    doc_id, collection, title, source, checksum, created_at, metadata, chunks = row
+    doc_id, collection, title, source, checksum, created_at, metadata, chunks, source_id = row
     return DocumentRecord(
         id=doc_id,
         collection=collection,
@@ -89,7 +115,19 @@ def _record(row: tuple[Any, ...]) -> DocumentRecord:
         chunks=chunks,
         created=datetime.fromisoformat(created_at),
         metadata=json.loads(metadata),
+        source_id=source_id,
     )
+
+
+def upgrade_schema(db: sqlite3.Connection) -> None:
+    """Bring a knowledge base of any earlier version up to this one, in place."""
+    db.executescript(_SCHEMA)
+    for table, column, definition in _ADDED_COLUMNS:
+        columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in columns:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+    db.executescript(_UPGRADE)
+    upgrade_fulltext(db)
 
 
 class KnowledgeStore:
@@ -98,7 +136,8 @@ class KnowledgeStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.RLock()
-        self._indexes: dict[str, ExactIndex] = {}
+        self._writes = 0  # commits on this connection, which PRAGMA data_version misses
+        self._term_counts = TermCounts()
         self._db: sqlite3.Connection | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -106,12 +145,20 @@ class KnowledgeStore:
             self._db.execute("PRAGMA busy_timeout = 5000")
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
-            self._db.executescript(_SCHEMA)
+            upgrade_schema(self._db)
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', ?)",
+                (uuid.uuid4().hex,),
+            )
+            (self._identity,) = self._db.execute(
+                "SELECT value FROM meta WHERE key = 'store_id'"
+            ).fetchone()
         except (OSError, sqlite3.Error) as exc:
             self.close()
             raise KnowledgeError(
                 f"cannot open the knowledge base {path}: {exc}", details={"path": str(path)}
             ) from exc
+        self.vectors: VectorStore = FaissVectorStore(self, path.parent / INDEX_DIRECTORY)
 
     # --- connection handling -------------------------------------------------------------
 
@@ -130,7 +177,7 @@ class KnowledgeStore:
 
     @contextmanager
     def _write(self, collection: str | None = None) -> Iterator[sqlite3.Connection]:
-        """One transaction; the cached embeddings of ``collection`` (None: all) are dropped."""
+        """One transaction; vector indexes check themselves against the file after it."""
         with self._lock:
             db = self._connection()
             try:
@@ -144,10 +191,7 @@ class KnowledgeStore:
                     raise KnowledgeError(f"knowledge base {self.path}: {exc}") from exc
                 raise
             finally:
-                if collection is None:
-                    self._indexes.clear()
-                else:
-                    self._indexes.pop(collection, None)
+                self._writes += 1
 
     def close(self) -> None:
         """Close the file; further calls raise ``KnowledgeError``. Closing twice is fine."""
@@ -155,7 +199,8 @@ class KnowledgeStore:
             if self._db is not None:
                 self._db.close()
                 self._db = None
-            self._indexes.clear()
+        if hasattr(self, "vectors"):
+            self.vectors.close()
 
     # --- documents -------------------------------------------------------------------------
 
@@ -187,11 +232,15 @@ class KnowledgeStore:
         chunks: list[str],
         embeddings: torch.Tensor,
         max_documents: int | None = None,
+        source_id: str | None = None,
+        origin: str | None = None,
     ) -> tuple[DocumentRecord, bool]:
         """Store a document, replacing the one from the same source; True when it is new.
 
         A replaced document keeps its id and creation time. A new one is refused with
         ``KnowledgeError`` when the store already holds ``max_documents`` documents.
+        ``source_id`` and ``origin`` link it to the ``sources`` row and the item (file or
+        URL) it came from; a replaced document keeps its link when they are None.
         """
         if embeddings.ndim != 2 or embeddings.shape[0] != len(chunks):
             raise ValidationError(
@@ -213,15 +262,27 @@ class KnowledgeStore:
                 doc_id = uuid.uuid4().hex
                 db.execute(
                     "INSERT INTO documents (id, collection, title, source, checksum, "
-                    "created_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (doc_id, collection, title, source, checksum, _now(), metadata_json),
+                    "created_at, metadata, source_id, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        doc_id,
+                        collection,
+                        title,
+                        source,
+                        checksum,
+                        _now(),
+                        metadata_json,
+                        source_id,
+                        origin,
+                    ),
                 )
             else:
                 doc_id = row[0]
                 db.execute("DELETE FROM chunks WHERE document_id = ?", (doc_id,))
                 db.execute(
-                    "UPDATE documents SET title = ?, checksum = ?, metadata = ? WHERE id = ?",
-                    (title, checksum, metadata_json, doc_id),
+                    "UPDATE documents SET title = ?, checksum = ?, metadata = ?, "
+                    "source_id = COALESCE(?, source_id), origin = COALESCE(?, origin) "
+                    "WHERE id = ?",
+                    (title, checksum, metadata_json, source_id, origin, doc_id),
                 )
             db.executemany(
                 "INSERT INTO chunks (document_id, collection, position, text, embedding) "
@@ -244,9 +305,10 @@ class KnowledgeStore:
             return
         (count,) = db.execute("SELECT COUNT(*) FROM documents").fetchone()
         if count >= max_documents:
-            raise KnowledgeError(
-                f"the knowledge base is full ({count} of {max_documents} documents); "
-                "raise knowledge.max_documents in the configuration or remove documents",
+            raise KnowledgeFullError(
+                f"the knowledge base is full ({count} of {max_documents} documents): raise "
+                "knowledge.max_documents in the configuration file (or set the environment "
+                "variable SMOLIT_KNOWLEDGE__MAX_DOCUMENTS) and restart, or remove documents",
                 details={"documents": count, "max_documents": max_documents},
             )
 
@@ -257,9 +319,42 @@ class KnowledgeStore:
             cursor = db.execute("DELETE FROM documents WHERE id = ?", (document_id,))
             return cursor.rowcount > 0
 
-    def collections(self) -> list[str]:
+    def list_documents(
+        self,
+        collection: str,
+        source_id: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[DocumentRecord]:
+        """The documents of ``collection`` (of one source), oldest first."""
+        where, args = "d.collection = ?", [collection]
+        if source_id is not None:
+            where, args = f"{where} AND d.source_id = ?", [*args, source_id]
         with self._read() as db:
-            rows = db.execute("SELECT DISTINCT collection FROM documents ORDER BY 1").fetchall()
+            rows = db.execute(
+                f"SELECT {_DOCUMENT_COLUMNS} FROM documents AS d WHERE {where} "
+                "ORDER BY d.created_at, d.id LIMIT ? OFFSET ?",
+                (*args, -1 if limit is None else limit, offset),
+            ).fetchall()
+        return [_record(row) for row in rows]
+
+    def source_documents(self, source_id: str) -> dict[str, dict[str, str]]:
+        """The documents synced from a source: origin (its file or URL) -> source -> id."""
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT origin, source, id FROM documents WHERE source_id = ?", (source_id,)
+            ).fetchall()
+        found: dict[str, dict[str, str]] = {}
+        for origin, source, doc_id in rows:
+            found.setdefault(origin or "", {})[source] = doc_id
+        return found
+
+    def collections(self) -> list[str]:
+        """Collections with documents or sources."""
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT collection FROM documents UNION SELECT collection FROM sources ORDER BY 1"
+            ).fetchall()
         return [name for (name,) in rows]
 
     def has_chunks(self, collection: str) -> bool:
@@ -288,51 +383,112 @@ class KnowledgeStore:
 
     # --- search ------------------------------------------------------------------------
 
-    def keyword_search(self, collection: str, query: str, limit: int) -> list[tuple[int, float]]:
-        """(chunk id, score) by BM25, best first; the score is -bm25, higher is better."""
-        match = fts_query(query)
-        if match is None or limit <= 0:
+    def keyword_search(
+        self,
+        collection: str,
+        query: str,
+        limit: int,
+        filters: dict[str, str] | None = None,
+    ) -> list[tuple[int, float]]:
+        """(chunk id, score) by BM25 over titles and texts, best first; score = -bm25.
+
+        ``filters`` keeps the chunks of matching documents only (``fulltext.document_filter``).
+        """
+        terms = query_terms(query)
+        if not terms or limit <= 0:
             return []
+        condition, args = document_filter(filters)
+        documents = "JOIN documents AS d ON d.id = c.document_id " if filters else ""
         with self._read() as db:
+            match = fts_match(self._term_counts.informative(db, terms, self.version()))
+            # BM25 over the FTS table first, then the join, which SQLite would otherwise
+            # start from the other side, probing the FTS table chunk by chunk
             rows = db.execute(
-                "SELECT c.id, bm25(chunks_fts) AS rank FROM chunks_fts "
-                "JOIN chunks AS c ON c.id = chunks_fts.rowid "
-                "WHERE chunks_fts MATCH ? AND c.collection = ? ORDER BY rank, c.id LIMIT ?",
-                (match, collection, limit),
+                "SELECT f.rowid, f.rank FROM ("
+                "SELECT rowid, bm25(chunks_fts, ?, 1.0) AS rank FROM chunks_fts "
+                "WHERE chunks_fts MATCH ?) AS f "
+                f"JOIN chunks AS c ON c.id = f.rowid {documents}"
+                f"WHERE c.collection = ? AND {condition} ORDER BY f.rank, f.rowid LIMIT ?",
+                (TITLE_WEIGHT, match, collection, *args, limit),
             ).fetchall()
         return [(chunk_id, -rank) for chunk_id, rank in rows]
 
     def dense_search(
-        self, collection: str, vector: torch.Tensor, limit: int
+        self,
+        collection: str,
+        vector: torch.Tensor,
+        limit: int,
+        filters: dict[str, str] | None = None,
     ) -> list[tuple[int, float]]:
-        """(chunk id, cosine) by exact search over unit vectors, best first."""
-        return self._index(collection).search(vector, limit, collection)
+        """(chunk id, cosine) of the nearest chunks to a unit ``vector``, best first."""
+        among = None if not filters else self.filtered_chunks(collection, filters)
+        return self.vectors.search(collection, vector, limit, among)
 
-    def _index(self, collection: str) -> ExactIndex:
-        """The embeddings of ``collection``, from the cache or else the file."""
-        with self._read() as db:
-            index = self._indexes.get(collection)
-            if index is None:
-                rows = db.execute(
-                    "SELECT id, embedding FROM chunks WHERE collection = ? ORDER BY id",
-                    (collection,),
-                ).fetchall()
-                index = self._indexes[collection] = ExactIndex.from_rows(rows, collection)
-            return index
-
-    def hits(self, scored: list[tuple[int, float]]) -> list[SearchHit]:
-        """Search hits for (chunk id, score) pairs, in the given order."""
-        if not scored:
-            return []
-        marks = ", ".join("?" for _ in scored)
+    def filtered_chunks(self, collection: str, filters: dict[str, str]) -> set[int]:
+        """The ids of the chunks of ``collection`` whose documents match ``filters``."""
+        condition, args = document_filter(filters)
         with self._read() as db:
             rows = db.execute(
-                "SELECT c.id, c.document_id, c.collection, d.title, d.source, c.text "
-                "FROM chunks AS c JOIN documents AS d ON d.id = c.document_id "
-                f"WHERE c.id IN ({marks})",
-                [chunk_id for chunk_id, _ in scored],
+                "SELECT c.id FROM chunks AS c JOIN documents AS d ON d.id = c.document_id "
+                f"WHERE c.collection = ? AND {condition}",
+                (collection, *args),
             ).fetchall()
+        return {chunk_id for (chunk_id,) in rows}
+
+    def chunk_documents(self, ids: Sequence[int]) -> dict[int, str]:
+        """The document id of each of the chunks ``ids`` (unknown ids are left out)."""
+        return dict(self._by_id("SELECT id, document_id FROM chunks", ids))
+
+    # --- what the vector store reads (``vectors.ChunkSource``) --------------------------
+
+    def identity(self) -> str:
+        return str(self._identity)
+
+    def version(self) -> tuple[int, ...]:
+        """(commits on this connection, SQLite's count of other connections' commits)."""
+        with self._read() as db:
+            (data_version,) = db.execute("PRAGMA data_version").fetchone()
+        return self._writes, int(data_version)
+
+    def chunk_ids(self, collection: str) -> list[int]:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT id FROM chunks WHERE collection = ? ORDER BY id", (collection,)
+            ).fetchall()
+        return [chunk_id for (chunk_id,) in rows]
+
+    def embeddings(self, ids: Sequence[int]) -> list[tuple[int, bytes]]:
+        return sorted(self._by_id("SELECT id, embedding FROM chunks", ids))
+
+    def _by_id(self, select: str, ids: Sequence[int], column: str = "id") -> list[tuple[Any, ...]]:
+        """Rows of ``select ... WHERE column IN ids``, in batches that SQLite accepts."""
+        rows: list[tuple[Any, ...]] = []
+        with self._read() as db:
+            for start in range(0, len(ids), _ID_BATCH):
+                batch = [int(i) for i in ids[start : start + _ID_BATCH]]
+                marks = ", ".join("?" for _ in batch)
+                rows += db.execute(f"{select} WHERE {column} IN ({marks})", batch).fetchall()
+        return rows
+
+    # --- hits ----------------------------------------------------------------------------
+
+    def hits(self, scored: list[tuple[int, float]], query: str | None = None) -> list[SearchHit]:
+        """Search hits for (chunk id, score) pairs, in the given order.
+
+        With ``query``, each hit's highlights are the fragment of its text where the query's
+        terms (or their stems) are densest, the terms marked; none when it has none of them.
+        """
+        if not scored:
+            return []
+        ids = [chunk_id for chunk_id, _ in scored]
+        rows = self._by_id(
+            "SELECT c.id, c.document_id, c.collection, d.title, d.source, c.text "
+            "FROM chunks AS c JOIN documents AS d ON d.id = c.document_id",
+            ids,
+            column="c.id",
+        )
         found = {row[0]: row for row in rows}
+        marked = self._highlights(ids, query) if query else {}
         return [
             SearchHit(
                 document_id=found[chunk_id][1],
@@ -342,10 +498,24 @@ class KnowledgeStore:
                 source=found[chunk_id][4],
                 text=found[chunk_id][5],
                 score=score,
+                highlights=marked.get(chunk_id, ()),
             )
             for chunk_id, score in scored
             if chunk_id in found
         ]
+
+    def _highlights(self, ids: list[int], query: str) -> dict[int, tuple[str, ...]]:
+        match = fts_query(query)
+        if match is None:
+            return {}
+        marks = ", ".join("?" for _ in ids)
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT rowid, snippet(chunks_fts, 1, ?, ?, '…', ?) FROM chunks_fts "
+                f"WHERE chunks_fts MATCH ? AND rowid IN ({marks})",
+                (MARK_OPEN, MARK_CLOSE, HIGHLIGHT_TOKENS, match, *ids),
+            ).fetchall()
+        return {chunk_id: (text,) for chunk_id, text in rows if MARK_OPEN in text}
 
 
 def _now() -> str:

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from smolit.cache import CacheCollector, CacheManager
 from smolit.models.manager import ModelManager
 from smolit.models.stats import task_success_by_model
 from smolit.storage import Database
@@ -21,6 +22,7 @@ from smolit.storage import Database
 class _System(Protocol):
     models: ModelManager
     database: Database
+    cache: CacheManager
 
 
 class ModelCollector(Collector):
@@ -102,4 +104,5 @@ def render_metrics(system: _System) -> bytes:
     """The Prometheus text exposition of ``system``'s collectors."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ModelCollector(system.models, system.database))
+    registry.register(CacheCollector(system.cache))
     return generate_latest(registry)

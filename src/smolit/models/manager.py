@@ -22,6 +22,7 @@ from collections.abc import AsyncGenerator, Generator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from smolit.cache.response import ResponseCache
 from smolit.config import NAME_PATTERN, ModelDefinition, ModelsSettings
 from smolit.errors import ConfigError, ConflictError, ModelError, NotFoundError, SmolitError
 from smolit.errors import ValidationError as SmolitValidationError
@@ -88,6 +89,11 @@ class ModelManager:
         self._pins: dict[str, ResolvedModel] = {}
         self._resolve_ttl = resolve_ttl
         self._guard = threading.Lock()
+        self._responses: ResponseCache | None = None
+
+    def use_response_cache(self, responses: ResponseCache) -> None:
+        """Answer ``generate(..., cache=True)`` calls from ``responses`` when it can."""
+        self._responses = responses
 
     def use_registry(self, versions: ModelVersions) -> None:
         """Resolve through ``versions`` from now on (when built without a registry)."""
@@ -267,10 +273,28 @@ class ModelManager:
         name: str | None,
         messages: list[ChatMessage],
         params: GenerationParams | None = None,
+        cache: bool = False,
     ) -> GenerationResult:
-        """Load if needed and generate, blocking; backend failures become ``ModelError``."""
+        """Load if needed and generate, blocking; backend failures become ``ModelError``.
+
+        With ``cache``, a deterministic (temperature 0) generation is answered from the
+        response cache when this model version already answered the same prompt.
+        """
         resolved = self.resolve(name)
         params = params or self.default_params(name)
+        responses = self._responses if cache else None
+        if responses is not None:
+            hit = responses.get(resolved.key, messages, params)
+            if hit is not None:
+                return hit
+        result = self._generate(resolved, messages, params)
+        if responses is not None:
+            responses.put(resolved.key, messages, params, result)
+        return result
+
+    def _generate(
+        self, resolved: ResolvedModel, messages: list[ChatMessage], params: GenerationParams
+    ) -> GenerationResult:
         started = time.perf_counter()
         result: GenerationResult | None = None
         try:
@@ -291,9 +315,10 @@ class ModelManager:
         name: str | None,
         messages: list[ChatMessage],
         params: GenerationParams | None = None,
+        cache: bool = False,
     ) -> GenerationResult:
         """``generate_sync`` in a worker thread, so the event loop never blocks."""
-        return await asyncio.to_thread(self.generate_sync, name, messages, params)
+        return await asyncio.to_thread(self.generate_sync, name, messages, params, cache)
 
     def stream_sync(
         self,

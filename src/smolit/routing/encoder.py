@@ -20,10 +20,16 @@ class TextEncoder(ABC):
     #: identifies the encoder and its weights, for caches and checkpoints
     encoder_id: str
     dimension: int
+    #: the most tokens of one text the encoder reads, special tokens aside; None: no limit
+    max_tokens: int | None = None
 
     @abstractmethod
     def encode(self, texts: list[str]) -> torch.Tensor:
         """Encode ``texts``; an empty list gives a (0, dimension) tensor."""
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """How much of ``max_tokens`` each text takes; without a tokenizer, its words."""
+        return [len(text.split()) for text in texts]
 
 
 def bundled_minilm_path() -> Path:
@@ -70,6 +76,8 @@ class SentenceTransformerEncoder(TextEncoder):
         measure = getattr(self._model, "get_embedding_dimension", None)
         dimension = measure() if measure else self._model.get_sentence_embedding_dimension()
         self.dimension = int(dimension) if dimension else 384
+        window = getattr(self._model, "max_seq_length", None)
+        self.max_tokens = int(window) - 2 if window else None  # [CLS] and [SEP] take two
 
     def encode(self, texts: list[str]) -> torch.Tensor:
         if not texts:
@@ -83,3 +91,12 @@ class SentenceTransformerEncoder(TextEncoder):
                 show_progress_bar=False,
             )
         return vectors.detach().to(torch.float32).cpu()
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        if not texts:
+            return []
+        with self._lock:  # a fast tokenizer is not safe to share between threads
+            encoded = self._model.tokenizer(
+                texts, add_special_tokens=False, truncation=False, verbose=False
+            )
+        return [len(ids) for ids in encoded["input_ids"]]

@@ -1,6 +1,6 @@
 """Persistent state: SQLAlchemy models, sessions and Alembic migrations."""
 
-from smolit.storage.database import Database
+from smolit.storage.database import Database, affected
 from smolit.storage.tables import (
     AgentRow,
     ApiTokenRow,
@@ -8,8 +8,11 @@ from smolit.storage.tables import (
     ModelAliasEventRow,
     ModelAliasRow,
     ModelVersionRow,
+    ScheduledJobRow,
+    TaskEventRow,
     TaskFeedbackRow,
     TaskRow,
+    WorkerRow,
 )
 
 __all__ = [
@@ -17,9 +20,13 @@ __all__ = [
     "ApiTokenRow",
     "Base",
     "Database",
+    "affected",
     "ModelAliasEventRow",
     "ModelAliasRow",
     "ModelVersionRow",
+    "ScheduledJobRow",
+    "TaskEventRow",
     "TaskFeedbackRow",
     "TaskRow",
+    "WorkerRow",
 ]

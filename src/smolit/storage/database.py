@@ -11,7 +11,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import CursorResult, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,6 +20,12 @@ from smolit.errors import StorageError
 logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def affected(result: Any) -> int:
+    """Rows an UPDATE or DELETE changed (``CursorResult.rowcount``, typed)."""
+    count = result.rowcount if isinstance(result, CursorResult) else -1
+    return int(count)
 
 
 def safe_url(url: str) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
@@ -31,6 +33,11 @@ class FeedbackService:
     def __init__(self, database: Database, router: Router) -> None:
         self._db = database
         self._router = router
+        #: feedback this process's router has learned from (the newest time, and the task
+        #: ids at exactly that time), so that ``sync`` learns each record once
+        self._seen_until: datetime | None = None
+        self._seen_at_edge: set[str] = set()
+        self._lock = threading.Lock()
 
     def record(
         self,
@@ -53,6 +60,7 @@ class FeedbackService:
             if session.get(TaskFeedbackRow, task_id) is not None:
                 raise ConflictError(f"task {task_id} already has feedback")
             context = (task.route or {}).get("skill")
+            created = utcnow()
             session.add(
                 TaskFeedbackRow(
                     task_id=task_id,
@@ -63,22 +71,56 @@ class FeedbackService:
                     rating=rating,
                     value=value,
                     comment=comment,
-                    created_at=utcnow(),
+                    created_at=created,
                 )
             )
             agent = task.agent
-        self._router.learn(agent, context, value)
+        with self._lock:
+            self._router.learn(agent, context, value)
+            self._mark_seen(task_id, created)
         return Feedback(task_id, agent, context, success, rating, value)
+
+    def _mark_seen(self, task_id: str, created: datetime) -> None:
+        if self._seen_until is None or created > self._seen_until:
+            self._seen_until, self._seen_at_edge = created, {task_id}
+        elif created == self._seen_until:
+            self._seen_at_edge.add(task_id)
 
     def replay(self) -> int:
         """Teach a freshly started router the stored feedback, oldest first."""
-        with self._db.session() as session:
-            rows = session.execute(
-                select(TaskFeedbackRow.agent, TaskFeedbackRow.context, TaskFeedbackRow.value)
-                .order_by(TaskFeedbackRow.created_at.desc())
-                .limit(REPLAY_LIMIT)
-            ).all()
-        for agent, context, value in reversed(rows):
-            if agent:
-                self._router.learn(agent, context, value)
-        return len(rows)
+        return self.sync()
+
+    def sync(self) -> int:
+        """Learn from feedback other processes stored since the last call (the router's
+        feedback is shared through the database); returns how many records were new."""
+        with self._lock:
+            query = select(
+                TaskFeedbackRow.task_id,
+                TaskFeedbackRow.agent,
+                TaskFeedbackRow.context,
+                TaskFeedbackRow.value,
+                TaskFeedbackRow.created_at,
+            )
+            if self._seen_until is not None:
+                query = query.where(TaskFeedbackRow.created_at >= self._seen_until)
+            with self._db.session() as session:
+                rows = session.execute(
+                    query.order_by(TaskFeedbackRow.created_at.desc()).limit(REPLAY_LIMIT)
+                ).all()
+            learned = 0
+            for task_id, agent, context, value, created in reversed(rows):
+                created = _aware(created)
+                if self._seen_until is not None and (
+                    created < self._seen_until
+                    or (created == self._seen_until and task_id in self._seen_at_edge)
+                ):
+                    continue
+                if agent:
+                    self._router.learn(agent, context, value)
+                    learned += 1
+                self._mark_seen(task_id, created)
+            return learned
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

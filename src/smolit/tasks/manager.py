@@ -1,32 +1,43 @@
-"""``TaskManager``: accepts tasks, persists them, runs them with bounded concurrency.
+"""``TaskManager``: accepts tasks, persists them, and gets them run exactly once.
 
-The database is the source of truth: the in-process queue carries task ids only, and on
-start every task that was accepted but not finished is queued again, so a crash never
-loses an accepted task.
+Embedded mode (``queue: local``): this process runs ``system.max_concurrent_tasks``
+workers over an in-process priority queue. Distributed mode (``queue: redis://...``): this
+process only stores tasks and hands their ids to Celery; ``smolit worker`` processes run
+them. Either way the database is the source of truth (``TaskStore``): at start every
+unfinished task is queued again, and the re-queue job hands every task whose lease ran out
+(its message lost, its worker dead) to the queue again, so an accepted task is never lost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
-import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-
 from smolit.agents.supervisor import Supervisor
-from smolit.errors import NotFoundError, SmolitError, ValidationError
-from smolit.routing.decision import RouteDecision
+from smolit.config import Settings
+from smolit.errors import SmolitError, ValidationError
 from smolit.security.tokens import Principal
-from smolit.storage import Database, TaskRow
-from smolit.storage.tables import utcnow
-from smolit.tasks.states import UNFINISHED, TaskStatus
+from smolit.tasks.queues import LocalQueue, TaskQueue
+from smolit.tasks.runner import TaskRunner
+from smolit.tasks.states import PRIORITIES, TaskStatus
+from smolit.tasks.store import MAX_LIST_LIMIT, NewTask, TaskStore, parse_priority
 from smolit.tasks.view import TaskView
 
 logger = logging.getLogger(__name__)
 
-MAX_LIST_LIMIT = 500
+__all__ = ["MAX_LIST_LIMIT", "SubmitOptions", "TaskManager", "validate_task_text"]
+
+#: embedded mode: how long a queued task may sit before the re-queue job doubts its message
+EMBEDDED_REQUEUE_AFTER = 600.0
+#: distributed mode: the same, for Celery messages
+DISTRIBUTED_REQUEUE_AFTER = 120.0
+REQUEUE_INTERVAL = 5.0
+POLL_SECONDS = 0.25
 
 
 def validate_task_text(text: Any, max_chars: int) -> str:
@@ -45,206 +56,234 @@ def validate_task_text(text: Any, max_chars: int) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class SubmitOptions:
+    priority: str = "normal"
+    timeout: float | None = None
+    idempotency_key: str | None = None
+    request_id: str | None = None
+
+
+def embedded_worker_id() -> str:
+    """Stable across restarts of the embedded server on this host."""
+    return f"embedded@{socket.gethostname()}"
+
+
 class TaskManager:
     def __init__(
         self,
-        database: Database,
+        store: TaskStore,
         supervisor: Supervisor,
-        max_concurrent_tasks: int = 10,
-        task_timeout: float = 300,
-        max_task_chars: int = 100_000,
+        settings: Settings,
+        queue: TaskQueue | None = None,
     ) -> None:
-        self._db = database
-        self._supervisor = supervisor
-        self._concurrency = max_concurrent_tasks
-        self._timeout = task_timeout
-        self._max_chars = max_task_chars
-        self._queue: asyncio.Queue[str] | None = None
-        self._workers: list[asyncio.Task[None]] = []
+        """``queue`` None: embedded mode (this process runs the tasks); otherwise tasks
+        go to ``queue`` and other processes run them."""
+        self.store = store
+        self._settings = settings
+        self._system = settings.system
+        self._max_chars = settings.server.max_task_chars
+        self._remote = queue
+        self.embedded = queue is None
+        self._requeue_after = EMBEDDED_REQUEUE_AFTER if self.embedded else DISTRIBUTED_REQUEUE_AFTER
+        self.runner = TaskRunner(
+            store,
+            supervisor,
+            embedded_worker_id(),
+            lease=self._system.task_lease,
+            backoff=self._system.retry_backoff,
+            requeue_after=self._requeue_after,
+        )
+        self._local: LocalQueue | None = None
+        self._loops: list[asyncio.Task[None]] = []
         self._done: dict[str, asyncio.Event] = {}
+        self._running = False
 
     # --- lifecycle ----------------------------------------------------------------------
 
+    @property
+    def queue(self) -> TaskQueue:
+        if self._remote is not None:
+            return self._remote
+        if self._local is None:
+            raise SmolitError("the task manager is not running")
+        return self._local
+
     async def start(self) -> int:
-        """Start the workers and queue every unfinished task again; returns how many."""
-        self._queue = asyncio.Queue()
-        pending = await asyncio.to_thread(self._recover)
-        for task_id in pending:
-            self._done.setdefault(task_id, asyncio.Event())
-            self._queue.put_nowait(task_id)
-        self._workers = [
-            asyncio.create_task(self._work(), name=f"task-worker-{i}")
-            for i in range(self._concurrency)
-        ]
-        if pending:
-            logger.info("re-queued %d unfinished tasks", len(pending))
-        return len(pending)
+        """Start; in embedded mode queue every unfinished task again. Returns how many."""
+        self._running = True
+        recovered = 0
+        if self.embedded:
+            self._local = LocalQueue()
+            await asyncio.to_thread(self.store.release_claims, self.runner.worker)
+            for task_id, priority, delay in await asyncio.to_thread(self.store.unfinished):
+                self._done.setdefault(task_id, asyncio.Event())
+                self._local.put(task_id, priority, delay=delay)
+                recovered += 1
+            self._loops = [
+                asyncio.create_task(self._work(), name=f"task-worker-{i}")
+                for i in range(self._system.max_concurrent_tasks)
+            ]
+            if recovered:
+                logger.info("re-queued %d unfinished tasks", recovered)
+            # one process: no deployment-wide job needed (see AgentNN's scheduler)
+            self._loops.append(asyncio.create_task(self._requeue_loop(), name="task-requeue"))
+        return recovered
 
     async def stop(self) -> None:
-        for worker in self._workers:
-            worker.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
-        self._workers = []
+        self._running = False
+        for loop in self._loops:
+            loop.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        self._loops = []
+        if self._local is not None:
+            self._local.close()
 
-    def _recover(self) -> list[str]:
-        with self._db.session() as session:
-            rows = session.scalars(
-                select(TaskRow)
-                .where(TaskRow.status.in_([s.value for s in UNFINISHED]))
-                .order_by(TaskRow.created_at)
-            ).all()
-            for row in rows:
-                row.status = TaskStatus.QUEUED.value
-            return [row.id for row in rows]
+    async def _requeue_loop(self) -> None:
+        """Hand tasks whose lease ran out to the queue again (see ``TaskStore.due``).
 
-    # --- submit and read ---------------------------------------------------------------
+        Embedded mode only; in the distributed mode the scheduler runs ``requeue_due_sync``
+        once per interval across the deployment.
+        """
+        while True:
+            await asyncio.sleep(REQUEUE_INTERVAL)
+            try:
+                await self.requeue_due()
+            except Exception:  # the database or broker may be briefly gone: try next round
+                logger.warning("re-queueing overdue tasks failed; retrying", exc_info=True)
 
-    async def submit(self, text: str, principal: Principal) -> TaskView:
-        if self._queue is None:
+    async def requeue_due(self) -> int:
+        return await asyncio.to_thread(self.requeue_due_sync)
+
+    def requeue_due_sync(self) -> int:
+        """Hand every overdue task to the queue again; how many (blocking)."""
+        due = self.store.due()
+        if not due:
+            return 0
+        self.store.touch_queued([task_id for task_id, _ in due], self._requeue_after)
+        for task_id, priority in due:
+            self.queue.put(task_id, priority)
+        logger.info("re-queued %d overdue tasks", len(due))
+        return len(due)
+
+    # --- submit, read, cancel ---------------------------------------------------------
+
+    async def submit(
+        self, text: str, principal: Principal, options: SubmitOptions | None = None
+    ) -> TaskView:
+        view, _ = await self.submit_new(text, principal, options)
+        return view
+
+    async def submit_new(
+        self, text: str, principal: Principal, options: SubmitOptions | None = None
+    ) -> tuple[TaskView, bool]:
+        """Store and queue a task; (view, created) — created is False when an idempotency
+        key gave back an earlier identical submit."""
+        if not self._running:
             raise SmolitError("the task manager is not running")
+        options = options or SubmitOptions()
         text = validate_task_text(text, self._max_chars)
-        row = TaskRow(
-            id=str(uuid.uuid4()),
+        timeout = self._system.task_timeout if options.timeout is None else options.timeout
+        if not 0 < timeout <= self._system.max_task_timeout:
+            raise ValidationError(
+                f"timeout must be > 0 and <= {self._system.max_task_timeout:g} s "
+                "(system.max_task_timeout)",
+                details={"field": "timeout"},
+            )
+        task = NewTask(
             text=text,
-            status=TaskStatus.QUEUED.value,
             submitted_by=principal.user,
-            out_of_scope=False,
-            sources=[],
-            timings={},
-            attempts=0,
-            timeout=self._timeout,
-            created_at=utcnow(),
+            priority=parse_priority(options.priority),
+            timeout=timeout,
+            max_attempts=self._system.max_attempts,
+            idempotency_key=options.idempotency_key,
+            request_id=options.request_id,
         )
-        await asyncio.to_thread(self._insert, row)
-        self._done[row.id] = asyncio.Event()
-        self._queue.put_nowait(row.id)
-        return TaskView.from_row(row)
-
-    def _insert(self, row: TaskRow) -> None:
-        with self._db.session() as session:
-            session.add(row)
-
-    def _load(self, task_id: str) -> TaskView | None:
-        with self._db.session() as session:
-            row = session.get(TaskRow, task_id)
-            return TaskView.from_row(row) if row is not None else None
+        view, created = await asyncio.to_thread(self.store.insert, task, self._requeue_after)
+        if created:
+            if self.embedded:
+                self._done[view.id] = asyncio.Event()
+            try:
+                await asyncio.to_thread(self.queue.put, view.id, PRIORITIES[view.priority])
+            except Exception as exc:  # stored: the re-queue job sends it when the queue is back
+                logger.warning("task %s stored but not queued yet: %s", view.id, exc)
+        return view, created
 
     async def get(self, task_id: str, principal: Principal, wait: float = 0) -> TaskView:
         """The task, after waiting up to ``wait`` seconds for it to finish."""
-        view = await asyncio.to_thread(self._load, task_id)
-        if view is None or not (principal.is_admin or view.submitted_by == principal.user):
-            raise NotFoundError(f"no task with id {task_id!r}", details={"task_id": task_id})
+        view = await asyncio.to_thread(self.store.visible, task_id, principal)
         deadline = time.monotonic() + wait
         while not view.finished and (remaining := deadline - time.monotonic()) > 0:
             event = self._done.get(task_id)
-            if event is None:  # finished meanwhile, or run by another process
-                await asyncio.sleep(min(0.25, remaining))
+            if event is None:  # run by another process: poll
+                await asyncio.sleep(min(POLL_SECONDS, remaining))
             else:
                 try:
                     await asyncio.wait_for(event.wait(), remaining)
                 except TimeoutError:
                     pass
-            view = await asyncio.to_thread(self._load, task_id) or view
+            view = await asyncio.to_thread(self.store.visible, task_id, principal)
         return view
 
     def list(
-        self, principal: Principal, limit: int = 50, status: str | None = None
-    ) -> list[TaskView]:
-        if not 1 <= limit <= MAX_LIST_LIMIT:
-            raise ValidationError(f"limit must be between 1 and {MAX_LIST_LIMIT}")
-        query = select(TaskRow).order_by(TaskRow.created_at.desc()).limit(limit)
-        if not principal.is_admin:
-            query = query.where(TaskRow.submitted_by == principal.user)
-        if status is not None:
-            try:
-                query = query.where(TaskRow.status == TaskStatus(status).value)
-            except ValueError as exc:
-                raise ValidationError(
-                    f"unknown status {status!r}: one of {', '.join(s.value for s in TaskStatus)}"
-                ) from exc
-        with self._db.session() as session:
-            return [TaskView.from_row(row) for row in session.scalars(query)]
+        self,
+        principal: Principal,
+        limit: int = 50,
+        status: str | None = None,
+        agent: str | None = None,
+        priority: str | None = None,
+        before: str | None = None,
+    ) -> tuple[list[TaskView], str | None]:
+        return self.store.page(
+            principal, limit=limit, status=status, agent=agent, priority=priority, before=before
+        )
 
-    # --- execution ---------------------------------------------------------------------
+    async def cancel(self, task_id: str, principal: Principal) -> TaskView:
+        """Cancel a task; a running one stops at once here, or at its worker's heartbeat."""
+        view = await asyncio.to_thread(self.store.cancel, task_id, principal)
+        if not view.finished and self.runner.cancel_local(task_id):
+            return await self.get(task_id, principal, wait=5)
+        return view
+
+    async def events(
+        self, task_id: str, principal: Principal, wait: float
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The task's state changes as they happen, until it finishes or ``wait`` ends."""
+        await asyncio.to_thread(self.store.visible, task_id, principal)
+        deadline = time.monotonic() + wait
+        after = 0
+        while True:
+            for event in await asyncio.to_thread(self.store.events, task_id, after):
+                after = event["id"]
+                yield event
+                if TaskStatus(event["status"]).finished:
+                    return
+            if time.monotonic() >= deadline:
+                return
+            await asyncio.sleep(POLL_SECONDS)
+
+    # --- execution (embedded mode) ------------------------------------------------------
 
     async def _work(self) -> None:
-        assert self._queue is not None
+        assert self._local is not None
         while True:
-            task_id = await self._queue.get()
+            task_id = await self._local.get()
             try:
-                await self._run(task_id)
+                outcome = await self.runner.run(task_id)
+                if outcome.retry_in is not None:
+                    view = await asyncio.to_thread(self.store.load, task_id)
+                    priority = PRIORITIES[view.priority] if view else PRIORITIES["normal"]
+                    self._local.put(task_id, priority, delay=outcome.retry_in)
+                    continue
             except Exception:  # a worker must survive anything one task does
                 logger.exception("task %s crashed its worker", task_id)
             finally:
-                self._queue.task_done()
-                event = self._done.pop(task_id, None)
-                if event is not None:
-                    event.set()
+                self._local.task_done()
+            await self._notify(task_id)
 
-    def _update(self, task_id: str, **values: Any) -> None:
-        with self._db.session() as session:
-            row = session.get(TaskRow, task_id)
-            if row is not None:
-                for key, value in values.items():
-                    setattr(row, key, value)
-
-    async def _run(self, task_id: str) -> None:
-        row = await asyncio.to_thread(self._update_start, task_id)
-        if row is None:
-            return
-        text, timeout = row
-
-        async def routed(decision: RouteDecision) -> None:
-            await asyncio.to_thread(
-                self._update,
-                task_id,
-                status=TaskStatus.RUNNING.value,
-                route=decision.to_dict(),
-                agent=decision.agent,
-                out_of_scope=decision.out_of_scope,
-            )
-
-        try:
-            outcome = await asyncio.wait_for(self._supervisor.handle(text, routed), timeout)
-        except TimeoutError:
-            await self._finish(task_id, TaskStatus.TIMED_OUT, error=f"task ran over {timeout} s")
-            return
-        except SmolitError as exc:
-            await self._finish(task_id, TaskStatus.FAILED, error=exc.message)
-            return
-        except Exception as exc:
-            logger.exception("task %s failed unexpectedly", task_id)
-            await self._finish(
-                task_id, TaskStatus.FAILED, error=f"internal error: {exc.__class__.__name__}"
-            )
-            return
-        result = outcome.result
-        route = outcome.decision.to_dict()
-        if outcome.failures:
-            route["failures"] = outcome.failures
-        await self._finish(
-            task_id,
-            TaskStatus.SUCCEEDED,
-            answer=outcome.answer(),
-            agent=result.agent if result else None,
-            model=result.model if result else None,
-            out_of_scope=outcome.out_of_scope,
-            route=route,
-            sources=result.sources if result else [],
-            timings={**outcome.timings, **(result.timings if result else {})},
-        )
-
-    def _update_start(self, task_id: str) -> tuple[str, float] | None:
-        with self._db.session() as session:
-            row = session.get(TaskRow, task_id)
-            if row is None or TaskStatus(row.status).finished:
-                return None
-            row.status = TaskStatus.ROUTING.value
-            row.started_at = utcnow()
-            row.attempts += 1
-            return row.text, row.timeout
-
-    async def _finish(self, task_id: str, status: TaskStatus, **values: Any) -> None:
-        await asyncio.to_thread(
-            self._update, task_id, status=status.value, finished_at=utcnow(), **values
-        )
+    async def _notify(self, task_id: str) -> None:
+        view = await asyncio.to_thread(self.store.load, task_id)
+        if view is not None and view.finished:
+            event = self._done.pop(task_id, None)
+            if event is not None:
+                event.set()

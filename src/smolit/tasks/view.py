@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from smolit.storage import TaskRow
-from smolit.tasks.states import TaskStatus
+from smolit.tasks.states import PRIORITY_NAMES, TaskStatus
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,13 @@ class TaskView:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    priority: str = "normal"
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    max_attempts: int = 1
+    cancel_requested: bool = False
+    usage: dict[str, int] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    request_id: str | None = None
 
     @classmethod
     def from_row(cls, row: TaskRow) -> TaskView:
@@ -48,6 +55,13 @@ class TaskView:
             created_at=row.created_at,
             started_at=row.started_at,
             finished_at=row.finished_at,
+            priority=PRIORITY_NAMES.get(row.priority, str(row.priority)),
+            failures=list(row.failures or []),
+            max_attempts=row.max_attempts,
+            cancel_requested=bool(row.cancel_requested),
+            usage=dict(row.usage or {}),
+            idempotency_key=row.idempotency_key,
+            request_id=row.request_id,
         )
 
     @property
@@ -75,4 +89,11 @@ class TaskView:
             "created_at": stamp(self.created_at),
             "started_at": stamp(self.started_at),
             "finished_at": stamp(self.finished_at),
+            "priority": self.priority,
+            "failures": self.failures,
+            "max_attempts": self.max_attempts,
+            "cancel_requested": self.cancel_requested,
+            "usage": self.usage,
+            "idempotency_key": self.idempotency_key,
+            "request_id": self.request_id,
         }

@@ -1,14 +1,19 @@
-"""``/tasks``: submit a task, read its result."""
+"""``/tasks``: submit, read, wait for, list, cancel and follow tasks."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 
 from smolit.api.deps import PrincipalDep, SystemDep
 from smolit.api.schemas import FeedbackIn, FeedbackOut, TaskList, TaskOut, TaskSubmit
+from smolit.errors import ValidationError
+from smolit.tasks.manager import SubmitOptions
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -16,9 +21,35 @@ MAX_WAIT_SECONDS = 300
 
 
 @router.post("", response_model=TaskOut, status_code=status.HTTP_202_ACCEPTED)
-async def submit_task(body: TaskSubmit, system: SystemDep, principal: PrincipalDep) -> TaskOut:
-    """Accept a task; it is stored before this returns and runs in the background."""
-    view = await system.tasks.submit(body.text, principal)
+async def submit_task(
+    body: TaskSubmit,
+    request: Request,
+    response: Response,
+    system: SystemDep,
+    principal: PrincipalDep,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+    ] = None,
+) -> TaskOut:
+    """Accept a task; it is stored before this returns and runs in the background.
+
+    A repeated submit with the same idempotency key and body answers 200 with the task
+    the first one created; the same key with a different body is a 409.
+    """
+    if idempotency_key and body.idempotency_key and idempotency_key != body.idempotency_key:
+        raise ValidationError(
+            "the Idempotency-Key header and idempotency_key in the body differ",
+            details={"field": "idempotency_key"},
+        )
+    options = SubmitOptions(
+        priority=body.priority,
+        timeout=body.timeout,
+        idempotency_key=body.idempotency_key or idempotency_key,
+        request_id=request.headers.get("X-Request-ID"),
+    )
+    view, created = await system.tasks.submit_new(body.text, principal, options)
+    if not created:
+        response.status_code = status.HTTP_200_OK
     return TaskOut(**view.to_dict())
 
 
@@ -33,6 +64,37 @@ async def get_task(
 ) -> TaskOut:
     view = await system.tasks.get(task_id, principal, wait=wait)
     return TaskOut(**view.to_dict())
+
+
+@router.delete("/{task_id}", response_model=TaskOut)
+async def cancel_task(task_id: str, system: SystemDep, principal: PrincipalDep) -> TaskOut:
+    """Cancel a queued or running task (409 when it already finished)."""
+    view = await system.tasks.cancel(task_id, principal)
+    return TaskOut(**view.to_dict())
+
+
+@router.get("/{task_id}/events")
+async def task_events(
+    task_id: str,
+    system: SystemDep,
+    principal: PrincipalDep,
+    wait: Annotated[
+        float, Query(ge=0, le=MAX_WAIT_SECONDS, description="seconds to keep the stream open")
+    ] = 60,
+) -> StreamingResponse:
+    """Server-sent events: one `data:` line per state change, until the task finishes."""
+    events = system.tasks.events(task_id, principal, wait)
+    first = await anext(events, None)  # an unknown task is a 404 before the stream opens
+
+    async def stream() -> AsyncIterator[bytes]:
+        event: dict[str, Any] | None = first
+        while event is not None:
+            yield f"event: status\ndata: {json.dumps(event)}\n\n".encode()
+            event = await anext(events, None)
+        view = await system.tasks.get(task_id, principal)
+        yield f"event: task\ndata: {json.dumps(view.to_dict(), default=str)}\n\n".encode()
+
+    return StreamingResponse(stream(), media_type="text/event-stream")
 
 
 @router.post("/{task_id}/feedback", response_model=FeedbackOut, status_code=201)
@@ -52,6 +114,12 @@ async def list_tasks(
     principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     status: Annotated[str | None, Query(description="only tasks in this state")] = None,
+    agent: Annotated[str | None, Query(description="only tasks this agent answered")] = None,
+    priority: Annotated[Literal["low", "normal", "high"] | None, Query()] = None,
+    before: Annotated[str | None, Query(description="the `next` of the previous page")] = None,
 ) -> TaskList:
-    views = await asyncio.to_thread(system.tasks.list, principal, limit, status)
-    return TaskList(tasks=[TaskOut(**view.to_dict()) for view in views])
+    """Your tasks (admins see all), newest first, a page at a time."""
+    views, cursor = await asyncio.to_thread(
+        system.tasks.list, principal, limit, status, agent, priority, before
+    )
+    return TaskList(tasks=[TaskOut(**view.to_dict()) for view in views], next=cursor)

@@ -1,0 +1,44 @@
+"""``/cache``: the caches' statistics, and clearing them.
+
+Reading needs any token; clearing needs an admin token. Clearing the embedding or the
+response cache also clears their disk and Redis tiers, which other processes share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from smolit.api.deps import AdminDep, PrincipalDep
+from smolit.cache import CACHE_TYPES, CacheManager
+
+router = APIRouter(prefix="/cache", tags=["cache"])
+
+
+def get_cache(request: Request) -> CacheManager:
+    cache: CacheManager = request.app.state.system.cache
+    return cache
+
+
+CacheDep = Annotated[CacheManager, Depends(get_cache)]
+
+
+@router.get("")
+async def cache_stats(cache: CacheDep, _principal: PrincipalDep) -> dict[str, Any]:
+    """Per cache: hits, misses, hit rate, evictions by reason, entries, bytes and limit."""
+    return await asyncio.to_thread(cache.stats)
+
+
+@router.delete("")
+async def clear_cache(
+    cache: CacheDep,
+    _admin: AdminDep,
+    cache_type: Annotated[
+        str | None,
+        Query(alias="type", description=f"one of {', '.join(CACHE_TYPES)}; all when absent"),
+    ] = None,
+) -> dict[str, Any]:
+    """Empty one cache, or every cache; answers how many entries each held."""
+    return {"cleared": await asyncio.to_thread(cache.clear, cache_type)}

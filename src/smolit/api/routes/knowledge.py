@@ -1,0 +1,233 @@
+"""``/knowledge``: collections, their sources and documents, sync and search.
+
+Reading needs any token; adding or removing sources and documents, syncing and uploading
+need an admin token. Paths given as sources are paths on the server and must lie under
+``knowledge.allowed_roots``. Uploads have their own body limit, ``knowledge.max_upload_mb``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from smolit.api.deps import AdminDep, PrincipalDep, SystemDep
+from smolit.errors import NotFoundError, ValidationError
+from smolit.knowledge.records import SearchMode
+from smolit.system import AgentNN
+
+router = APIRouter(prefix="/knowledge", tags=["knowledge"])
+
+#: the upload route, for the body size limit (``api.limits``)
+UPLOAD_PATH = re.compile(r"/knowledge/[^/]+/documents/?")
+
+Pattern = Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class SourceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    location: str = Field(
+        min_length=1, max_length=4096, description="a path on the server, or an http(s) URL"
+    )
+    include: list[Pattern] = Field(default_factory=list, max_length=100)
+    exclude: list[Pattern] = Field(default_factory=list, max_length=100)
+    sync: bool = Field(True, description="sync it right away")
+
+
+class SyncRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source_id: str | None = Field(None, description="one source; all of the collection if absent")
+
+
+def _collection_view(system: AgentNN, name: str) -> dict[str, Any]:
+    stats = system.knowledge.stats(name)
+    return {"name": name, **stats, "sources": len(system.knowledge.sources(name))}
+
+
+def _overview(system: AgentNN) -> dict[str, Any]:
+    collections = [_collection_view(system, name) for name in system.knowledge.collections()]
+    return {
+        "collections": collections,
+        **system.knowledge.stats(),
+        "max_documents": system.settings.knowledge.max_documents,
+    }
+
+
+@router.get("")
+async def list_collections(system: SystemDep, _principal: PrincipalDep) -> dict[str, Any]:
+    """Every collection with its counts of documents, chunks and sources, and the totals."""
+    return await asyncio.to_thread(_overview, system)
+
+
+@router.get("/{collection}")
+async def show_collection(
+    collection: str, system: SystemDep, _principal: PrincipalDep
+) -> dict[str, Any]:
+    """One collection's counts of documents, chunks and sources."""
+    if collection not in await asyncio.to_thread(system.knowledge.collections):
+        raise NotFoundError(f"no collection {collection!r}", details={"collection": collection})
+    return await asyncio.to_thread(_collection_view, system, collection)
+
+
+# --- sources ---------------------------------------------------------------------------------
+
+
+@router.get("/{collection}/sources")
+async def list_sources(
+    collection: str, system: SystemDep, _principal: PrincipalDep
+) -> dict[str, Any]:
+    """The sources of a collection, each with the status and counts of its last sync."""
+    sources = await asyncio.to_thread(system.knowledge.sources, collection)
+    return {"sources": [source.to_dict() for source in sources]}
+
+
+@router.post("/{collection}/sources", status_code=status.HTTP_201_CREATED)
+async def add_source(
+    collection: str, body: SourceCreate, system: SystemDep, _admin: AdminDep
+) -> dict[str, Any]:
+    """Add a file, directory or URL as a source, and (by default) sync it."""
+    source = await asyncio.to_thread(
+        system.knowledge.add_source, collection, body.location, body.include, body.exclude
+    )
+    if not body.sync:
+        return {"source": source.to_dict(), "report": None}
+    source, report = await asyncio.to_thread(system.knowledge.sync_source, source.id)
+    return {"source": source.to_dict(), "report": report.to_dict()}
+
+
+@router.get("/{collection}/sources/{source_id}")
+async def show_source(
+    collection: str, source_id: str, system: SystemDep, _principal: PrincipalDep
+) -> dict[str, Any]:
+    source = await asyncio.to_thread(system.knowledge.get_source, source_id, collection)
+    return source.to_dict()
+
+
+@router.delete("/{collection}/sources/{source_id}")
+async def remove_source(
+    collection: str, source_id: str, system: SystemDep, _admin: AdminDep
+) -> dict[str, Any]:
+    """Forget a source and remove its documents from both indexes."""
+    removed = await asyncio.to_thread(system.knowledge.remove_source, source_id, collection)
+    return {"removed": source_id, "documents_removed": removed}
+
+
+@router.post("/{collection}/sync")
+async def sync(
+    collection: str,
+    system: SystemDep,
+    _admin: AdminDep,
+    body: SyncRequest | None = None,
+) -> dict[str, Any]:
+    """Sync one source of the collection now, or all of them."""
+    if body is not None and body.source_id is not None:
+        results = [
+            await asyncio.to_thread(system.knowledge.sync_source, body.source_id, collection)
+        ]
+    else:
+        results = await asyncio.to_thread(system.knowledge.sync_all, collection)
+    return {
+        "results": [
+            {"source": source.to_dict(), "report": report.to_dict()} for source, report in results
+        ]
+    }
+
+
+# --- search ----------------------------------------------------------------------------------
+
+
+#: the query parameters of ``/search`` that are not filters
+SEARCH_PARAMETERS = frozenset({"q", "mode", "top_k"})
+
+
+@router.get("/{collection}/search")
+async def search(
+    collection: str,
+    request: Request,
+    system: SystemDep,
+    _principal: PrincipalDep,
+    q: Annotated[str, Query(min_length=1, max_length=10_000, description="the query")],
+    mode: Annotated[SearchMode, Query()] = "hybrid",
+    top_k: Annotated[int | None, Query(ge=0, le=100)] = None,
+) -> dict[str, Any]:
+    """The chunks of the collection that best match ``q``, best first.
+
+    Every other query parameter is a filter on the documents: ``source``, ``title``,
+    ``source_prefix``, or a metadata key such as ``language``, ``mime_type``, ``author``
+    or ``source_id`` (``?language=de``).
+    """
+    filters = {
+        key: value for key, value in request.query_params.items() if key not in SEARCH_PARAMETERS
+    }
+    hits = await asyncio.to_thread(
+        system.knowledge.search, collection, q, top_k, mode, filters or None
+    )
+    return {"hits": [dataclasses.asdict(hit) for hit in hits]}
+
+
+# --- documents -------------------------------------------------------------------------------
+
+
+@router.get("/{collection}/documents")
+async def list_documents(
+    collection: str,
+    system: SystemDep,
+    _principal: PrincipalDep,
+    source_id: Annotated[str | None, Query(description="only this source's")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    documents = await asyncio.to_thread(
+        system.knowledge.list_documents, collection, source_id, limit, offset
+    )
+    return {"documents": [document.to_dict() for document in documents]}
+
+
+@router.post("/{collection}/documents", status_code=status.HTTP_201_CREATED)
+async def upload_document(
+    collection: str,
+    system: SystemDep,
+    _admin: AdminDep,
+    file: Annotated[UploadFile, File(description="the document")],
+) -> dict[str, Any]:
+    """Upload a file; it is kept under the data directory and ingested."""
+    if not file.filename:
+        raise ValidationError("the upload has no file name")
+    data = await file.read()
+    documents, report = await asyncio.to_thread(
+        system.knowledge.add_upload, collection, file.filename, data
+    )
+    return {"documents": [d.to_dict() for d in documents], "report": report.to_dict()}
+
+
+async def _document_in(system: AgentNN, collection: str, document_id: str) -> None:
+    document = await asyncio.to_thread(system.knowledge.get_document, document_id)
+    if document.collection != collection:
+        raise NotFoundError(
+            f"no document {document_id!r} in collection {collection!r}",
+            details={"id": document_id, "collection": collection},
+        )
+
+
+@router.get("/{collection}/documents/{document_id}")
+async def show_document(
+    collection: str, document_id: str, system: SystemDep, _principal: PrincipalDep
+) -> dict[str, Any]:
+    await _document_in(system, collection, document_id)
+    document = await asyncio.to_thread(system.knowledge.get_document, document_id)
+    return document.to_dict()
+
+
+@router.delete("/{collection}/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def remove_document(
+    collection: str, document_id: str, system: SystemDep, _admin: AdminDep
+) -> Response:
+    await _document_in(system, collection, document_id)
+    await asyncio.to_thread(system.knowledge.remove_document, document_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

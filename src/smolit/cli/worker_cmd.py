@@ -1,0 +1,38 @@
+"""``smolit worker``: run tasks from the distributed queue (Celery on Redis)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from smolit.cli.options import ConfigOption, HomeOption
+from smolit.cli.serve_cmd import configure_logging
+from smolit.config import load_settings
+from smolit.errors import ConfigError
+
+
+def worker(
+    config: ConfigOption = None,
+    home: HomeOption = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency", min=1, max=1024, help="tasks at once (default: max_concurrent_tasks)"
+        ),
+    ] = None,
+) -> None:
+    """Run tasks that servers queue (needs queue: redis://... and a shared storage URL)."""
+    from smolit.distributed.worker import TaskWorker
+
+    settings = load_settings(config, home)
+    configure_logging(settings.system.log_level)
+    if settings.queue == "local":
+        raise ConfigError(
+            "smolit worker needs the distributed mode: set queue: redis://... and "
+            "storage: postgresql://... (or SMOLIT_QUEUE / SMOLIT_STORAGE)"
+        )
+    import torch
+
+    torch.set_num_threads(1)
+    TaskWorker(settings, concurrency).run()

@@ -1,0 +1,56 @@
+"""The Celery application of the distributed mode: Redis broker, no result backend.
+
+Results, task state and everything else live in the database; Celery only carries task
+ids. ``acks_late`` with ``reject_on_worker_lost`` returns a message to the queue when the
+process running it dies; the re-queue job (``TaskManager.requeue_due``) covers the rest
+(a whole worker SIGKILLed, a message lost with the broker), and the database claim makes a
+task run once even when its id is delivered twice.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from smolit.config import Settings
+from smolit.errors import ConfigError
+from smolit.storage.database import safe_url
+from smolit.tasks.queues import CELERY_PRIORITY_STEPS
+
+TASK_QUEUE = "smolit"
+RUN_TASK = "smolit.run_task"
+
+
+def create_celery(settings: Settings) -> Celery:
+    if settings.queue == "local":
+        raise ConfigError("the distributed mode needs queue: redis://... in the configuration")
+    app = Celery("smolit", broker=settings.queue, set_as_current=False)
+    app.conf.update(
+        task_default_queue=TASK_QUEUE,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_ignore_result=True,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "priority_steps": CELERY_PRIORITY_STEPS,
+            "sep": ":",
+            "queue_order_strategy": "priority",
+            # unacknowledged messages of a lost worker come back after this; the database
+            # lease (system.task_lease) usually brings the task back sooner
+            "visibility_timeout": max(300, int(settings.system.task_timeout * 2)),
+        },
+    )
+    return app
+
+
+def check_broker(app: Celery, url: str, timeout: float = 5.0) -> None:
+    """``ConfigError`` naming the URL (without its password) when the broker is down."""
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=timeout)
+    except Exception as exc:  # kombu raises many kinds of connection errors
+        raise ConfigError(
+            f"cannot reach the task queue at {safe_url(url)}: {type(exc).__name__}: {exc}",
+            details={"queue": safe_url(url)},
+        ) from exc

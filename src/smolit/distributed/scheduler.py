@@ -1,0 +1,149 @@
+"""``JobScheduler``: periodic jobs that run once per interval across the whole deployment.
+
+Every process (server, workers) runs the same scheduler. Before a run, a process claims the
+job with one conditional update (``last_started_at`` older than the interval); only one
+process wins a given interval, on SQLite and PostgreSQL alike. Jobs run in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from smolit.storage import Database, ScheduledJobRow, affected
+from smolit.storage.tables import utcnow
+
+logger = logging.getLogger(__name__)
+
+TICK_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    interval: float
+    run: Callable[[], Any]
+
+
+class JobScheduler:
+    def __init__(self, database: Database, owner: str) -> None:
+        self._db = database
+        self.owner = owner
+        self._jobs: dict[str, Job] = {}
+        self._loop: asyncio.Task[None] | None = None
+
+    def add(self, name: str, interval: float, run: Callable[[], Any]) -> None:
+        """Run ``run`` every ``interval`` seconds somewhere in the deployment (0: never)."""
+        if interval > 0:
+            self._jobs[name] = Job(name, interval, run)
+
+    def claim(self, job: Job) -> bool:
+        """Whether this process won the right to run ``job`` now."""
+        now = utcnow()
+        cutoff = now - timedelta(seconds=job.interval)
+        with self._db.session() as session:
+            if session.get(ScheduledJobRow, job.name) is None:
+                try:
+                    with session.begin_nested():
+                        session.add(
+                            ScheduledJobRow(name=job.name, interval_seconds=job.interval, runs=0)
+                        )
+                except IntegrityError:
+                    pass  # another process created it
+            won = affected(
+                session.execute(
+                    update(ScheduledJobRow)
+                    .where(
+                        ScheduledJobRow.name == job.name,
+                        or_(
+                            ScheduledJobRow.last_started_at.is_(None),
+                            ScheduledJobRow.last_started_at <= cutoff,
+                        ),
+                    )
+                    .values(
+                        last_started_at=now,
+                        owner=self.owner,
+                        interval_seconds=job.interval,
+                        runs=ScheduledJobRow.runs + 1,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+            )
+            return bool(won == 1)
+
+    def _finished(self, job: Job, error: str | None) -> None:
+        with self._db.session() as session:
+            session.execute(
+                update(ScheduledJobRow)
+                .where(ScheduledJobRow.name == job.name)
+                .values(
+                    last_finished_at=utcnow(),
+                    last_status="error" if error else "ok",
+                    last_error=error,
+                )
+            )
+
+    def run_due(self) -> list[str]:
+        """Run every job this process wins now; their names."""
+        ran = []
+        for job in list(self._jobs.values()):
+            try:
+                if not self.claim(job):
+                    continue
+            except Exception:  # the database may be briefly gone
+                logger.warning("cannot claim job %s", job.name, exc_info=True)
+                continue
+            error = None
+            try:
+                job.run()
+            except Exception as exc:  # a job failing must not stop the others
+                logger.exception("scheduled job %s failed", job.name)
+                error = f"{type(exc).__name__}: {exc}"
+            try:
+                self._finished(job, error)
+            except Exception:
+                logger.warning("cannot record job %s", job.name, exc_info=True)
+            ran.append(job.name)
+        return ran
+
+    def status(self) -> list[dict[str, Any]]:
+        with self._db.session() as session:
+            return [
+                {
+                    "name": row.name,
+                    "interval_seconds": row.interval_seconds,
+                    "runs": row.runs,
+                    "owner": row.owner,
+                    "last_started_at": row.last_started_at.isoformat()
+                    if row.last_started_at
+                    else None,
+                    "last_finished_at": row.last_finished_at.isoformat()
+                    if row.last_finished_at
+                    else None,
+                    "last_status": row.last_status,
+                    "last_error": row.last_error,
+                }
+                for row in session.scalars(select(ScheduledJobRow).order_by(ScheduledJobRow.name))
+            ]
+
+    def start(self) -> None:
+        if self._loop is None and self._jobs:
+            self._loop = asyncio.create_task(self._tick(), name="scheduler")
+
+    async def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.cancel()
+            await asyncio.gather(self._loop, return_exceptions=True)
+            self._loop = None
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.to_thread(self.run_due)
+            await asyncio.sleep(TICK_SECONDS)

@@ -1,0 +1,119 @@
+"""``smolit worker``: runs tasks the servers put on the Celery queue.
+
+One worker process holds one ``AgentNN`` (models, router, knowledge) and one asyncio event
+loop in a background thread; Celery's thread pool (``--concurrency N``) hands task ids to
+that loop, where ``TaskRunner`` claims and runs them exactly as the embedded server does.
+The worker advertises itself (agents it can serve, tasks running) every few seconds and
+takes part in the deployment-wide periodic jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from smolit.config import Settings
+from smolit.distributed.celery_app import RUN_TASK, TASK_QUEUE, check_broker, create_celery
+from smolit.distributed.workers import WorkerRegistry
+from smolit.system import AgentNN
+from smolit.tasks.manager import DISTRIBUTED_REQUEUE_AFTER
+from smolit.tasks.queues import CeleryQueue
+from smolit.tasks.runner import TaskRunner
+from smolit.tasks.states import PRIORITIES
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 5.0
+T = TypeVar("T")
+
+
+class TaskWorker:
+    def __init__(self, settings: Settings, concurrency: int | None = None) -> None:
+        self.settings = settings
+        self.concurrency = concurrency or settings.system.max_concurrent_tasks
+        self.celery = create_celery(settings)
+        self.system = AgentNN(settings, queue=CeleryQueue(self.celery))
+        self.worker_id = WorkerRegistry.new_id("worker")
+        self.runner = TaskRunner(
+            self.system.tasks.store,
+            self.system.supervisor,
+            self.worker_id,
+            lease=settings.system.task_lease,
+            backoff=settings.system.retry_backoff,
+            requeue_after=DISTRIBUTED_REQUEUE_AFTER,
+        )
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="worker-loop")
+        self._background: list[asyncio.Task[None]] = []
+        self._register_task()
+
+    def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    def _register_task(self) -> None:
+        worker = self
+
+        @self.celery.task(name=RUN_TASK, acks_late=True, reject_on_worker_lost=True)
+        def run_task(task_id: str) -> None:
+            outcome = worker._call(worker.runner.run(task_id))
+            if outcome.retry_in is not None:
+                view = worker.system.tasks.store.load(task_id)
+                priority = PRIORITIES[view.priority] if view else PRIORITIES["normal"]
+                worker.system.tasks.queue.put(task_id, priority, delay=outcome.retry_in)
+
+    def run(self) -> None:
+        """Prepare the system, then consume the queue until stopped (Ctrl-C, SIGTERM)."""
+        check_broker(self.celery, self.settings.queue)
+        self.system.prepare()
+        self._thread.start()
+        self._call(self._start_background())
+        try:
+            self.celery.worker_main(
+                [
+                    "worker",
+                    f"--concurrency={self.concurrency}",
+                    "--pool=threads",
+                    f"--queues={TASK_QUEUE}",
+                    f"--hostname={self.worker_id}",
+                    "--without-gossip",
+                    "--without-mingle",
+                    f"--loglevel={self.settings.system.log_level}",
+                ]
+            )
+        finally:
+            self._call(self._stop_background())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            try:
+                self.system.workers.remove(self.worker_id)
+            except Exception:  # the database may be gone at shutdown
+                logger.warning("cannot remove worker %s from the registry", self.worker_id)
+            self.system.close()
+
+    async def _start_background(self) -> None:
+        self._background = [asyncio.create_task(self._heartbeat(), name="worker-heartbeat")]
+        self.system.start_background()
+
+    async def _stop_background(self) -> None:
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self.system.stop_background()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.advertise)
+            except Exception:  # the database may be briefly gone
+                logger.warning("worker heartbeat failed", exc_info=True)
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    def advertise(self) -> None:
+        reasons = self.system.supervisor.local_availability()
+        agents = sorted(name for name, reason in reasons.items() if reason is None)
+        self.system.workers.heartbeat(
+            self.worker_id, "worker", agents, self.concurrency, len(self.runner.running)
+        )

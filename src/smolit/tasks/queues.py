@@ -1,0 +1,81 @@
+"""Queues carry task ids only; the database says what each task is and where it stands.
+
+``LocalQueue`` is the embedded mode's in-process priority queue. ``CeleryQueue`` sends ids
+to Celery (Redis broker) for ``smolit worker`` processes. Losing a queue message never
+loses a task: the re-queue job hands every task whose lease ran out to the queue again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any, Protocol
+
+from smolit.tasks.states import PRIORITIES
+
+
+class TaskQueue(Protocol):
+    def put(self, task_id: str, priority: int, delay: float = 0.0) -> None: ...
+
+
+class LocalQueue:
+    """Highest priority first, oldest first within a priority; delayed puts wait."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
+        self._order = itertools.count()
+        self._timers: set[asyncio.TimerHandle] = set()
+
+    def put(self, task_id: str, priority: int, delay: float = 0.0) -> None:
+        if delay > 0:
+            loop = asyncio.get_running_loop()
+            handle: asyncio.TimerHandle | None = None
+
+            def later() -> None:
+                if handle is not None:
+                    self._timers.discard(handle)
+                self.put(task_id, priority)
+
+            handle = loop.call_later(delay, later)
+            self._timers.add(handle)
+            return
+        self._queue.put_nowait((-priority, next(self._order), task_id))
+
+    async def get(self) -> str:
+        _, _, task_id = await self._queue.get()
+        return task_id
+
+    def task_done(self) -> None:
+        self._queue.task_done()
+
+    def qsize(self) -> int:
+        return self._queue.qsize()
+
+    def close(self) -> None:
+        for handle in self._timers:
+            handle.cancel()
+        self._timers.clear()
+
+
+#: Redis lists per priority step, served lowest number first
+CELERY_PRIORITY_STEPS = [0, 3, 6, 9]
+
+
+def celery_priority(priority: int) -> int:
+    """Our priority (2 high .. 0 low) as a Celery priority on Redis (0 is served first)."""
+    return {PRIORITIES["high"]: 0, PRIORITIES["normal"]: 3}.get(priority, 6)
+
+
+class CeleryQueue:
+    """Sends ``smolit.run_task`` messages; ``app`` is the Celery application."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    def put(self, task_id: str, priority: int, delay: float = 0.0) -> None:
+        self._app.send_task(
+            "smolit.run_task",
+            args=[task_id],
+            priority=celery_priority(priority),
+            countdown=delay if delay > 0 else None,
+        )

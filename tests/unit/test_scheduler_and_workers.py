@@ -1,0 +1,70 @@
+"""Deployment-wide periodic jobs and the worker registry, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from smolit.distributed.scheduler import JobScheduler
+from smolit.distributed.workers import WorkerRegistry
+from smolit.storage import Database
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    db = Database(database_url)
+    db.migrate()
+    yield db
+    db.dispose()
+
+
+def test_a_job_runs_once_per_interval_across_processes(database: Database) -> None:
+    runs: list[str] = []
+    schedulers = [JobScheduler(database, f"process-{i}") for i in range(3)]
+    for scheduler in schedulers:
+        scheduler.add("cleanup", 0.3, lambda owner=scheduler.owner: runs.append(owner))
+    for scheduler in schedulers:
+        scheduler.run_due()
+    assert len(runs) == 1
+    time.sleep(0.35)
+    for scheduler in reversed(schedulers):
+        scheduler.run_due()
+    assert len(runs) == 2
+    (status,) = schedulers[0].status()
+    assert (status["runs"], status["last_status"]) == (2, "ok")
+
+
+def test_a_failing_job_is_recorded_and_others_still_run(database: Database) -> None:
+    scheduler = JobScheduler(database, "p")
+    ran: list[str] = []
+
+    def broken() -> None:
+        raise RuntimeError("disk full")
+
+    scheduler.add("broken", 10, broken)
+    scheduler.add("fine", 10, lambda: ran.append("fine"))
+    assert sorted(scheduler.run_due()) == ["broken", "fine"] and ran == ["fine"]
+    errors = {s["name"]: s["last_error"] for s in scheduler.status()}
+    assert errors == {"broken": "RuntimeError: disk full", "fine": None}
+
+
+def test_interval_zero_disables_a_job(database: Database) -> None:
+    scheduler = JobScheduler(database, "p")
+    scheduler.add("never", 0, lambda: None)
+    assert scheduler.run_due() == []
+
+
+def test_workers_advertise_agents_and_go_stale(database: Database) -> None:
+    registry = WorkerRegistry(database, stale_after=0.2)
+    registry.heartbeat("w1", "worker", ["cooking", "travel"], concurrency=4, running=1)
+    registry.heartbeat("w2", "worker", ["finance"], concurrency=4, running=0)
+    assert registry.served_agents() == {"cooking", "travel", "finance"}
+    time.sleep(0.3)
+    registry.heartbeat("w2", "worker", ["finance"], concurrency=4, running=2)
+    assert registry.served_agents() == {"finance"}
+    alive = {w["id"]: w["alive"] for w in registry.list()}
+    assert alive == {"w1": False, "w2": True}
+    assert registry.prune(older_than=0.1) == 1
+    assert [w["id"] for w in registry.list()] == ["w2"]

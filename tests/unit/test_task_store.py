@@ -1,0 +1,134 @@
+"""``TaskStore`` on SQLite and PostgreSQL: claims, leases, retries, cancels, idempotency."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from smolit.errors import ConflictError, NotFoundError, ValidationError
+from smolit.security.tokens import Principal
+from smolit.storage import Database
+from smolit.tasks.states import TaskStatus
+from smolit.tasks.store import NewTask, TaskStore
+
+ALICE = Principal(user="alice", role="user", token_id="a")
+BOB = Principal(user="bob", role="user", token_id="b")
+ADMIN = Principal(user="root", role="admin", token_id="r")
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[TaskStore]:
+    database = Database(database_url)
+    database.migrate()
+    yield TaskStore(database)
+    database.dispose()
+
+
+def new(text: str = "boil an egg", key: str | None = None, attempts: int = 3) -> NewTask:
+    return NewTask(
+        text, "alice", priority=1, timeout=30, max_attempts=attempts, idempotency_key=key
+    )
+
+
+def statuses(store: TaskStore, task_id: str) -> list[str]:
+    return [e["status"] for e in store.events(task_id)]
+
+
+def test_only_one_worker_wins_a_claim(store: TaskStore) -> None:
+    view, _ = store.insert(new(), requeue_after=60)
+    first = store.claim(view.id, "w1", lease=30)
+    assert first is not None and first.attempt == 1
+    assert store.claim(view.id, "w2", lease=30) is None
+
+
+def test_a_lost_worker_s_task_is_claimed_again_and_its_old_claim_is_void(
+    store: TaskStore,
+) -> None:
+    view, _ = store.insert(new(), requeue_after=60)
+    dead = store.claim(view.id, "w1", lease=0.05)
+    assert dead is not None
+    time.sleep(0.1)
+    assert [task_id for task_id, _ in store.due()] == [view.id]
+    alive = store.claim(view.id, "w2", lease=30)
+    assert alive is not None and alive.attempt == 2
+    assert not store.update_claimed(dead, TaskStatus.SUCCEEDED, answer="late")
+    assert store.update_claimed(alive, TaskStatus.SUCCEEDED, answer="on time")
+    done = store.load(view.id)
+    assert done is not None and (done.status, done.answer) == (TaskStatus.SUCCEEDED, "on time")
+    assert statuses(store, view.id).count("succeeded") == 1
+
+
+def test_a_task_whose_worker_dies_every_time_fails_with_a_reason(store: TaskStore) -> None:
+    view, _ = store.insert(new(attempts=2), requeue_after=60)
+    for worker in ("w1", "w2"):
+        assert store.claim(view.id, worker, lease=0.01) is not None
+        time.sleep(0.05)
+    assert store.claim(view.id, "w3", lease=30) is None
+    failed = store.load(view.id)
+    assert failed is not None and failed.status == TaskStatus.FAILED
+    assert "worker was lost on each of 2 attempts" in (failed.error or "")
+
+
+def test_transient_failures_retry_with_backoff_then_fail(store: TaskStore) -> None:
+    view, _ = store.insert(new(attempts=2), requeue_after=60)
+    claim = store.claim(view.id, "w1", lease=30)
+    assert claim is not None
+    assert store.fail_attempt(claim, "model down", True, backoff=0.05, requeue_after=60) == 0.05
+    assert store.claim(view.id, "w1", lease=30) is None  # still backing off
+    time.sleep(0.1)
+    again = store.claim(view.id, "w1", lease=30)
+    assert again is not None and again.attempt == 2
+    assert store.fail_attempt(again, "model down", True, backoff=0.05, requeue_after=60) is None
+    failed = store.load(view.id)
+    assert failed is not None and failed.status == TaskStatus.FAILED
+    assert [f["attempt"] for f in failed.failures] == [1, 2]
+
+
+def test_a_permanent_failure_does_not_retry(store: TaskStore) -> None:
+    view, _ = store.insert(new(), requeue_after=60)
+    claim = store.claim(view.id, "w1", lease=30)
+    assert claim is not None
+    assert store.fail_attempt(claim, "bad input", False, backoff=0, requeue_after=60) is None
+    assert statuses(store, view.id) == ["queued", "routing", "failed"]
+
+
+def test_idempotent_submits(store: TaskStore) -> None:
+    first, created = store.insert(new(key="k1"), requeue_after=60)
+    again, created_again = store.insert(new(key="k1"), requeue_after=60)
+    assert created and not created_again and again.id == first.id
+    with pytest.raises(ConflictError, match="k1"):
+        store.insert(new("another text", key="k1"), requeue_after=60)
+    other_user = NewTask("boil an egg", "bob", 1, 30, 3, idempotency_key="k1")
+    assert store.insert(other_user, requeue_after=60)[0].id != first.id
+
+
+def test_cancel_queued_at_once_running_on_request_finished_is_409(store: TaskStore) -> None:
+    queued, _ = store.insert(new(), requeue_after=60)
+    assert store.cancel(queued.id, ALICE).status == TaskStatus.CANCELLED
+    running, _ = store.insert(new("two"), requeue_after=60)
+    claim = store.claim(running.id, "w1", lease=30)
+    assert claim is not None
+    view = store.cancel(running.id, ALICE)
+    assert view.status == TaskStatus.ROUTING and view.cancel_requested
+    assert not store.renew(claim, lease=30)  # the worker learns at its next heartbeat
+    assert store.cancel_claimed(claim)
+    with pytest.raises(ConflictError, match="already cancelled"):
+        store.cancel(running.id, ALICE)
+    with pytest.raises(NotFoundError):
+        store.cancel(running.id, BOB)
+
+
+def test_listing_pages_and_filters(store: TaskStore) -> None:
+    ids = [store.insert(new(f"task {i}"), requeue_after=60)[0].id for i in range(5)]
+    page, cursor = store.page(ALICE, limit=2)
+    assert [v.id for v in page] == ids[:-3:-1] and cursor == ids[3]
+    rest, end = store.page(ALICE, limit=10, before=cursor)
+    assert [v.id for v in rest] == ids[2::-1] and end is None
+    assert store.page(BOB)[0] == [] and len(store.page(ADMIN)[0]) == 5
+    assert store.page(ALICE, status="queued", priority="normal")[0][0].id == ids[-1]
+    with pytest.raises(ValidationError, match="unknown priority"):
+        store.page(ALICE, priority="urgent")
+    with pytest.raises(ValidationError, match="unknown status"):
+        store.page(ALICE, status="sleeping")
