@@ -75,6 +75,9 @@ class ModelDefinition(Section):
     )
     cost_per_1k_prompt_tokens: float = Field(0.0, ge=0, description="currency units")
     cost_per_1k_completion_tokens: float = Field(0.0, ge=0, description="currency units")
+    options: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="backend-specific options (see the backend's docs)"
+    )
 
 
 def _default_model_definitions() -> dict[str, ModelDefinition]:

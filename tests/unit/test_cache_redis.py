@@ -6,10 +6,6 @@ Each test starts a private ``redis-server`` on a free port.
 from __future__ import annotations
 
 import logging
-import shutil
-import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,7 +16,7 @@ from smolit.config import CacheSettings
 from smolit.models.base import ChatMessage, GenerationParams, GenerationResult
 from smolit.routing.encoder import TextEncoder
 from smolit.testing import LookupEncoder
-from tests.conftest import free_port
+from tests.conftest import RedisServer
 
 pytestmark = pytest.mark.redis
 
@@ -47,51 +43,6 @@ class CountingEncoder(TextEncoder):
     def encode(self, texts: list[str]) -> torch.Tensor:
         self.batches.append(list(texts))
         return self._inner.encode(texts)
-
-
-@dataclass
-class RedisServer:
-    url: str
-    process: subprocess.Popen[str]
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait()
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    for line in process.stdout:  # blocks until the server says it is ready
-        if "Ready to accept connections" in line:
-            break
-    else:
-        pytest.fail(f"redis-server exited with {process.wait()}")
-    server = RedisServer(f"redis://127.0.0.1:{port}/0", process)
-    yield server
-    server.kill()
 
 
 def manager(home: Path, url: str, clock: Clock | None = None) -> CacheManager:

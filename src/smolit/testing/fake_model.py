@@ -178,10 +178,19 @@ class FakeModelBackend(FakeModel):
     """The entry-point form (backend ``fake``): built from a definition like any backend.
 
     ``definition.model``, when set, is the fixed reply; otherwise the model echoes.
+    ``options.delay`` (seconds per call) and ``options.token_delay`` simulate a slow model,
+    for benchmarks and fault tests that run a real server.
     """
 
     def __init__(self, name: str, definition: ModelDefinition) -> None:
-        super().__init__(name, default=definition.model, definition=definition)
+        options = definition.options
+        super().__init__(
+            name,
+            default=definition.model,
+            definition=definition,
+            delay=float(options.get("delay", 0.0)),
+            token_delay=float(options.get("token_delay", 0.0)),
+        )
 
     @classmethod
     def sized(cls, memory_mb: float) -> type[FakeModelBackend]:

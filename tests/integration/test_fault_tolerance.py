@@ -1,0 +1,179 @@
+"""Kill things mid-run; every accepted task still succeeds, exactly once.
+
+Embedded: a `smolit serve` process is SIGKILLed with tasks queued and running, then
+started again. Distributed: Redis, PostgreSQL, a server and two `smolit worker` processes;
+one worker is SIGKILLed mid-run. The fake model is slowed down so that the kill lands
+while work is in flight; "exactly once" is read from the task event log in the database.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.conftest import RedisServer, start_redis
+from tests.integration.server import RunningServer, start_server
+
+pytestmark = pytest.mark.slow
+
+TASKS = 300
+AGENTS = """
+agents:
+  - name: cooking
+    description: Cooking, recipes, kitchen techniques and food safety.
+    examples:
+      - How long do I boil an egg?
+      - How do I roast a chicken?
+  - name: travel
+    description: Travel planning, flights, packing and passports.
+    examples:
+      - What should I pack for a week in Rome?
+      - Do I need a visa for Japan?
+"""
+TEXTS = ["How long do I boil an egg?", "What should I pack for Rome?"]
+
+
+def config(delay: float, extra: str = "") -> str:
+    return f"""
+system: {{max_concurrent_tasks: 8, task_lease: 3, retry_backoff: 0.2}}
+models:
+  default_model: slow
+  definitions:
+    slow: {{backend: fake, options: {{delay: {delay}}}}}
+{extra}
+{AGENTS}
+"""
+
+
+def submit_all(url: str, token: str) -> list[str]:
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def one(i: int) -> str:
+        body = {"text": f"{TEXTS[i % 2]} (#{i})", "idempotency_key": f"k{i}"}
+        with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+            for _ in range(5):  # a submit retried with its key never makes a second task
+                try:
+                    response = client.post("/tasks", json=body)
+                    response.raise_for_status()
+                    return str(response.json()["id"])
+                except httpx.HTTPError:
+                    time.sleep(0.5)
+        raise AssertionError(f"task {i} could not be submitted")
+
+    with ThreadPoolExecutor(16) as pool:
+        return list(pool.map(one, range(TASKS)))
+
+
+def counts(database_url: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Tasks per status, and per task the number of 'succeeded' events."""
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as connection:
+        statuses = dict(
+            connection.execute(text("SELECT status, COUNT(*) FROM tasks GROUP BY status")).all()
+        )
+        successes = dict(
+            connection.execute(
+                text(
+                    "SELECT task_id, COUNT(*) FROM task_events WHERE status = 'succeeded' "
+                    "GROUP BY task_id"
+                )
+            ).all()
+        )
+    engine.dispose()
+    return {str(k): int(v) for k, v in statuses.items()}, {
+        str(k): int(v) for k, v in successes.items()
+    }
+
+
+def wait_for(database_url: str, done: int, seconds: float) -> dict[str, int]:
+    deadline = time.monotonic() + seconds
+    while True:
+        statuses, _ = counts(database_url)
+        finished = sum(n for s, n in statuses.items() if s not in ("queued", "routing", "running"))
+        if finished >= done or time.monotonic() > deadline:
+            return statuses
+        time.sleep(0.25)
+
+
+def assert_exactly_once(database_url: str, ids: list[str]) -> None:
+    statuses, successes = counts(database_url)
+    assert statuses == {"succeeded": TASKS}, statuses
+    assert len(set(ids)) == TASKS
+    assert set(successes) == set(ids) and set(successes.values()) == {1}
+
+
+def test_embedded_server_killed_mid_run_loses_nothing(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    database_url = f"sqlite:///{home / 'smolit.db'}"
+    server = start_server(home, config(0.05))
+    ids = submit_all(server.url, server.admin_token)
+    wait_for(database_url, TASKS // 4, 120)
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait()
+    statuses, _ = counts(database_url)
+    assert statuses.get("succeeded", 0) < TASKS, "the kill came too late to test anything"
+    restarted = start_server(home, config(0.05))
+    try:
+        wait_for(database_url, TASKS, 300)
+    finally:
+        restarted.stop()
+    assert_exactly_once(database_url, ids)
+
+
+def start_worker(home: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "SMOLIT_HOME": str(home)}
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "smolit", "worker", "--concurrency", "4"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = start_redis(tmp_path)
+    yield server
+    server.kill()
+
+
+def test_distributed_worker_killed_mid_run_loses_nothing(
+    tmp_path: Path, redis: RedisServer, fresh_postgres_url: str
+) -> None:
+    home = tmp_path / "home"
+    extra = f"queue: {redis.url}\nstorage: {fresh_postgres_url}"
+    server: RunningServer = start_server(home, config(0.1, extra))
+    workers = [start_worker(home, tmp_path / f"worker{i}.log") for i in range(2)]
+    try:
+        ids = submit_all(server.url, server.admin_token)
+        wait_for(fresh_postgres_url, TASKS // 4, 180)
+        workers[0].send_signal(signal.SIGKILL)
+        workers[0].wait()
+        statuses, _ = counts(fresh_postgres_url)
+        assert statuses.get("succeeded", 0) < TASKS, "the kill came too late to test anything"
+        final = wait_for(fresh_postgres_url, TASKS, 300)
+        assert final.get("succeeded") == TASKS, (
+            final,
+            (tmp_path / "worker1.log").read_text()[-3000:],
+        )
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.terminate()
+                try:
+                    worker.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+        server.stop()
+    assert_exactly_once(fresh_postgres_url, ids)
