@@ -16,6 +16,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from celery import Celery
@@ -188,6 +189,12 @@ class AgentNN:
                 )
 
     async def start(self) -> None:
+        # database writes, routing and model calls of running tasks all run in worker
+        # threads: enough for every task at once (the default is cores + 4)
+        threads = self.settings.system.max_concurrent_tasks + 8
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=threads, thread_name_prefix="smolit")
+        )
         await asyncio.to_thread(self.prepare)
         if self.celery is not None:
             await asyncio.to_thread(check_broker, self.celery, self.settings.queue)

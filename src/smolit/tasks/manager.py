@@ -14,9 +14,10 @@ import asyncio
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from smolit.agents.supervisor import Supervisor
 from smolit.config import Settings
@@ -29,6 +30,7 @@ from smolit.tasks.store import MAX_LIST_LIMIT, NewTask, TaskStore, parse_priorit
 from smolit.tasks.view import TaskView
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 __all__ = ["MAX_LIST_LIMIT", "SubmitOptions", "TaskManager", "validate_task_text"]
 
@@ -98,6 +100,9 @@ class TaskManager:
         self._loops: list[asyncio.Task[None]] = []
         self._done: dict[str, asyncio.Event] = {}
         self._running = False
+        #: submits and reads get threads of their own, so that they never queue behind
+        #: the database writes, routing and model calls of running tasks
+        self._api_threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="smolit-api")
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -199,7 +204,7 @@ class TaskManager:
             idempotency_key=options.idempotency_key,
             request_id=options.request_id,
         )
-        view, created = await asyncio.to_thread(self.store.insert, task, self._requeue_after)
+        view, created = await self._api(self.store.insert, task, self._requeue_after)
         if created:
             if self.embedded:
                 self._done[view.id] = asyncio.Event()
@@ -211,7 +216,7 @@ class TaskManager:
 
     async def get(self, task_id: str, principal: Principal, wait: float = 0) -> TaskView:
         """The task, after waiting up to ``wait`` seconds for it to finish."""
-        view = await asyncio.to_thread(self.store.visible, task_id, principal)
+        view = await self._api(self.store.visible, task_id, principal)
         deadline = time.monotonic() + wait
         while not view.finished and (remaining := deadline - time.monotonic()) > 0:
             event = self._done.get(task_id)
@@ -222,8 +227,11 @@ class TaskManager:
                     await asyncio.wait_for(event.wait(), remaining)
                 except TimeoutError:
                     pass
-            view = await asyncio.to_thread(self.store.visible, task_id, principal)
+            view = await self._api(self.store.visible, task_id, principal)
         return view
+
+    async def _api(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._api_threads, function, *args)
 
     def list(
         self,
@@ -275,15 +283,18 @@ class TaskManager:
                     priority = PRIORITIES[view.priority] if view else PRIORITIES["normal"]
                     self._local.put(task_id, priority, delay=outcome.retry_in)
                     continue
+                if outcome.ran and outcome.status is not None and outcome.status.finished:
+                    self._notify(task_id)
+                else:  # not claimable (finished or cancelled meanwhile): look
+                    view = await asyncio.to_thread(self.store.load, task_id)
+                    if view is not None and view.finished:
+                        self._notify(task_id)
             except Exception:  # a worker must survive anything one task does
                 logger.exception("task %s crashed its worker", task_id)
             finally:
                 self._local.task_done()
-            await self._notify(task_id)
 
-    async def _notify(self, task_id: str) -> None:
-        view = await asyncio.to_thread(self.store.load, task_id)
-        if view is not None and view.finished:
-            event = self._done.pop(task_id, None)
-            if event is not None:
-                event.set()
+    def _notify(self, task_id: str) -> None:
+        event = self._done.pop(task_id, None)
+        if event is not None:
+            event.set()
