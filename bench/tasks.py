@@ -11,7 +11,7 @@
 
 Routing uses the real encoder (the base MiniLM router). Prints one JSON object.
 
-    python -m bench.tasks [--tasks 1000] [--skip-distributed]
+    python -m bench.tasks [--tasks 1000] [--rate 100] [--skip-embedded | --skip-distributed]
 """
 
 from __future__ import annotations
@@ -207,8 +207,11 @@ def main() -> None:
     parser.add_argument("--worker-concurrency", type=int, default=4)
     parser.add_argument("--rate", type=float, default=100.0, help="paced submits per second")
     parser.add_argument("--skip-distributed", action="store_true")
+    parser.add_argument("--skip-embedded", action="store_true")
     args = parser.parse_args()
-    report: dict[str, Any] = {"embedded": embedded(args.tasks, args.rate)}
+    report: dict[str, Any] = {}
+    if not args.skip_embedded:
+        report["embedded"] = embedded(args.tasks, args.rate)
     if not args.skip_distributed:
         report["distributed"] = distributed(args.distributed_tasks, args.worker_concurrency)
     print(json.dumps(report, indent=2))
