@@ -107,3 +107,17 @@ def test_models_commands_say_when_no_server_answers(tmp_path: Path) -> None:
 def test_default_model_names_come_from_file_names() -> None:
     assert default_name(Path("/x/SmolLM2-135M-Instruct.Q4_1.gguf")) == "smollm2-135m-instruct"
     assert default_name(Path("my model dir")) == "my-model-dir"
+
+
+def test_serve_and_worker_name_an_unreachable_queue(tmp_path: Path) -> None:
+    (tmp_path / "smolit.yaml").write_text(f"queue: redis://127.0.0.1:{free_port()}/0\n")
+    for command in (["serve", "--port", str(free_port())], ["worker"]):
+        result = smolit(*command, home=tmp_path)
+        assert result.returncode != 0, command
+        assert "cannot reach the task queue at redis://127.0.0.1:" in result.stderr, command
+        assert "Traceback" not in result.stderr
+
+
+def test_worker_needs_the_distributed_mode(tmp_path: Path) -> None:
+    result = smolit("worker", home=tmp_path)
+    assert result.returncode == 2 and "queue: redis://" in result.stderr

@@ -216,3 +216,41 @@ def test_feedback_recorded_by_another_process_reaches_this_router(tmp_path: Path
     assert worker.router.learner.stats() != before
     worker.close()
     server.close()
+
+
+class FlakyQueue:
+    """A distributed queue whose broker is down until ``up`` is set."""
+
+    def __init__(self) -> None:
+        self.up = False
+        self.sent: list[str] = []
+
+    def put(self, task_id: str, priority: int, delay: float = 0.0) -> None:
+        if not self.up:
+            raise ConnectionError("broker down")
+        self.sent.append(task_id)
+
+
+def test_a_task_submitted_while_the_broker_is_down_is_queued_when_it_returns(
+    tmp_path: Path,
+) -> None:
+    from smolit.tasks.manager import TaskManager
+    from smolit.tasks.store import TaskStore
+
+    system = small_system(tmp_path)
+    system.prepare()
+    queue = FlakyQueue()
+    manager = TaskManager(TaskStore(system.database), system.supervisor, system.settings, queue)
+
+    async def body() -> list[str]:
+        await manager.start()
+        view = await manager.submit("boil an egg", ALICE)  # accepted although not queued
+        assert manager.requeue_due_sync() == 0  # still down: nothing sent, nothing lost
+        queue.up = True
+        assert manager.requeue_due_sync() == 1
+        await manager.stop()
+        return [view.id]
+
+    ids = asyncio.run(body())
+    assert queue.sent == ids
+    system.close()

@@ -121,6 +121,10 @@ def serve(
     output.line("preparing: database, encoder, agents and their knowledge ...")
     system = AgentNN(settings)
     system.prepare()
+    if system.celery is not None:  # the distributed mode: say now if the broker is down
+        from smolit.distributed.celery_app import check_broker
+
+        check_broker(system.celery, settings.queue)
     issued = system.tokens.ensure_admin()
     threading.Thread(
         target=warm_default_model, args=(system,), name="model-preload", daemon=True

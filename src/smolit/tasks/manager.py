@@ -162,14 +162,17 @@ class TaskManager:
 
     def requeue_due_sync(self) -> int:
         """Hand every overdue task to the queue again; how many (blocking)."""
-        due = self.store.due()
-        if not due:
-            return 0
-        self.store.touch_queued([task_id for task_id, _ in due], self._requeue_after)
-        for task_id, priority in due:
-            self.queue.put(task_id, priority)
-        logger.info("re-queued %d overdue tasks", len(due))
-        return len(due)
+        sent: list[str] = []
+        try:
+            for task_id, priority in self.store.due():
+                self.queue.put(task_id, priority)
+                sent.append(task_id)
+        except Exception as exc:  # the broker is down: the rest stay due for the next round
+            logger.warning("re-queueing stopped after %d tasks: %s", len(sent), exc)
+        self.store.touch_queued(sent, self._requeue_after)
+        if sent:
+            logger.info("re-queued %d overdue tasks", len(sent))
+        return len(sent)
 
     # --- submit, read, cancel ---------------------------------------------------------
 
@@ -212,6 +215,7 @@ class TaskManager:
                 await asyncio.to_thread(self.queue.put, view.id, PRIORITIES[view.priority])
             except Exception as exc:  # stored: the re-queue job sends it when the queue is back
                 logger.warning("task %s stored but not queued yet: %s", view.id, exc)
+                await asyncio.to_thread(self.store.touch_queued, [view.id], 0.0)
         return view, created
 
     async def get(self, task_id: str, principal: Principal, wait: float = 0) -> TaskView:
