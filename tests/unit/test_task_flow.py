@@ -254,3 +254,43 @@ def test_a_task_submitted_while_the_broker_is_down_is_queued_when_it_returns(
     ids = asyncio.run(body())
     assert queue.sent == ids
     system.close()
+
+
+def test_an_agent_that_caches_responses_asks_its_model_once_per_prompt(tmp_path: Path) -> None:
+    from smolit.config import AgentConfig
+
+    model = FakeModel(default="cached answer")
+    agents = [
+        AgentConfig(
+            name="cooking",
+            description="recipes cooking food kitchen",
+            examples=["boil an egg", "bake bread"],
+            model="fake",
+            cache_responses=True,
+        ),
+        AgentConfig(
+            name="travel",
+            description="travel trips flights hotels",
+            examples=["book a flight", "find a hotel"],
+            model="fake",
+        ),
+    ]
+    system = small_system(tmp_path, model, agents=agents)
+
+    async def body(s: AgentNN) -> list[TaskView]:
+        return [await submit_and_wait(s, text) for text in ("boil an egg", "boil an egg")]
+
+    first, second = run_in(system, body)
+    assert first.answer == second.answer == "cached answer"
+    assert len(model.calls) == 1
+    assert system.cache.stats()["caches"]["response"]["hits"] == 1
+
+
+def test_agents_do_not_cache_responses_unless_they_opt_in(tmp_path: Path) -> None:
+    model = FakeModel(default="fresh answer")
+
+    async def body(s: AgentNN) -> list[TaskView]:
+        return [await submit_and_wait(s, "boil an egg") for _ in range(2)]
+
+    run_in(small_system(tmp_path, model), body)
+    assert len(model.calls) == 2
