@@ -48,6 +48,20 @@ class SystemSettings(Section):
     )
     cache_size: int = Field(1024, ge=1, description="MB for all caches together")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        "text", description="json: one JSON object per line, with the request id"
+    )
+    monitor_interval: float = Field(
+        5.0, gt=0, le=3600, description="seconds between resource samples"
+    )
+    monitor_history: int = Field(120, ge=1, le=100_000, description="resource samples kept")
+    backup_keep: int = Field(7, ge=1, le=10_000, description="backups kept; older are deleted")
+    backup_key_env: str | None = Field(
+        None, description="environment variable holding a base64 32-byte key: encrypt backups"
+    )
+    backup_interval: float = Field(
+        0, ge=0, description="seconds between scheduled backups by the server; 0 disables"
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

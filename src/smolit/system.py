@@ -24,6 +24,7 @@ from celery import Celery
 from smolit.agents.registry import AgentRegistry
 from smolit.agents.spec import AgentSpec
 from smolit.agents.supervisor import Supervisor
+from smolit.backup import BackupManager
 from smolit.cache import CacheManager
 from smolit.config import Settings, process_environment
 from smolit.distributed.celery_app import check_broker, create_celery
@@ -34,6 +35,7 @@ from smolit.knowledge import KnowledgeManager
 from smolit.knowledge.updates import KnowledgeUpdater
 from smolit.models import ModelManager
 from smolit.models.versions import ModelVersions
+from smolit.monitor.resources import ResourceMonitor
 from smolit.routing.checkpoints import RouterCheckpoints
 from smolit.routing.encoder import SentenceTransformerEncoder, TextEncoder
 from smolit.routing.neural.model import RouterModel
@@ -121,6 +123,15 @@ class AgentNN:
                 "requeue-overdue-tasks", REQUEUE_INTERVAL, self.tasks.requeue_due_sync
             )
         self.scheduler.add("prune-workers", 3600, self.workers.prune)
+        self.backups = BackupManager(
+            settings, process_environment() if environ is None else environ
+        )
+        self.scheduler.add("backup", settings.system.backup_interval, self._scheduled_backup)
+        self.resources = ResourceMonitor(
+            settings.home,
+            interval=settings.system.monitor_interval,
+            history=settings.system.monitor_history,
+        )
         self._background: list[asyncio.Task[None]] = []
         self._prepared = False
 
@@ -211,6 +222,7 @@ class AgentNN:
         self.cache.start()
         self.knowledge_updater.start()
         self.scheduler.start()
+        self._background.append(asyncio.create_task(self.resources.run(), name="resources"))
         if self.distributed:
             self._background.append(
                 asyncio.create_task(self._sync_feedback(), name="feedback-sync")
@@ -255,6 +267,10 @@ class AgentNN:
             except Exception:  # the database may be briefly gone
                 logger.warning("heartbeat failed", exc_info=True)
             await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    def _scheduled_backup(self) -> None:
+        info = self.backups.create()
+        logger.info("scheduled backup %s written (%d bytes)", info.id, info.size_bytes)
 
     def close(self) -> None:
         self.knowledge.close()

@@ -10,19 +10,24 @@ from fastapi import FastAPI
 from smolit import __version__
 from smolit.api.errors import install_error_handlers
 from smolit.api.limits import BodySizeLimit, LargerLimit
+from smolit.api.request_id import RequestIdMiddleware
+from smolit.api.request_metrics import RequestMetrics
 from smolit.api.routes import (
     agents,
+    backups,
     cache,
     health,
     knowledge,
     metrics,
     models,
     openai_compat,
+    resources,
     tasks,
     tokens,
     workers,
 )
 from smolit.api.routes import router as router_routes
+from smolit.metrics import RequestStats
 from smolit.system import AgentNN
 
 
@@ -47,6 +52,7 @@ def create_app(system: AgentNN, manage_lifecycle: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.system = system
+    app.state.request_stats = RequestStats()
     install_error_handlers(app)
     for module in (
         health,
@@ -60,6 +66,8 @@ def create_app(system: AgentNN, manage_lifecycle: bool = True) -> FastAPI:
         metrics,
         workers,
         cache,
+        resources,
+        backups,
     ):
         app.include_router(module.router)
     upload = LargerLimit(
@@ -71,4 +79,7 @@ def create_app(system: AgentNN, manage_lifecycle: bool = True) -> FastAPI:
     app.add_middleware(
         BodySizeLimit, max_bytes=system.settings.server.max_request_bytes, larger=[upload]
     )
+    app.add_middleware(RequestIdMiddleware)
+    # outermost: times every request, refused ones included
+    app.add_middleware(RequestMetrics, stats=app.state.request_stats)
     return app

@@ -16,17 +16,12 @@ from smolit.cli import output
 from smolit.cli.options import ConfigOption, HomeOption
 from smolit.config import CONFIG_FILE_NAME, Settings, load_settings, resolve_config_path
 from smolit.errors import SmolitError
+from smolit.logs import configure_logging
 
 if TYPE_CHECKING:
     from smolit.system import AgentNN
 
 logger = logging.getLogger(__name__)
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)-8s %(name)s: %(message)s", force=True
-    )
 
 
 def install_demo(home: Path) -> bool:
@@ -111,7 +106,7 @@ def serve(
         if config_path is None and install_demo(home_path):
             output.line(f"installed the demo configuration in {home_path}")
     settings = load_settings(config, home)
-    configure_logging(settings.system.log_level)
+    configure_logging(settings.system.log_level, settings.system.log_format)
     host = host or settings.server.host
     port = settings.server.port if port is None else port
     import torch
@@ -135,5 +130,6 @@ def serve(
         host=host,
         port=port,
         log_level=settings.system.log_level.lower(),
+        log_config=None,  # uvicorn's records go through the handler configured above
         timeout_graceful_shutdown=10,
     )

@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 
 from smolit.cli.options import ConfigOption, HomeOption
-from smolit.cli.serve_cmd import configure_logging
 from smolit.config import load_settings
 from smolit.errors import ConfigError
+from smolit.logs import configure_logging
 
 
 def worker(
@@ -21,12 +21,18 @@ def worker(
             "--concurrency", min=1, max=1024, help="tasks at once (default: max_concurrent_tasks)"
         ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port", min=0, max=65535, help="serve this worker's /metrics on this port"
+        ),
+    ] = None,
 ) -> None:
     """Run tasks that servers queue (needs queue: redis://... and a shared storage URL)."""
     from smolit.distributed.worker import TaskWorker
 
     settings = load_settings(config, home)
-    configure_logging(settings.system.log_level)
+    configure_logging(settings.system.log_level, settings.system.log_format)
     if settings.queue == "local":
         raise ConfigError(
             "smolit worker needs the distributed mode: set queue: redis://... and "
@@ -35,4 +41,4 @@ def worker(
     import torch
 
     torch.set_num_threads(1)
-    TaskWorker(settings, concurrency).run()
+    TaskWorker(settings, concurrency, metrics_port).run()

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from smolit.config import Settings
 from smolit.distributed.celery_app import RUN_TASK, TASK_QUEUE, check_broker, create_celery
 from smolit.distributed.workers import WorkerRegistry
+from smolit.metrics import MetricsServer, system_collectors
 from smolit.system import AgentNN
 from smolit.tasks.manager import DISTRIBUTED_REQUEUE_AFTER
 from smolit.tasks.queues import CeleryQueue
@@ -31,10 +32,18 @@ T = TypeVar("T")
 
 
 class TaskWorker:
-    def __init__(self, settings: Settings, concurrency: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        concurrency: int | None = None,
+        metrics_port: int | None = None,
+    ) -> None:
         self.settings = settings
         self.concurrency = concurrency or settings.system.max_concurrent_tasks
+        self.metrics_port = metrics_port
         self.celery = create_celery(settings)
+        # keep the root handler configure_logging installed (format, request ids)
+        self.celery.conf.worker_hijack_root_logger = False
         self.system = AgentNN(settings, queue=CeleryQueue(self.celery))
         self.worker_id = WorkerRegistry.new_id("worker")
         self.runner = TaskRunner(
@@ -68,6 +77,7 @@ class TaskWorker:
         """Prepare the system, then consume the queue until stopped (Ctrl-C, SIGTERM)."""
         check_broker(self.celery, self.settings.queue)
         self.system.prepare()
+        metrics = self._serve_metrics()
         self._thread.start()
         self._call(self._start_background())
         try:
@@ -91,7 +101,18 @@ class TaskWorker:
                 self.system.workers.remove(self.worker_id)
             except Exception:  # the database may be gone at shutdown
                 logger.warning("cannot remove worker %s from the registry", self.worker_id)
+            if metrics is not None:
+                metrics.close()
             self.system.close()
+
+    def _serve_metrics(self) -> MetricsServer | None:
+        """This worker's own ``/metrics`` (``--metrics-port``): Prometheus scrapes each."""
+        if self.metrics_port is None:
+            return None
+        collectors = system_collectors(self.system, lambda: self.runner.finished)
+        server = MetricsServer(collectors, self.metrics_port)
+        logger.info("worker metrics at http://0.0.0.0:%d/metrics", server.port)
+        return server
 
     async def _start_background(self) -> None:
         self._background = [asyncio.create_task(self._heartbeat(), name="worker-heartbeat")]

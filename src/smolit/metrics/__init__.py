@@ -1,5 +1,11 @@
 """Prometheus metrics: collectors that read the system's live state at scrape time."""
 
-from smolit.metrics.collectors import ModelCollector, render_metrics
+from smolit.metrics.collectors import (
+    MetricsServer,
+    ModelCollector,
+    render_metrics,
+    system_collectors,
+)
+from smolit.metrics.http import RequestStats
 
-__all__ = ["ModelCollector", "render_metrics"]
+__all__ = ["MetricsServer", "ModelCollector", "RequestStats", "render_metrics", "system_collectors"]

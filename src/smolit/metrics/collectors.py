@@ -6,23 +6,32 @@ registry (never the process-global one: tests build many systems in one process)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from smolit.agents.supervisor import Supervisor
 from smolit.cache import CacheCollector, CacheManager
+from smolit.errors import ConfigError
+from smolit.metrics.resources import ResourceCollector
+from smolit.metrics.tasks import TaskCollector
 from smolit.models.manager import ModelManager
 from smolit.models.stats import task_success_by_model
+from smolit.monitor.resources import ResourceMonitor
 from smolit.storage import Database
+from smolit.tasks.manager import TaskManager
 
 
 class _System(Protocol):
     models: ModelManager
     database: Database
     cache: CacheManager
+    resources: ResourceMonitor
+    supervisor: Supervisor
+    tasks: TaskManager
 
 
 class ModelCollector(Collector):
@@ -100,9 +109,54 @@ class ModelCollector(Collector):
         )
 
 
-def render_metrics(system: _System) -> bytes:
-    """The Prometheus text exposition of ``system``'s collectors."""
+def system_collectors(
+    system: _System, finished_here: Callable[[], int] | None = None
+) -> list[Collector]:
+    """Every family a process exposes; ``finished_here`` counts the tasks this process ran
+    (a worker passes its own runner's count; by default the system's task runner)."""
+    tasks = system.tasks
+    return [
+        ResourceCollector(system.resources),
+        CacheCollector(system.cache),
+        ModelCollector(system.models, system.database),
+        TaskCollector(
+            system.database,
+            system.models,
+            system.resources,
+            system.supervisor.availability,
+            finished_here or (lambda: tasks.runner.finished),
+        ),
+    ]
+
+
+def registry_of(collectors: Sequence[Collector]) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ModelCollector(system.models, system.database))
-    registry.register(CacheCollector(system.cache))
-    return generate_latest(registry)
+    for collector in collectors:
+        registry.register(collector)
+    return registry
+
+
+def render_metrics(system: _System, extra: Sequence[Collector] = ()) -> bytes:
+    """The Prometheus text exposition of ``system``'s collectors and ``extra`` ones."""
+    return generate_latest(registry_of([*system_collectors(system), *extra]))
+
+
+class MetricsServer:
+    """``/metrics`` of a process without the API (a ``smolit worker``), on its own port."""
+
+    def __init__(self, collectors: Sequence[Collector], port: int, host: str = "0.0.0.0") -> None:
+        try:
+            self._server, self._thread = start_http_server(
+                port, addr=host, registry=registry_of(collectors)
+            )
+        except OSError as exc:
+            raise ConfigError(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from exc
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_port)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from smolit.agents.supervisor import Supervisor, SupervisorOutcome
 from smolit.errors import AgentUnavailableError, ModelError, SmolitError, StorageError
+from smolit.logs import request_id_var
 from smolit.routing.decision import RouteDecision
 from smolit.tasks.states import TaskStatus
 from smolit.tasks.store import Claim, TaskStore
@@ -58,6 +59,8 @@ class TaskRunner:
         self._backoff = backoff
         self._requeue_after = requeue_after
         self.running: dict[str, asyncio.Task[SupervisorOutcome]] = {}
+        #: runs this process took to a final state (for tasks per CPU-second)
+        self.finished = 0
 
     async def run(self, task_id: str) -> RunOutcome:
         try:
@@ -67,11 +70,22 @@ class TaskRunner:
             return RunOutcome(False, retry_in=max(1.0, self._backoff))
         if claim is None:
             return RunOutcome(False)
+        # the task's log lines carry the id of the request that submitted it
+        context = request_id_var.set(claim.request_id)
         try:
-            return await self._run_claimed(claim)
+            outcome = await self._run_claimed(claim)
+            if outcome.status is not None:
+                logger.info(
+                    "task %s: %s (attempt %d)", task_id, outcome.status.value, claim.attempt
+                )
         except SQLAlchemyError as exc:  # the database went away mid-task: the lease expires
             logger.warning("task %s: database lost (%s); it will run again", task_id, exc)
             return RunOutcome(True, retry_in=self._lease)
+        finally:
+            request_id_var.reset(context)
+        if outcome.status is not None and outcome.status.finished:
+            self.finished += 1
+        return outcome
 
     async def _run_claimed(self, claim: Claim) -> RunOutcome:
         async def routed(decision: RouteDecision) -> None:

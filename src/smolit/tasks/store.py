@@ -43,6 +43,8 @@ class Claim:
     attempt: int
     text: str
     timeout: float
+    #: the request that submitted it, so the run logs under the same id
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -262,7 +264,9 @@ class TaskStore:
                 return None
             detail = "resumed after its worker was lost" if status != "queued" else None
             _event(session, task_id, TaskStatus.ROUTING, attempts + 1, worker, detail)
-            return Claim(task_id, token, worker, attempts + 1, row.text, row.timeout)
+            return Claim(
+                task_id, token, worker, attempts + 1, row.text, row.timeout, row.request_id
+            )
 
     @staticmethod
     def _claimable(row: TaskRow, now: datetime) -> bool:

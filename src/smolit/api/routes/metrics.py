@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from smolit.api.deps import SystemDep
-from smolit.metrics import render_metrics
+from smolit.metrics import RequestStats, render_metrics
 
 router = APIRouter(tags=["metrics"])
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics(system: SystemDep) -> Response:
-    """Model performance and pool memory, per model version."""
-    body = await asyncio.to_thread(render_metrics, system)
+async def metrics(system: SystemDep, request: Request) -> Response:
+    """System, application and business families (docs/operations.md)."""
+    stats: RequestStats = request.app.state.request_stats
+    body = await asyncio.to_thread(render_metrics, system, [stats])
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -7,12 +7,13 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from smolit.api.deps import PrincipalDep, SystemDep
 from smolit.api.schemas import FeedbackIn, FeedbackOut, TaskList, TaskOut, TaskSubmit
 from smolit.errors import ValidationError
+from smolit.logs import current_request_id
 from smolit.tasks.manager import SubmitOptions
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
@@ -23,7 +24,6 @@ MAX_WAIT_SECONDS = 300
 @router.post("", response_model=TaskOut, status_code=status.HTTP_202_ACCEPTED)
 async def submit_task(
     body: TaskSubmit,
-    request: Request,
     response: Response,
     system: SystemDep,
     principal: PrincipalDep,
@@ -45,7 +45,7 @@ async def submit_task(
         priority=body.priority,
         timeout=body.timeout,
         idempotency_key=body.idempotency_key or idempotency_key,
-        request_id=request.headers.get("X-Request-ID"),
+        request_id=current_request_id(),
     )
     view, created = await system.tasks.submit_new(body.text, principal, options)
     if not created:

@@ -1,0 +1,117 @@
+"""``python -m smolit.backup create | list | verify ID | restore ID [--force]``."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Annotated
+
+import typer
+
+from smolit.backup.manager import BackupManager
+from smolit.cli import output
+from smolit.cli.options import ConfigOption, HomeOption, JsonOption
+from smolit.config import load_settings, process_environment
+from smolit.errors import ConfigError, SmolitError, ValidationError
+
+app = typer.Typer(
+    name="smolit.backup",
+    help="Back up and restore an Agent-NN data directory.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+IdArgument = Annotated[str, typer.Argument(help="a backup id (see `list`)")]
+
+
+def _manager(config: ConfigOption, home: HomeOption) -> BackupManager:
+    return BackupManager(load_settings(config, home), process_environment())
+
+
+def _size(count: int) -> str:
+    return f"{count / 1_048_576:.1f} MB"
+
+
+@app.command()
+def create(config: ConfigOption = None, home: HomeOption = None, json: JsonOption = False) -> None:
+    """Snapshot the database, knowledge indexes, model files and configuration."""
+    started = time.perf_counter()
+    info = _manager(config, home).create()
+    seconds = round(time.perf_counter() - started, 2)
+    if json:
+        output.emit_json({**info.to_dict(), "seconds": seconds})
+        return
+    sealed = ", encrypted" if info.encrypted else ""
+    output.line(f"created {info.id} ({_size(info.size_bytes)}{sealed}) in {seconds} s: {info.path}")
+
+
+@app.command("list")
+def list_backups(
+    config: ConfigOption = None, home: HomeOption = None, json: JsonOption = False
+) -> None:
+    """The backups in the data directory, newest first."""
+    backups = _manager(config, home).list()
+    if json:
+        output.emit_json([b.to_dict() for b in backups])
+        return
+    if not backups:
+        output.line("no backups yet: python -m smolit.backup create")
+        return
+    output.table(
+        ["id", "size", "created", "encrypted"],
+        [
+            [b.id, _size(b.size_bytes), b.created_at, "yes" if b.encrypted else "no"]
+            for b in backups
+        ],
+    )
+
+
+@app.command()
+def verify(
+    backup_id: IdArgument,
+    config: ConfigOption = None,
+    home: HomeOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Decrypt, unpack and check every checksum of a backup, without restoring it."""
+    report = _manager(config, home).verify(backup_id)
+    if json:
+        output.emit_json(report)
+        return
+    output.line(f"{backup_id}: ok ({report['files']} files, {report['database']} database)")
+
+
+@app.command()
+def restore(
+    backup_id: IdArgument,
+    config: ConfigOption = None,
+    home: HomeOption = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="stop a server or worker running on this data first")
+    ] = False,
+    json: JsonOption = False,
+) -> None:
+    """Check a backup in full, then put its data back in the data directory."""
+    started = time.perf_counter()
+    report = _manager(config, home).restore(backup_id, force=force)
+    seconds = round(time.perf_counter() - started, 2)
+    if json:
+        output.emit_json({**report, "seconds": seconds})
+        return
+    output.line(f"restored {backup_id} in {seconds} s:")
+    for path in report["restored"]:
+        output.line(f"  {path}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, standalone_mode=True)
+    except SmolitError as exc:
+        output.error(exc.message)
+        sys.exit(2 if isinstance(exc, ConfigError | ValidationError) else 1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # no traceback ever reaches an operator
+        output.error(f"unexpected error: {exc.__class__.__name__}: {exc}")
+        sys.exit(1)

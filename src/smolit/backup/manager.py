@@ -1,0 +1,362 @@
+"""``BackupManager``: create, list, verify and restore backups of one data directory.
+
+Backups are files in ``<home>/backups``: ``<id>.tar.gz``, or ``<id>.tar.gz.enc`` when
+``system.backup_key_env`` names a key. The newest ``system.backup_keep`` are kept.
+"""
+
+from __future__ import annotations
+
+import builtins
+import errno
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from smolit import __version__
+from smolit.backup.archive import copy_tree, pack, sqlite_snapshot, unpack, write_manifest
+from smolit.backup.crypto import decrypt_file, encrypt_file, is_encrypted, load_key
+from smolit.config import CONFIG_FILE_NAME, Settings
+from smolit.errors import ConflictError, NotFoundError, StorageError, ValidationError
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+PLAIN, SEALED = ".tar.gz", ".tar.gz.enc"
+STOP_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    id: str
+    path: Path
+    size_bytes: int
+    created_at: str
+    encrypted: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "file": self.path.name,
+            "size_bytes": self.size_bytes,
+            "created_at": self.created_at,
+            "encrypted": self.encrypted,
+        }
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path.resolve().is_relative_to(root.resolve())
+
+
+def _disk_error(exc: OSError, what: str) -> StorageError:
+    if exc.errno == errno.ENOSPC:
+        return StorageError(f"no space left on the device while writing {what}; the partial "
+                            "backup was removed")  # fmt: skip
+    return StorageError(f"cannot write {what}: {exc.strerror or exc}")
+
+
+class BackupManager:
+    def __init__(self, settings: Settings, environ: Mapping[str, str]) -> None:
+        self.settings = settings
+        self.home = settings.home
+        self.directory = settings.home / "backups"
+        self._environ = environ
+
+    def _key(self) -> bytes | None:
+        return load_key(self.settings.system.backup_key_env, self._environ)
+
+    # --- list ---------------------------------------------------------------------------
+
+    def list(self) -> builtins.list[BackupInfo]:
+        """Newest first."""
+        if not self.directory.is_dir():
+            return []
+        found = []
+        for path in self.directory.iterdir():
+            for suffix in (SEALED, PLAIN):
+                if path.is_file() and path.name.endswith(suffix):
+                    stat = path.stat()
+                    found.append(
+                        BackupInfo(
+                            id=path.name[: -len(suffix)],
+                            path=path,
+                            size_bytes=stat.st_size,
+                            created_at=datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(),
+                            encrypted=suffix == SEALED,
+                        )
+                    )
+                    break
+        return sorted(found, key=lambda b: (b.created_at, b.id), reverse=True)
+
+    def get(self, backup_id: str) -> BackupInfo:
+        if not ID_PATTERN.match(backup_id):
+            raise ValidationError(f"{backup_id!r} is not a backup id")
+        backups = self.list()
+        for info in backups:
+            if info.id == backup_id:
+                return info
+        known = ", ".join(b.id for b in backups) or "none yet (python -m smolit.backup create)"
+        raise NotFoundError(
+            f"no backup {backup_id!r}; existing backups: {known}",
+            details={"backup_id": backup_id, "existing": [b.id for b in backups]},
+        )
+
+    # --- create -------------------------------------------------------------------------
+
+    def _new_id(self) -> str:
+        base = "smolit-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        taken = {b.id for b in self.list()}
+        candidate, n = base, 1
+        while candidate in taken:
+            n += 1
+            candidate = f"{base}-{n}"
+        return candidate
+
+    def create(self) -> BackupInfo:
+        """Snapshot the database, knowledge indexes, model files and configuration."""
+        key = self._key()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        backup_id = self._new_id()
+        final = self.directory / (backup_id + (SEALED if key else PLAIN))
+        partial = self.directory / f".{backup_id}.part"
+        sealed = self.directory / f".{backup_id}.enc.part"
+        staging = Path(tempfile.mkdtemp(prefix=f".{backup_id}.", dir=self.directory))
+        try:
+            database = self._snapshot_database(staging / "database")
+            for name, source in (
+                ("knowledge", self.settings.knowledge_dir),
+                ("models", self.settings.models_dir),
+            ):
+                if source.is_dir():
+                    copy_tree(source, staging / name)
+            config = self.settings.config_file
+            if config is not None and config.is_file():
+                (staging / "config").mkdir()
+                shutil.copy2(config, staging / "config" / CONFIG_FILE_NAME)
+            write_manifest(
+                staging,
+                {
+                    "id": backup_id,
+                    "created_at": datetime.now(UTC).isoformat(),
+                    "smolit_version": __version__,
+                    "database": database,
+                },
+            )
+            pack(staging, partial)
+            if key is not None:
+                encrypt_file(partial, sealed, key)
+                partial.unlink()
+                sealed.rename(final)
+            else:
+                partial.rename(final)
+        except OSError as exc:
+            raise _disk_error(exc, str(final)) from exc
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            partial.unlink(missing_ok=True)
+            sealed.unlink(missing_ok=True)
+        self.prune()
+        return self.get(backup_id)
+
+    def _snapshot_database(self, target: Path) -> str:
+        url = make_url(self.settings.database_url)
+        target.mkdir(parents=True)
+        if url.get_backend_name() == "sqlite":
+            path = Path(url.database or "")
+            if not path.is_file():
+                raise StorageError(f"the database {path} does not exist; nothing to back up")
+            sqlite_snapshot(path, target / "smolit.db")
+            return "sqlite"
+        if url.get_backend_name() == "postgresql":
+            self._pg_tool("pg_dump", "--no-owner", "--clean", "--if-exists",
+                          "-f", str(target / "dump.sql"))  # fmt: skip
+            return "postgresql"
+        raise StorageError(f"backups support SQLite and PostgreSQL, not {url.get_backend_name()}")
+
+    def _pg_tool(self, tool: str, *args: str) -> None:
+        binary = shutil.which(tool)
+        if binary is None:
+            raise StorageError(
+                f"{tool} is not installed; install the PostgreSQL client tools "
+                "(apt-get install postgresql-client) to back up or restore PostgreSQL"
+            )
+        url = make_url(self.settings.database_url).set(drivername="postgresql")
+        dsn = url.render_as_string(hide_password=False)
+        done = subprocess.run([binary, f"--dbname={dsn}", *args], capture_output=True, text=True)
+        if done.returncode != 0:
+            detail = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"
+            raise StorageError(f"{tool}: {detail}")
+
+    def prune(self) -> builtins.list[str]:
+        """Delete all but the newest ``system.backup_keep`` backups; their ids."""
+        removed: builtins.list[str] = []
+        for info in self.list()[self.settings.system.backup_keep :]:
+            info.path.unlink(missing_ok=True)
+            removed.append(info.id)
+        return removed
+
+    # --- verify and restore -------------------------------------------------------------
+
+    def _open(self, info: BackupInfo, work: Path) -> dict[str, Any]:
+        """Decrypt (when sealed), unpack into ``work/content`` and check every checksum."""
+        archive = info.path
+        if info.encrypted or is_encrypted(info.path):
+            archive = work / "archive.tar.gz"
+            decrypt_file(info.path, archive, self._key())
+        return unpack(archive, work / "content")
+
+    def verify(self, backup_id: str) -> dict[str, Any]:
+        info = self.get(backup_id)
+        self.home.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".verify-", dir=self.home) as work:
+            manifest = self._open(info, Path(work))
+        return {
+            **info.to_dict(),
+            "created_at": manifest.get("created_at"),
+            "database": manifest.get("database"),
+            "files": len(manifest["files"]),
+            "ok": True,
+        }
+
+    def restore(self, backup_id: str, *, force: bool = False) -> dict[str, Any]:
+        """Check the backup in full, then replace the data it holds. Refuses while a server
+        or worker uses this data directory unless ``force`` (which stops local ones)."""
+        info = self.get(backup_id)
+        self._stop_live_servers(force)
+        with tempfile.TemporaryDirectory(prefix=".restore-", dir=self.home) as work:
+            content = Path(work) / "content"
+            manifest = self._open(info, Path(work))
+            try:
+                restored = self._apply(content, manifest, backup_id)
+            except OSError as exc:
+                raise _disk_error(exc, str(self.home)) from exc
+        return {"id": backup_id, "restored": restored}
+
+    def _apply(self, content: Path, manifest: dict[str, Any], backup_id: str) -> builtins.list[str]:
+        restored = [self._restore_database(content / "database", manifest.get("database"))]
+        for name, target in (
+            ("knowledge", self.settings.knowledge_dir),
+            ("models", self.settings.models_dir),
+        ):
+            self._check_inside(target)
+            old = target.with_name(f".{target.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            if target.exists():
+                target.rename(old)
+            if (content / name).is_dir():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(content / name, target)
+            shutil.rmtree(old, ignore_errors=True)
+            restored.append(str(target))
+        staged_config = content / "config" / CONFIG_FILE_NAME
+        if staged_config.is_file():
+            config = self.settings.config_file
+            if config is None or not _inside(config, self.home):
+                config = self.home / f"smolit.restored-{backup_id}.yaml"
+            shutil.copy2(staged_config, config)
+            restored.append(str(config))
+        return restored
+
+    def _check_inside(self, target: Path) -> None:
+        if not _inside(target, self.home):
+            raise ValidationError(
+                f"{target} lies outside the data directory {self.home}; restore only "
+                "writes inside it"
+            )
+
+    def _restore_database(self, staged: Path, kind: Any) -> str:
+        url = make_url(self.settings.database_url)
+        if kind != url.get_backend_name():
+            raise ValidationError(
+                f"the backup holds a {kind} database; this installation uses "
+                f"{url.get_backend_name()}"
+            )
+        if kind == "postgresql":
+            self._pg_tool("psql", "-v", "ON_ERROR_STOP=1", "-q", "-f", str(staged / "dump.sql"))
+            return url.render_as_string(hide_password=True)
+        target = Path(url.database or "")
+        self._check_inside(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = sqlite3.connect(f"file:{staged / 'smolit.db'}?mode=ro", uri=True)
+        try:
+            destination = sqlite3.connect(target)
+            try:
+                source.backup(destination)
+            finally:
+                destination.close()
+        finally:
+            source.close()
+        return str(target)
+
+    # --- a live server ------------------------------------------------------------------
+
+    def _live(self) -> builtins.list[dict[str, Any]]:
+        from smolit.distributed.workers import WorkerRegistry
+        from smolit.storage import Database
+
+        database = Database(self.settings.database_url)
+        try:
+            return [w for w in WorkerRegistry(database, stale_after=15).list() if w["alive"]]
+        except SQLAlchemyError:  # no database yet, or not migrated: nothing runs on it
+            return []
+        finally:
+            database.dispose()
+
+    def _health_url(self) -> str:
+        host = self.settings.server.host
+        host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        return f"http://{host}:{self.settings.server.port}/health"
+
+    def _answers(self) -> bool:
+        try:
+            return httpx.get(self._health_url(), timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _stop_live_servers(self, force: bool) -> None:
+        live = self._live()
+        answering = self._answers()
+        if not live and not answering:
+            return
+        names = ", ".join(w["id"] for w in live) or self._health_url()
+        if not force:
+            raise ConflictError(
+                f"a server or worker is running on this data ({names}); stop it first, or "
+                "pass --force to stop it",
+                details={"running": [w["id"] for w in live]},
+            )
+        here = socket.gethostname()
+        remote = [w["id"] for w in live if w["hostname"] != here]
+        if remote:
+            raise ConflictError(f"stop these processes on their hosts first: {', '.join(remote)}")
+        for worker in live:
+            if worker["pid"] != os.getpid():
+                self._terminate(int(worker["pid"]))
+        if self._answers():
+            raise ConflictError(
+                f"a server still answers at {self._health_url()}; stop it before restoring"
+            )
+
+    @staticmethod
+    def _terminate(pid: int) -> None:
+        """SIGTERM (a graceful shutdown), then wait for the process to exit."""
+        try:
+            process = psutil.Process(pid)
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=STOP_SECONDS)
+        except psutil.NoSuchProcess:
+            return
+        except psutil.TimeoutExpired as exc:
+            raise ConflictError(f"process {pid} did not stop within {STOP_SECONDS:g} s") from exc
