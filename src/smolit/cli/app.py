@@ -11,6 +11,7 @@ from smolit import __version__
 from smolit.cli import (
     agent_cmd,
     config_cmd,
+    doctor_cmd,
     knowledge_cmd,
     models_cmd,
     output,
@@ -39,6 +40,7 @@ app.add_typer(models_cmd.app, name="models")
 app.add_typer(knowledge_cmd.app, name="knowledge")
 app.command("serve")(serve_cmd.serve)
 app.command("worker")(worker_cmd.worker)
+app.command("doctor")(doctor_cmd.doctor)
 
 
 def _version(value: bool) -> None:
