@@ -304,3 +304,27 @@ def test_api_creates_and_lists_backups_for_admins_only(system: AgentNN) -> None:
         assert created.status_code == 201
         listed = client.get("/backups", headers=admin).json()["backups"]
     assert [b["id"] for b in listed] == [created.json()["id"]]
+
+
+@pytest.mark.postgres
+def test_a_postgresql_backup_restores_with_pg_dump(tmp_path: Path, fresh_postgres_url: str) -> None:
+    import shutil
+
+    from sqlalchemy import create_engine, text
+
+    if shutil.which("pg_dump") is None or shutil.which("psql") is None:
+        pytest.skip("pg_dump/psql are not installed (apt-get install postgresql-client)")
+    built = small_system(
+        tmp_path / "home", server={"port": free_port()}, storage=fresh_postgres_url
+    )
+    built.prepare()
+    submit(built, "boil an egg")
+    info = built.backups.create()
+    submit(built, "after the backup")
+    built.close()
+    BackupManager(built.settings, {}).restore(info.id)
+    engine = create_engine(fresh_postgres_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as connection:
+        texts = [row[0] for row in connection.execute(text("select text from tasks"))]
+    engine.dispose()
+    assert texts == ["boil an egg"]
