@@ -32,21 +32,8 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, text
 from tests.conftest import POSTGRES_ADMIN_URL, start_redis
-from tests.integration.server import start_server
+from tests.integration.server import TWO_AGENTS, start_server
 
-AGENTS = """
-agents:
-  - name: cooking
-    description: Cooking, recipes, kitchen techniques and food safety.
-    examples:
-      - How long do I boil an egg?
-      - How do I roast a chicken?
-  - name: travel
-    description: Travel planning, flights, packing and passports.
-    examples:
-      - What should I pack for a week in Rome?
-      - Do I need a visa for Japan?
-"""
 TEXTS = ["How long do I boil an egg?", "What should I pack for Rome?"]
 CLIENTS = 32
 
@@ -55,7 +42,7 @@ def config(delay: float, concurrency: int, extra: str = "") -> str:
     return (
         f"system: {{max_concurrent_tasks: {concurrency}, log_level: WARNING}}\n"
         f"models:\n  default_model: slow\n  definitions:\n"
-        f"    slow: {{backend: fake, options: {{delay: {delay}}}}}\n{extra}\n{AGENTS}"
+        f"    slow: {{backend: fake, options: {{delay: {delay}}}}}\n{extra}\n{TWO_AGENTS}"
     )
 
 

@@ -16,6 +16,21 @@ from tests.conftest import free_port
 
 STARTUP_SECONDS = 180
 
+#: two agents with examples: enough for the router to tell tasks apart
+TWO_AGENTS = """
+agents:
+  - name: cooking
+    description: Cooking, recipes, kitchen techniques and food safety.
+    examples:
+      - How long do I boil an egg?
+      - How do I roast a chicken?
+  - name: travel
+    description: Travel planning, flights, packing and passports.
+    examples:
+      - What should I pack for a week in Rome?
+      - Do I need a visa for Japan?
+"""
+
 
 @dataclass
 class RunningServer:

@@ -22,24 +22,12 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import RedisServer, start_redis
-from tests.integration.server import RunningServer, start_server
+from tests.integration.server import TWO_AGENTS, RunningServer, start_server
 
 pytestmark = pytest.mark.slow
 
 TASKS = 300
-AGENTS = """
-agents:
-  - name: cooking
-    description: Cooking, recipes, kitchen techniques and food safety.
-    examples:
-      - How long do I boil an egg?
-      - How do I roast a chicken?
-  - name: travel
-    description: Travel planning, flights, packing and passports.
-    examples:
-      - What should I pack for a week in Rome?
-      - Do I need a visa for Japan?
-"""
+
 TEXTS = ["How long do I boil an egg?", "What should I pack for Rome?"]
 
 
@@ -51,7 +39,7 @@ models:
   definitions:
     slow: {{backend: fake, options: {{delay: {delay}}}}}
 {extra}
-{AGENTS}
+{TWO_AGENTS}
 """
 
 

@@ -14,28 +14,20 @@ from smolit.config import ModelDefinition
 from smolit.models import ChatMessage, GenerationParams
 from smolit.models.backends.openai_compat import OpenAICompatibleBackend
 from smolit.models.backends.transformers_local import bundled_model_path
-from tests.integration.server import RunningServer, start_server
+from tests.integration.server import TWO_AGENTS, RunningServer, start_server
 
 pytestmark = pytest.mark.slow
 
-CONFIG = """
+CONFIG = (
+    """
 models:
   default_model: fake
   definitions:
     fake: {backend: fake}
     smollm2: {backend: transformers, path: bundled, max_new_tokens: 8}
-agents:
-  - name: cooking
-    description: Cooking, recipes, kitchen techniques and food safety.
-    examples:
-      - How long do I boil an egg?
-      - How do I roast a chicken?
-  - name: travel
-    description: Travel planning, flights, packing and passports.
-    examples:
-      - What should I pack for a week in Rome?
-      - Do I need a visa for Japan?
 """
+    + TWO_AGENTS
+)
 QUESTION = [{"role": "user", "content": "Name a fruit."}]
 
 

@@ -100,8 +100,8 @@ def test_users_do_not_see_each_others_tasks(tmp_path: Path) -> None:
         view = await submit_and_wait(s, "boil an egg", ALICE)
         with pytest.raises(NotFoundError):
             await s.tasks.get(view.id, BOB)
-        assert [t.id for t in s.tasks.list(ALICE)[0]] == [view.id]
-        assert s.tasks.list(BOB) == ([], None)
+        assert [t.id for t in s.tasks.store.page(ALICE)[0]] == [view.id]
+        assert s.tasks.store.page(BOB) == ([], None)
 
     run_in(small_system(tmp_path), body)
 

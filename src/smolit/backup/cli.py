@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Annotated
 
@@ -10,9 +9,9 @@ import typer
 
 from smolit.backup.manager import BackupManager
 from smolit.cli import output
+from smolit.cli.entry import run
 from smolit.cli.options import ConfigOption, HomeOption, JsonOption
 from smolit.config import load_settings, process_environment
-from smolit.errors import ConfigError, SmolitError, ValidationError
 
 app = typer.Typer(
     name="smolit.backup",
@@ -105,13 +104,4 @@ def restore(
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        app(args=argv, standalone_mode=True)
-    except SmolitError as exc:
-        output.error(exc.message)
-        sys.exit(2 if isinstance(exc, ConfigError | ValidationError) else 1)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as exc:  # no traceback ever reaches an operator
-        output.error(f"unexpected error: {exc.__class__.__name__}: {exc}")
-        sys.exit(1)
+    run(app, argv)

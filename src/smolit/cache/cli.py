@@ -10,7 +10,6 @@ clearing those needs the server.
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated, Any
 
 import typer
@@ -20,9 +19,10 @@ from smolit.cache.manager import CACHE_TYPES, MB, check_type, embeddings_dir, sh
 from smolit.cache.redis_tier import RedisTier
 from smolit.cli import output
 from smolit.cli.client import call
+from smolit.cli.entry import run
 from smolit.cli.options import ConfigOption, HomeOption, JsonOption, TokenOption, UrlOption
 from smolit.config import Settings, load_settings, process_environment
-from smolit.errors import ConfigError, SmolitError, StorageError, ValidationError
+from smolit.errors import StorageError, ValidationError
 
 IN_PROCESS_NOTE = (
     "in-memory caches live in the server process: set SMOLIT_URL and SMOLIT_TOKEN "
@@ -188,13 +188,4 @@ def _row(name: str, s: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        app(args=argv, standalone_mode=True)
-    except SmolitError as exc:
-        output.error(exc.message)
-        sys.exit(2 if isinstance(exc, ConfigError | ValidationError) else 1)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as exc:  # no traceback ever reaches an operator
-        output.error(f"unexpected error: {exc.__class__.__name__}: {exc}")
-        sys.exit(1)
+    run(app, argv)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -21,8 +20,7 @@ from smolit.cli import (
     token_cmd,
     worker_cmd,
 )
-from smolit.cli.client import ClientError
-from smolit.errors import ConfigError, SmolitError, ValidationError
+from smolit.cli.entry import run
 
 app = typer.Typer(
     name="smolit",
@@ -58,21 +56,5 @@ def root(
     """Agent-NN command line."""
 
 
-def exit_code(exc: SmolitError) -> int:
-    """2 for misuse (bad configuration or input, also when the server says so), else 1."""
-    if isinstance(exc, ClientError):
-        return 2 if exc.details.get("status") in (400, 422) else 1
-    return 2 if isinstance(exc, ConfigError | ValidationError) else 1
-
-
 def main(argv: list[str] | None = None) -> None:
-    try:
-        app(args=argv, standalone_mode=True)
-    except SmolitError as exc:
-        output.error(exc.message)
-        sys.exit(exit_code(exc))
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as exc:  # no traceback ever reaches a user
-        output.error(f"unexpected error: {exc.__class__.__name__}: {exc}")
-        sys.exit(1)
+    run(app, argv)

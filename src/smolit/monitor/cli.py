@@ -3,16 +3,16 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Annotated, Any
 
 import typer
 
 from smolit.cli import output
+from smolit.cli.entry import run
 from smolit.cli.options import JsonOption, UrlOption
 from smolit.config import load_client_settings
-from smolit.errors import SmolitError, ValidationError
+from smolit.errors import ValidationError
 from smolit.monitor.snapshot import ServerDown, fetch
 
 app = typer.Typer(
@@ -87,13 +87,4 @@ def _live(url: str, interval: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        app(args=argv, standalone_mode=True)
-    except SmolitError as exc:
-        output.error(exc.message)
-        sys.exit(2 if isinstance(exc, ValidationError) else 1)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as exc:  # no traceback ever reaches an operator
-        output.error(f"unexpected error: {exc.__class__.__name__}: {exc}")
-        sys.exit(1)
+    run(app, argv)

@@ -237,19 +237,6 @@ class TaskManager:
     async def _api(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._api_threads, function, *args)
 
-    def list(
-        self,
-        principal: Principal,
-        limit: int = 50,
-        status: str | None = None,
-        agent: str | None = None,
-        priority: str | None = None,
-        before: str | None = None,
-    ) -> tuple[list[TaskView], str | None]:
-        return self.store.page(
-            principal, limit=limit, status=status, agent=agent, priority=priority, before=before
-        )
-
     async def cancel(self, task_id: str, principal: Principal) -> TaskView:
         """Cancel a task; a running one stops at once here, or at its worker's heartbeat."""
         view = await asyncio.to_thread(self.store.cancel, task_id, principal)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
@@ -120,6 +121,14 @@ async def list_tasks(
 ) -> TaskList:
     """Your tasks (admins see all), newest first, a page at a time."""
     views, cursor = await asyncio.to_thread(
-        system.tasks.list, principal, limit, status, agent, priority, before
+        partial(
+            system.tasks.store.page,
+            principal,
+            limit=limit,
+            status=status,
+            agent=agent,
+            priority=priority,
+            before=before,
+        )
     )
     return TaskList(tasks=[TaskOut(**view.to_dict()) for view in views], next=cursor)
