@@ -45,8 +45,15 @@ def test_eval_command_prints_scores_for_every_mode(tmp_path: Path) -> None:
     app = typer.Typer()
     app.command("eval")(eval_command)
     app.command("other")(lambda: None)  # two commands: typer keeps the "eval" name
-    result = CliRunner().invoke(app, ["eval", *write_dataset(tmp_path), "--json"])
+    home = ["--home", str(tmp_path / "home")]
+    result = CliRunner().invoke(app, ["eval", *write_dataset(tmp_path), *home, "--json"])
     assert result.exit_code == 0, result.output
+    again = CliRunner().invoke(app, ["eval", *write_dataset(tmp_path), *home, "--json"])
+    first, second = json.loads(result.stdout)["modes"], json.loads(again.stdout)["modes"]
+    for mode in first:  # the second run embeds from the cache and scores the same
+        assert second[mode]["ndcg_at_10"] == first[mode]["ndcg_at_10"]
+        assert second[mode]["recall_at_100"] == first[mode]["recall_at_100"]
+    assert (tmp_path / "home" / "cache" / "embeddings").is_dir()
     scores = json.loads(result.stdout)
     assert scores["documents"] == 4 and scores["queries"] == 3
     assert scores["modes"]["hybrid"]["recall_at_100"] == 1.0

@@ -93,7 +93,7 @@ def test_a_word_longer_than_the_budget_is_a_chunk_of_its_own() -> None:
 
 def test_chunks_for_an_encoder_put_the_title_before_each_embedded_chunk() -> None:
     encoded = chunk_for_encoder("Pets", words(30, "abc"), 100, 0, WindowEncoder(60))
-    assert all(text == f"Pets\n\n{chunk}" for text, chunk in zip(encoded.inputs, encoded.chunks))
+    assert encoded.inputs == [f"Pets\n\n{chunk}" for chunk in encoded.chunks]
     assert all(sum(letters(c.split())) <= 60 - 4 for c in encoded.chunks)
 
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from smolit.errors import KnowledgeError, ValidationError
-from smolit.knowledge.store import KnowledgeStore, fts_query
+from smolit.knowledge.fulltext import fts_query
+from smolit.knowledge.store import KnowledgeStore
 from smolit.testing import LookupEncoder
 
 ENCODER = LookupEncoder(dimension=32)
@@ -250,3 +251,22 @@ def test_a_query_of_only_common_terms_still_finds_chunks(store: KnowledgeStore) 
     for n in range(3):
         save(store, f"s{n}", f"the report number {n}")
     assert len(store.keyword_search("docs", "the report", 5)) == 3
+
+
+def test_keyword_search_of_the_only_collection_equals_the_joined_search(
+    store: KnowledgeStore,
+) -> None:
+    for n in range(6):
+        save(store, f"s{n}", f"report {n}" + " walrus" * (n % 3))
+    alone = [chunk_id for chunk_id, _ in store.keyword_search("docs", "walrus", 5)]
+    save(store, "x", "walrus elsewhere", collection="other")  # now the join is needed
+    joined = [chunk_id for chunk_id, _ in store.keyword_search("docs", "walrus", 5)]
+    assert joined == alone and len(alone) == 4
+
+
+def test_query_words_in_no_chunk_do_not_displace_the_ones_that_are(
+    store: KnowledgeStore,
+) -> None:
+    save(store, "a", "boil the egg")
+    save(store, "b", "bake the bread")
+    assert [h.source for h in store.hits(store.keyword_search("docs", "how long egg", 5))] == ["a"]

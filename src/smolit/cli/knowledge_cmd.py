@@ -10,6 +10,7 @@ import typer
 
 from smolit.cli import output
 from smolit.cli.client import call
+from smolit.cli.knowledge_eval import eval_command
 from smolit.cli.options import JsonOption, TokenOption, UrlOption
 from smolit.errors import ValidationError
 
@@ -289,3 +290,6 @@ def remove_document(
     """Remove one document from a collection."""
     call(url, token, "DELETE", f"/knowledge/{collection}/documents/{document_id}")
     output.line(f"removed document {document_id}")
+
+
+app.command("eval")(eval_command)

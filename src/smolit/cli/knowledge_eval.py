@@ -12,8 +12,10 @@ from typing import Annotated
 
 import typer
 
+from smolit.cache import CacheManager
 from smolit.cli import output
-from smolit.cli.options import JsonOption
+from smolit.cli.options import HomeOption, JsonOption
+from smolit.config import load_settings
 from smolit.errors import ValidationError
 from smolit.knowledge.evaluation import run_evaluation
 from smolit.knowledge.records import SEARCH_MODES, SearchMode
@@ -39,6 +41,7 @@ def eval_command(
     embedding_model: Annotated[
         str, typer.Option("--embedding-model", help="encoder name or local directory")
     ] = BUNDLED_MINILM,
+    home: HomeOption = None,
     json: JsonOption = False,
 ) -> None:
     """Score keyword, semantic and hybrid search: nDCG@10, Recall@100, ingest and query speed."""
@@ -52,14 +55,20 @@ def eval_command(
                 f"unknown search mode {name!r} (use one of: {', '.join(SEARCH_MODES)})"
             )
         modes.append(name)
-    result = run_evaluation(
-        corpus,
-        queries,
-        qrels,
-        lambda: SentenceTransformerEncoder(embedding_model),
-        modes=modes,
-        progress=_progress,
-    )
+    settings = load_settings(None, home)
+    cache = CacheManager.from_settings(settings)
+    try:
+        # the embedding cache under SMOLIT_HOME makes a second run on the same corpus fast
+        result = run_evaluation(
+            corpus,
+            queries,
+            qrels,
+            lambda: cache.cached_encoder(SentenceTransformerEncoder(embedding_model)),
+            modes=modes,
+            progress=_progress,
+        )
+    finally:
+        cache.close()
     if json:
         output.emit_json(result)
         return

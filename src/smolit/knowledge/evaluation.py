@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import statistics
 import tempfile
 import time
@@ -23,6 +24,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from smolit.config import KnowledgeSettings
 from smolit.errors import SmolitError, ValidationError
@@ -230,12 +233,21 @@ def evaluate(
     """Ingest ``corpus`` into ``manager``'s ``COLLECTION``, then score each mode."""
     if progress is not None:
         progress(f"ingesting {len(corpus)} documents into a temporary collection")
-    timing = ingest_corpus(manager, COLLECTION, corpus, progress)
+    # ingesting is batch work: every core; a query is measured as served: one thread
+    threads = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
+    try:
+        timing = ingest_corpus(manager, COLLECTION, corpus, progress)
+    finally:
+        torch.set_num_threads(1)
     results: dict[str, Any] = {}
-    for mode in modes:
-        if progress is not None:
-            progress(f"searching {len(qrels)} queries in {mode} mode")
-        results[mode] = evaluate_mode(manager, COLLECTION, queries, qrels, mode)
+    try:
+        for mode in modes:
+            if progress is not None:
+                progress(f"searching {len(qrels)} queries in {mode} mode")
+            results[mode] = evaluate_mode(manager, COLLECTION, queries, qrels, mode)
+    finally:
+        torch.set_num_threads(threads)
     return {
         "modes": results,
         "documents": len(corpus),

@@ -77,7 +77,8 @@ class TermCounts:
 
     FTS5's BM25 gives a term in half or more of the rows an IDF of zero (clamped to 1e-6),
     so such a term (``the``, ``of``) changes no ranking, yet makes every row a match whose
-    score must be computed. ``informative`` leaves those terms out of the query.
+    score must be computed. ``informative`` leaves those terms out of the query, and the
+    terms in no row at all.
     """
 
     #: forget all counts once this many terms are remembered
@@ -87,20 +88,35 @@ class TermCounts:
         self._version: object = None
         self._rows = 0
         self._counts: dict[str, int] = {}
+        self._sole: dict[str, bool] = {}
 
-    def informative(self, db: sqlite3.Connection, terms: list[str], version: object) -> list[str]:
-        """``terms`` without those in half the rows or more; all of them if none is left."""
+    def _check(self, db: sqlite3.Connection, version: object) -> None:
         if version != self._version or len(self._counts) > self.MAX_TERMS:
             self._counts.clear()
+            self._sole.clear()
             (self._rows,) = db.execute("SELECT COUNT(*) FROM chunks_fts").fetchone()
             self._version = version
+
+    def sole_collection(self, db: sqlite3.Connection, collection: str, version: object) -> bool:
+        """True when every row of the FTS table is a chunk of ``collection``."""
+        self._check(db, version)
+        if collection not in self._sole:
+            (rows,) = db.execute(
+                "SELECT COUNT(*) FROM chunks WHERE collection = ?", (collection,)
+            ).fetchone()
+            self._sole[collection] = rows == self._rows
+        return self._sole[collection]
+
+    def informative(self, db: sqlite3.Connection, terms: list[str], version: object) -> list[str]:
+        """``terms`` in some rows but fewer than half; else those in any row (maybe none)."""
+        self._check(db, version)
         for term in terms:
             if term not in self._counts:
                 (self._counts[term],) = db.execute(
                     "SELECT COUNT(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'"{term}"',)
                 ).fetchone()
-        kept = [term for term in terms if 2 * self._counts[term] < self._rows]
-        return kept or terms
+        present = [term for term in terms if self._counts[term] > 0]
+        return [term for term in present if 2 * self._counts[term] < self._rows] or present
 
 
 def upgrade_fulltext(db: sqlite3.Connection) -> None:

@@ -3,8 +3,9 @@
 Every mode ranks chunks first. ``Searcher.chunks`` returns the best chunks, for an agent's
 context; ``Searcher.documents`` ranks documents by their best chunk (MaxP), the unit that
 retrieval benchmarks judge, and returns each document's best chunk with its score.
-Hybrid search fuses the keyword and the cosine ranking with reciprocal-rank fusion
-(``fusion``), at the level that is returned: chunks, or documents.
+Hybrid search fuses the keyword and the cosine ranking by the mean of their min-max
+scaled scores (``fusion.convex_fusion``), at the level that is returned: chunks, or
+documents.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 
 import torch
 
-from smolit.knowledge.fusion import best_per_group, reciprocal_rank_fusion
+from smolit.knowledge.fusion import best_per_group, convex_fusion
 from smolit.knowledge.records import SearchHit, SearchMode
 from smolit.knowledge.store import KnowledgeStore
 
@@ -50,7 +51,7 @@ class Searcher:
         """The ``limit`` best chunks, best first."""
         depth = max(limit * CANDIDATES_PER_RESULT, MIN_CANDIDATES)
         rankings = self._rankings(collection, query, mode, depth, filters)
-        ranking = rankings[0] if len(rankings) == 1 else reciprocal_rank_fusion(rankings)
+        ranking = rankings[0] if len(rankings) == 1 else convex_fusion(rankings)
         return self._store.hits(ranking[:limit], query)
 
     def documents(
@@ -67,5 +68,5 @@ class Searcher:
             for chunk_id, _ in ranking:  # the first ranking's best chunk represents a document
                 best_chunk.setdefault(document_of.get(chunk_id, ""), chunk_id)
             per_document.append(best_per_group(ranking, document_of))
-        fused = per_document[0] if len(per_document) == 1 else reciprocal_rank_fusion(per_document)
+        fused = per_document[0] if len(per_document) == 1 else convex_fusion(per_document)
         return self._store.hits([(best_chunk[doc], score) for doc, score in fused[:limit]], query)

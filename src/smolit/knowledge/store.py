@@ -30,7 +30,6 @@ from smolit.knowledge.fulltext import (
     TermCounts,
     document_filter,
     fts_match,
-    fts_query,
     query_terms,
     upgrade_fulltext,
 )
@@ -400,7 +399,17 @@ class KnowledgeStore:
         condition, args = document_filter(filters)
         documents = "JOIN documents AS d ON d.id = c.document_id " if filters else ""
         with self._read() as db:
-            match = fts_match(self._term_counts.informative(db, terms, self.version()))
+            version = self.version()
+            match = fts_match(self._term_counts.informative(db, terms, version))
+            if match is None:
+                return []
+            if not filters and self._term_counts.sole_collection(db, collection, version):
+                rows = db.execute(  # nothing to join: the FTS table is this collection
+                    "SELECT rowid, bm25(chunks_fts, ?, 1.0) AS rank FROM chunks_fts "
+                    "WHERE chunks_fts MATCH ? ORDER BY rank, rowid LIMIT ?",
+                    (TITLE_WEIGHT, match, limit),
+                ).fetchall()
+                return [(chunk_id, -rank) for chunk_id, rank in rows]
             # BM25 over the FTS table first, then the join, which SQLite would otherwise
             # start from the other side, probing the FTS table chunk by chunk
             rows = db.execute(
@@ -505,11 +514,14 @@ class KnowledgeStore:
         ]
 
     def _highlights(self, ids: list[int], query: str) -> dict[int, tuple[str, ...]]:
-        match = fts_query(query)
-        if match is None:
+        terms = query_terms(query)
+        if not terms:
             return {}
         marks = ", ".join("?" for _ in ids)
         with self._read() as db:
+            match = fts_match(self._term_counts.informative(db, terms, self.version()))
+            if match is None:
+                return {}
             rows = db.execute(
                 "SELECT rowid, snippet(chunks_fts, 1, ?, ?, '…', ?) FROM chunks_fts "
                 f"WHERE chunks_fts MATCH ? AND rowid IN ({marks})",

@@ -9,7 +9,6 @@ from pathlib import Path
 import torch
 
 from smolit.errors import ConfigError, ModelError
-from smolit.models.hf_loading import quiet_loading
 
 BUNDLED_MINILM = "all-MiniLM-L6-v2"
 
@@ -62,6 +61,9 @@ class SentenceTransformerEncoder(TextEncoder):
 
     def __init__(self, name: str = BUNDLED_MINILM, batch_size: int = 64) -> None:
         from sentence_transformers import SentenceTransformer
+
+        # imported here: smolit.models imports the cache, which imports this module
+        from smolit.models.hf_loading import quiet_loading
 
         path = resolve_encoder_path(name)
         try:
