@@ -44,6 +44,9 @@ def test_saved_checkpoint_predicts_the_same(report: TrainingReport, tmp_path: Pa
     assert loaded.predict(texts)[0] == report.model.predict(texts)[0]
     assert loaded.static is not None
     assert torch.allclose(loaded.static.prototypes, report.model.static.prototypes, atol=1e-3)  # type: ignore[union-attr]
+    assert loaded.neighbours is not None and report.model.neighbours is not None
+    assert loaded.neighbours.offset == report.model.neighbours.offset
+    assert torch.allclose(loaded.neighbours.vectors, report.model.neighbours.vectors, atol=1e-3)
 
 
 def test_agents_with_few_examples_join_a_trained_router(report: TrainingReport) -> None:

@@ -117,3 +117,48 @@ def test_predict_marks_low_confidence_as_oos() -> None:
     assert labels == ["a", "oos"]
     assert float(confidence[0]) == pytest.approx(1.0, abs=1e-5)
     assert torch.is_tensor(confidence)
+
+
+def test_neighbours_score_a_label_by_its_nearest_examples() -> None:
+    from smolit.routing.neural.model import Neighbours
+
+    vectors = F.normalize(torch.randn(7, 8, generator=torch.Generator().manual_seed(0)), dim=-1)
+    owners = torch.tensor([0, 0, 0, 0, 1, 1, 2])
+    neighbours = Neighbours(vectors, owners, 3, k=2, offset=0.1)
+    z = F.normalize(torch.randn(4, 8, generator=torch.Generator().manual_seed(1)), dim=-1)
+    cosines = z @ vectors.T
+    expected = torch.stack(
+        [
+            cosines[:, :4].topk(2, dim=1).values.mean(1),
+            cosines[:, 4:6].mean(1),
+            cosines[:, 6],
+        ],
+        dim=1,
+    )
+    assert torch.allclose(neighbours.raw(z) - 0.1, expected - 0.1, atol=1e-6)
+    cosines = torch.zeros((4, 3))  # all three labels are candidates
+    assert torch.allclose(neighbours.scores(z, cosines), expected - 0.1, atol=1e-6)
+
+
+def test_neighbour_offset_is_zero_for_a_label_of_identical_examples() -> None:
+    from smolit.routing.neural.model import Neighbours
+
+    vectors = F.normalize(torch.tensor([[1.0, 0.0]] * 4 + [[0.0, 1.0]] * 3), dim=-1)
+    owners = torch.tensor([0, 0, 0, 0, 1, 1, 1])
+    assert Neighbours.fit_offset(vectors, owners, 2, k=2).offset == pytest.approx(0.0, abs=1e-6)
+
+
+def test_trained_labels_are_scored_by_their_neighbours() -> None:
+    from smolit.routing.neural.model import Neighbours
+
+    encoder = LookupEncoder()
+    examples = encoder.encode(["mortgage rates", "loan interest"])
+    # the prototype alone points elsewhere; the nearest example decides
+    prototype = encoder.encode(["boil an egg"])
+    model = RouterModel(encoder, ["finance"], prototype, 20.0, 0.35)
+    model.neighbours = Neighbours(examples, torch.tensor([0, 0]), 1, k=1, offset=0.0)
+    router = NeuralRouter(model, FeedbackLearner(rng=random.Random(0)), explore=False)
+    router.set_agents([COOKING, AgentSpec(name="finance", description="money")])
+    decision = router.route("mortgage rates")
+    assert decision.extra["skill"] == "finance/finance"
+    assert decision.confidence == pytest.approx(1.0, abs=1e-5)

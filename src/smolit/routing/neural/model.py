@@ -1,5 +1,8 @@
 """``RouterModel``: a fine-tuned encoder, one prototype per label, a scale and a threshold.
 
+A trained model may also keep its training examples' vectors (``Neighbours``): its own
+labels are then scored by their nearest examples instead of their mean prototype.
+
 Saved as a directory: ``encoder/`` (Hugging Face format), ``prototypes.pt`` and
 ``router.json`` (labels, scale, threshold, metadata). Nothing in it is pickled code.
 """
@@ -7,6 +10,7 @@ Saved as a directory: ``encoder/`` (Hugging Face format), ``prototypes.pt`` and
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +35,10 @@ STATIC_MIN_PROBABILITY = 0.98
 STATIC_COSINE_QUANTILE = 0.01
 #: what the cheap stage decides is never out of scope: its confidence beats any cosine
 STATIC_DECISION_CONFIDENCE = 2.0
+#: a trained label's score is the mean cosine of its this many nearest training examples
+NEIGHBOURS = 5
+#: ... computed for this many labels per text, those of the highest prototype cosines
+NEIGHBOUR_CANDIDATES = 16
 
 
 def gated_confidence(best: torch.Tensor, decided: torch.Tensor) -> torch.Tensor:
@@ -56,6 +64,105 @@ class StaticStage:
         )
 
 
+class Neighbours:
+    """Trained labels scored by their nearest training examples (k-nearest-neighbour).
+
+    A label's score for a text is the mean cosine of the text with the label's ``k``
+    nearest training examples (all of them if it has fewer), less ``offset``; only the
+    labels whose prototype is among the text's closest are scored so (``scores``). The offset
+    puts the score on the scale of a cosine with a label's mean prototype, which is what
+    agents added later get: it is the median excess of the one over the other on the
+    training rows themselves, each left out of its own label (``fit_offset``).
+    """
+
+    def __init__(
+        self, vectors: torch.Tensor, owners: torch.Tensor, labels: int, k: int, offset: float
+    ) -> None:
+        self.vectors = vectors  # (examples, d), unit rows
+        self.owners = owners  # (examples,) label index of each example
+        self._columns = vectors.T.contiguous()  # a contiguous (d, examples) multiplies faster
+        self.k = k
+        self.offset = offset
+        counts = torch.bincount(owners, minlength=labels)
+        if bool((counts == 0).any()):
+            raise ModelError("every trained label needs at least one example vector")
+        # slots[label] lists its examples' rows; the padding points at a row of -inf
+        width = int(counts.max())
+        self._slots = torch.full((labels, width), len(owners), dtype=torch.long)
+        order = torch.argsort(owners, stable=True)
+        starts = torch.cumsum(counts, 0) - counts
+        rank = torch.arange(len(owners)) - starts[owners[order]]
+        self._slots[owners[order], rank] = order
+        used = torch.clamp(counts, max=k).unsqueeze(1)
+        self._weights = (torch.arange(min(k, width)) < used).float() / used
+        # texts per step: bounds the (texts, labels, width) gather of ``raw`` to about 16 MB
+        self._chunk = max(1, min(256, 4_000_000 // self._slots.numel()))
+
+    def raw(self, z: torch.Tensor, exclude: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean cosine with each label's nearest examples, shape (texts, labels);
+        ``exclude`` (one example row per text, or -1) leaves that example out."""
+        out = torch.empty((z.shape[0], self._slots.shape[0]))
+        step = self._chunk
+        for start in range(0, z.shape[0], step):
+            chunk = z[start : start + step] @ self._columns
+            if exclude is not None:
+                rows = exclude[start : start + step]
+                hit = rows >= 0
+                chunk[torch.arange(len(rows))[hit], rows[hit]] = -math.inf
+            padded = torch.cat([chunk, torch.full((len(chunk), 1), -math.inf)], dim=1)
+            top = padded[:, self._slots].topk(self._weights.shape[1], dim=-1).values
+            out[start : start + step] = (top.nan_to_num(neginf=0.0) * self._weights).sum(-1)
+        return out
+
+    def scores(self, z: torch.Tensor, cosines: torch.Tensor) -> torch.Tensor:
+        """Label scores, shape (texts, labels), from the texts' prototype ``cosines``: the
+        ``NEIGHBOUR_CANDIDATES`` labels of the highest cosine get their neighbour score; the
+        rest, which almost never win, keep their cosine (on the same scale), which saves
+        most of the work."""
+        out = cosines.clone()
+        count = min(NEIGHBOUR_CANDIDATES, cosines.shape[1])
+        candidates = cosines.topk(count, dim=1).indices
+        step = self._chunk
+        for start in range(0, z.shape[0], step):
+            chunk = z[start : start + step] @ self._columns
+            padded = torch.cat([chunk, torch.full((len(chunk), 1), -math.inf)], dim=1)
+            labels = candidates[start : start + step]
+            slots = self._slots[labels].flatten(1)  # (texts, candidates * width)
+            near = padded.gather(1, slots).view(len(chunk), count, -1)
+            top = near.topk(self._weights.shape[1], dim=-1).values.nan_to_num(neginf=0.0)
+            score = (top * self._weights[labels]).sum(-1) - self.offset
+            out[start : start + step].scatter_(1, labels, score)
+        return out
+
+    @classmethod
+    def fit_offset(
+        cls,
+        vectors: torch.Tensor,
+        owners: torch.Tensor,
+        labels: int,
+        k: int = NEIGHBOURS,
+        sample: int = 2000,
+    ) -> Neighbours:
+        """Neighbours of these training vectors, with the offset measured on (a sample of)
+        them: each row's own-label score without itself, less its cosine with its label's
+        mean without itself. Labels with one example give no such row."""
+        unscaled = cls(vectors, owners, labels, k, 0.0)
+        counts = torch.bincount(owners, minlength=labels)
+        rows = (counts[owners] > 1).nonzero().flatten()
+        if len(rows) > sample:
+            rows = rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(0))]
+            rows = rows[:sample]
+        if len(rows) == 0:
+            return unscaled
+        z, own = vectors[rows], owners[rows]
+        near = unscaled.raw(z, exclude=rows).gather(1, own.unsqueeze(1)).squeeze(1)
+        few = counts[own] <= k  # these averaged all their label's rows, the left-out one too
+        near = torch.where(few, near * counts[own] / (counts[own] - 1), near)
+        sums = torch.zeros((labels, vectors.shape[1])).index_add_(0, owners, vectors)
+        mean = (z * F.normalize(sums[own] - z, dim=-1)).sum(-1)
+        return cls(vectors, owners, labels, k, float((near - mean).median()))
+
+
 @dataclass
 class RouterModel:
     encoder: TextEncoder
@@ -65,6 +172,7 @@ class RouterModel:
     threshold: float
     meta: dict[str, Any] = field(default_factory=dict)
     static: StaticStage | None = None
+    neighbours: Neighbours | None = None
 
     @classmethod
     def untrained(cls, encoder: TextEncoder, threshold: float) -> RouterModel:
@@ -90,9 +198,18 @@ class RouterModel:
     def encode(self, texts: list[str]) -> torch.Tensor:
         return self.encoder.encode(texts)
 
+    def label_scores(self, z: torch.Tensor) -> torch.Tensor:
+        """Score of each encoded text for each trained label, shape (texts, labels): the
+        nearest examples' score if the model keeps them, else the cosine with the label's
+        prototype."""
+        cosines = z @ self.prototypes.T
+        if self.neighbours is not None:
+            return self.neighbours.scores(z, cosines)
+        return cosines
+
     def score_texts(self, texts: list[str]) -> torch.Tensor:
-        """Cosine of each text with each label prototype, shape (texts, labels)."""
-        return self.encode(texts) @ self.prototypes.T
+        """``label_scores`` of ``texts``, shape (texts, labels)."""
+        return self.label_scores(self.encode(texts))
 
     def cascade(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Best label index, its cosine, and whether the cheap stage decided, per text.
@@ -137,6 +254,7 @@ class RouterModel:
             self.threshold,
             dict(self.meta),
             self.static,
+            self.neighbours,
         )
 
     # --- persistence --------------------------------------------------------------------
@@ -149,6 +267,9 @@ class RouterModel:
         if self.static is not None:
             tensors["static_table"] = self.static.encoder.save_table()
             tensors["static_prototypes"] = self.static.prototypes.contiguous()
+        if self.neighbours is not None:
+            tensors["neighbour_vectors"] = self.neighbours.vectors.to(torch.float16)
+            tensors["neighbour_owners"] = self.neighbours.owners.contiguous()
         torch.save(tensors, directory / "prototypes.pt")
         document = {
             "format": FORMAT_VERSION,
@@ -164,6 +285,9 @@ class RouterModel:
                 "min_probability": self.static.min_probability,
                 "min_cosine": self.static.min_cosine,
             },
+            "neighbours": None
+            if self.neighbours is None
+            else {"k": self.neighbours.k, "offset": self.neighbours.offset},
         }
         (directory / "router.json").write_text(json.dumps(document, indent=2), encoding="utf-8")
 
@@ -191,6 +315,7 @@ class RouterModel:
             float(document["threshold"]),
             dict(document.get("meta", {})),
             _load_static(document.get("static"), tensors, encoder),
+            _load_neighbours(document.get("neighbours"), tensors, len(labels)),
         )
 
 
@@ -207,4 +332,18 @@ def _load_static(
         float(rule["scale"]),
         float(rule["min_probability"]),
         float(rule["min_cosine"]),
+    )
+
+
+def _load_neighbours(
+    rule: dict[str, float] | None, tensors: dict[str, torch.Tensor], labels: int
+) -> Neighbours | None:
+    if not rule:
+        return None
+    return Neighbours(
+        F.normalize(tensors["neighbour_vectors"].float(), dim=-1),
+        tensors["neighbour_owners"].long(),
+        labels,
+        int(rule["k"]),
+        float(rule["offset"]),
     )

@@ -5,12 +5,14 @@ Every agent contributes skill prototypes, so agents come and go without retraini
 - each named skill of the agent (its examples, mean-embedded with the router's encoder;
   with the untrained base encoder each example is a prototype of its skill too),
 - its description and plain examples, as one more skill named after the agent,
-- the trained prototypes of the checkpoint whose label is the agent's name or one of its
-  skill names.
+- the trained labels of the checkpoint whose name is the agent's name or one of its skill
+  names, scored as the checkpoint scores them (by their nearest training examples where it
+  keeps them, on the scale of a prototype cosine; else by their trained prototype).
 
-A task is embedded once; its cosine with every prototype gives the confidence (the best
-cosine; below the calibrated threshold the task is out of scope) and, through a softmax at
-the trained scale, a fit probability per agent (the sum over its skills). The
+A task is embedded once; its cosine with every prototype (or trained label score) gives the
+confidence (the best one; below the calibrated threshold the task is out of scope) and,
+through a softmax at the trained scale, a fit probability per agent (the sum over its
+skills). The
 ``FeedbackLearner`` then picks among the plausible agents using what feedback has taught it
 about each agent on this kind of task (the best skill is the context), exploring a little
 so that a better agent is found.
@@ -42,6 +44,8 @@ class _SkillTable:
     static_vectors: torch.Tensor | None  # (skills, d') in the cheap stage's space
     agents: list[str]
     owner_index: torch.Tensor  # (skills,) index into agents
+    trained_rows: torch.Tensor  # rows that are trained labels of the model ...
+    trained_labels: torch.Tensor  # ... and which label each of them is
     model: RouterModel  # the model these prototypes were made with
     version: str
 
@@ -51,6 +55,7 @@ class _Row:
     skill: str
     vector: torch.Tensor
     static_vector: torch.Tensor | None
+    trained: int | None = None  # index of the model's trained label this row is
 
 
 def skill_texts(agent: AgentSpec) -> dict[str, list[str]]:
@@ -111,7 +116,7 @@ class NeuralRouter(Router):
             if label in trained:
                 index = trained[label]
                 static_vector = static.prototypes[index] if static else None
-                rows.append(_Row(label, self.model.prototypes[index], static_vector))
+                rows.append(_Row(label, self.model.prototypes[index], static_vector, index))
         self._cache[agent.name] = (agent.routing_fingerprint, rows)
         return rows
 
@@ -137,6 +142,13 @@ class NeuralRouter(Router):
                 else None,
                 agents=ordered,
                 owner_index=torch.tensor([position[o] for o in owners], dtype=torch.long),
+                trained_rows=torch.tensor(
+                    [i for i, (_, row) in enumerate(rows) if row.trained is not None],
+                    dtype=torch.long,
+                ),
+                trained_labels=torch.tensor(
+                    [row.trained for _, row in rows if row.trained is not None], dtype=torch.long
+                ),
                 model=self.model,
                 version=self.version,
             )
@@ -159,7 +171,11 @@ class NeuralRouter(Router):
                 return self._decide(
                     cosines, static.scale, "static", table, usable, available, started
                 )
-        cosines = _masked((model.encode([text]) @ table.vectors.T)[0], usable)
+        z = model.encode([text])
+        cosines = (z @ table.vectors.T)[0]
+        if model.neighbours is not None and len(table.trained_rows):
+            cosines[table.trained_rows] = model.label_scores(z)[0, table.trained_labels]
+        cosines = _masked(cosines, usable)
         return self._decide(cosines, model.scale, "full", table, usable, available, started)
 
     def _decide(
