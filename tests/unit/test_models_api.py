@@ -185,6 +185,7 @@ def test_agent_nn_routes_the_last_user_message_to_an_agent(api: Api) -> None:
     assert reply["choices"][0]["message"]["content"] == "fake answer"
     routed = reply["agent_nn"]
     assert routed["agent"] == "travel" and routed["status"] == "succeeded"
+    assert reply["usage"]["completion_tokens"] == 2  # "fake answer": two words
     task = client.get(f"/tasks/{routed['task_id']}", headers=admin).json()
     assert task["text"] == "book a flight to paris"
 

@@ -255,7 +255,13 @@ async def _routed(
             "sources": view.sources,
         }
     }
-    usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    prompt = int(view.usage.get("prompt_tokens", 0))
+    completion = int(view.usage.get("completion_tokens", 0))
+    usage = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
     if not body.stream:
         return _completion(ROUTED_MODEL, answer, "stop", usage, extra)
     chunks = _Chunks(ROUTED_MODEL)
