@@ -15,6 +15,7 @@ import httpx
 from tests.conftest import free_port
 
 STARTUP_SECONDS = 180
+SERVER_LOG = "server.log"
 
 #: two agents with examples: enough for the router to tell tasks apart
 TWO_AGENTS = """
@@ -67,13 +68,17 @@ class RunningServer:
         )
 
     def stop(self) -> str:
+        """Stop the server; its log (stdout and stderr)."""
         self.process.terminate()
         try:
-            out, _ = self.process.communicate(timeout=30)
+            self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            out, _ = self.process.communicate()
-        return out
+            self.process.wait()
+        return self.log()
+
+    def log(self) -> str:
+        return (self.home / SERVER_LOG).read_text(encoding="utf-8", errors="replace")
 
 
 def start_server(home: Path, config_text: str) -> RunningServer:
@@ -101,23 +106,25 @@ def start_server(home: Path, config_text: str) -> RunningServer:
     )
     token = json.loads(created.stdout)["token"]
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "smolit", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    # a file, not a pipe: an undrained pipe fills up and blocks the server's logging
+    with (home / SERVER_LOG).open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "smolit", "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
+    running = RunningServer(url, home, token, process)
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{process.communicate()[0]}")
+            raise RuntimeError(f"server exited early:\n{running.log()[-5000:]}")
         try:
             if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return RunningServer(url, home, token, process)
+                return running
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
     process.kill()
-    raise RuntimeError(f"server did not start in {STARTUP_SECONDS} s:\n{process.communicate()[0]}")
+    raise RuntimeError(f"server did not start in {STARTUP_SECONDS} s:\n{running.log()[-5000:]}")

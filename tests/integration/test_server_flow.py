@@ -64,7 +64,7 @@ def test_fake_model_agent_answers_over_http(server: RunningServer) -> None:
     task = submit(server, "What should I pack for a weekend in Paris?")
     assert task["status"] == "succeeded"
     assert task["agent"] == "travel"
-    assert task["model"] == "fake"
+    assert task["model"] == "fake@1"  # the registered version that answered
     assert str(task["answer"]).startswith("[fake]")
 
 
@@ -72,7 +72,7 @@ def test_fake_model_agent_answers_over_http(server: RunningServer) -> None:
 def test_real_local_model_answers_with_knowledge_sources(server: RunningServer) -> None:
     task = submit(server, "How long should I boil an egg for a runny yolk?")
     assert task["status"] == "succeeded", task
-    assert (task["agent"], task["model"]) == ("cooking", "smollm2")
+    assert (task["agent"], task["model"]) == ("cooking", "smollm2@1")
     assert str(task["answer"]).strip()
     assert task["sources"][0]["title"] == "Boiling eggs"  # type: ignore[index]
     assert task["timings"]["model_seconds"] > 0  # type: ignore[index]
