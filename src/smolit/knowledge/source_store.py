@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from smolit.errors import ConflictError, KnowledgeError
+from smolit.errors import ConflictError
 from smolit.knowledge.records import SourceItem, SourceKind, SourceRecord, SyncStatus
+from smolit.knowledge.sqlite_file import SqliteFile
 from smolit.knowledge.store import upgrade_schema
 
 #: a sync report keeps at most this many per-document errors
@@ -54,58 +52,20 @@ def _source(row: tuple[Any, ...]) -> SourceRecord:
     )
 
 
-class SourceStore:
+class SourceStore(SqliteFile):
     """Sources of collections and what their last sync saw, in the SQLite file ``path``."""
 
+    integrity_error = ConflictError  # e.g. the same source added twice
+
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
+        super().__init__(path)
         try:
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA busy_timeout = 5000")
-            upgrade_schema(self._db)
+            upgrade_schema(self._open())
         except sqlite3.Error as exc:
-            self.close()
-            raise KnowledgeError(
-                f"cannot open the knowledge base {path}: {exc}", details={"path": str(path)}
-            ) from exc
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise KnowledgeError(f"the knowledge base {self.path} is closed")
-        return self._db
-
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                yield self._connection()
-            except sqlite3.Error as exc:
-                raise KnowledgeError(f"knowledge base {self.path}: {exc}") from exc
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            db = self._connection()
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                yield db
-                db.execute("COMMIT")
-            except BaseException as exc:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.IntegrityError):
-                    raise ConflictError(f"knowledge base {self.path}: {exc}") from exc
-                if isinstance(exc, sqlite3.Error):
-                    raise KnowledgeError(f"knowledge base {self.path}: {exc}") from exc
-                raise
+            raise self._cannot_open(exc) from exc
 
     def close(self) -> None:
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+        self._close_connection()
 
     # --- sources ---------------------------------------------------------------------------
 

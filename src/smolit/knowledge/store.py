@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ from typing import Any
 
 import torch
 
-from smolit.errors import KnowledgeError, KnowledgeFullError, ValidationError
+from smolit.errors import KnowledgeFullError, ValidationError
 from smolit.knowledge.fulltext import (
     HIGHLIGHT_TOKENS,
     MARK_CLOSE,
@@ -34,6 +33,7 @@ from smolit.knowledge.fulltext import (
     upgrade_fulltext,
 )
 from smolit.knowledge.records import DocumentRecord, SearchHit
+from smolit.knowledge.sqlite_file import SqliteFile
 from smolit.knowledge.vectors import FaissVectorStore, VectorStore, to_blobs
 
 #: the directory beside the database file that holds the vector indexes
@@ -129,75 +129,45 @@ def upgrade_schema(db: sqlite3.Connection) -> None:
     upgrade_fulltext(db)
 
 
-class KnowledgeStore:
+class KnowledgeStore(SqliteFile):
     """All knowledge of one installation in the SQLite file at ``path``."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.RLock()
+        super().__init__(path)
         self._writes = 0  # commits on this connection, which PRAGMA data_version misses
         self._term_counts = TermCounts()
-        self._db: sqlite3.Connection | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA busy_timeout = 5000")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            upgrade_schema(self._db)
-            self._db.execute(
+            db = self._open()
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            upgrade_schema(db)
+            db.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', ?)",
                 (uuid.uuid4().hex,),
             )
-            (self._identity,) = self._db.execute(
+            (self._identity,) = db.execute(
                 "SELECT value FROM meta WHERE key = 'store_id'"
             ).fetchone()
         except (OSError, sqlite3.Error) as exc:
-            self.close()
-            raise KnowledgeError(
-                f"cannot open the knowledge base {path}: {exc}", details={"path": str(path)}
-            ) from exc
+            raise self._cannot_open(exc) from exc
         self.vectors: VectorStore = FaissVectorStore(self, path.parent / INDEX_DIRECTORY)
 
     # --- connection handling -------------------------------------------------------------
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise KnowledgeError(f"the knowledge base {self.path} is closed")
-        return self._db
-
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                yield self._connection()
-            except sqlite3.Error as exc:
-                raise KnowledgeError(f"knowledge base {self.path}: {exc}") from exc
 
     @contextmanager
     def _write(self, collection: str | None = None) -> Iterator[sqlite3.Connection]:
         """One transaction; vector indexes check themselves against the file after it."""
         with self._lock:
-            db = self._connection()
             try:
-                db.execute("BEGIN IMMEDIATE")
-                yield db
-                db.execute("COMMIT")
-            except BaseException as exc:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise KnowledgeError(f"knowledge base {self.path}: {exc}") from exc
-                raise
+                with self._transaction() as db:
+                    yield db
             finally:
                 self._writes += 1
 
     def close(self) -> None:
         """Close the file; further calls raise ``KnowledgeError``. Closing twice is fine."""
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+        self._close_connection()
         if hasattr(self, "vectors"):
             self.vectors.close()
 
