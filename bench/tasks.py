@@ -34,6 +34,8 @@ from sqlalchemy import create_engine, text
 from tests.conftest import POSTGRES_ADMIN_URL, start_redis
 from tests.integration.server import TWO_AGENTS, start_server
 
+from smolit.models.stats import percentile
+
 TEXTS = ["How long do I boil an egg?", "What should I pack for Rome?"]
 CLIENTS = 32
 
@@ -86,11 +88,6 @@ def wait_done(database_url: str, count: int, timeout: float = 900) -> float:
             raise RuntimeError(f"not all {count} tasks finished in {timeout} s")
         time.sleep(0.1)
     return time.perf_counter()
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def embedded(tasks: int, rate: float) -> dict[str, Any]:

@@ -15,13 +15,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from smolit.storage import Database, WorkerRow, affected
-from smolit.storage.tables import utcnow
-
-
-def _aware(value: datetime) -> datetime:
-    from datetime import UTC
-
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+from smolit.storage.tables import as_utc, utcnow
 
 
 class WorkerRegistry:
@@ -86,7 +80,7 @@ class WorkerRegistry:
             ]
 
     def _alive(self, row: WorkerRow, now: datetime) -> bool:
-        return _aware(row.heartbeat_at) >= now - timedelta(seconds=self.stale_after)
+        return as_utc(row.heartbeat_at) >= now - timedelta(seconds=self.stale_after)
 
     def served_agents(self) -> set[str]:
         """Agents at least one live worker advertises."""

@@ -21,6 +21,7 @@ from smolit.models.manager import ModelManager
 from smolit.models.stats import percentile
 from smolit.monitor.resources import ResourceMonitor
 from smolit.storage import Database, TaskFeedbackRow, TaskRow
+from smolit.storage.tables import as_utc
 from smolit.tasks.states import TaskStatus
 
 #: latency, and cost per task, are measured over this many most recently finished tasks
@@ -40,10 +41,6 @@ class TaskStatistics:
     usage: list[tuple[str, dict[str, int]]] = field(default_factory=list)
     ratings: int = 0
     mean_rating: float | None = None
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def task_statistics(database: Database, window: int = WINDOW) -> TaskStatistics:
@@ -81,7 +78,7 @@ def task_statistics(database: Database, window: int = WINDOW) -> TaskStatistics:
     for created, ended, model, usage in recent:
         if ended is None:
             continue
-        stats.latencies.append(max(0.0, (_aware(ended) - _aware(created)).total_seconds()))
+        stats.latencies.append(max(0.0, (as_utc(ended) - as_utc(created)).total_seconds()))
         if model:
             stats.usage.append((str(model), dict(usage or {})))
     stats.ratings = int(count or 0)

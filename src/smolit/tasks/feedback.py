@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -13,7 +13,7 @@ from smolit.routing.base import Router
 from smolit.routing.online import outcome_value
 from smolit.security.tokens import Principal
 from smolit.storage import Database, TaskFeedbackRow, TaskRow
-from smolit.storage.tables import utcnow
+from smolit.storage.tables import as_utc, utcnow
 from smolit.tasks.states import TaskStatus
 
 REPLAY_LIMIT = 20_000
@@ -109,7 +109,7 @@ class FeedbackService:
                 ).all()
             learned = 0
             for task_id, agent, context, value, created in reversed(rows):
-                created = _aware(created)
+                created = as_utc(created)
                 if self._seen_until is not None and (
                     created < self._seen_until
                     or (created == self._seen_until and task_id in self._seen_at_edge)
@@ -120,7 +120,3 @@ class FeedbackService:
                     learned += 1
                 self._mark_seen(task_id, created)
             return learned
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

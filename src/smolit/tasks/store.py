@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from smolit.errors import ConflictError, NotFoundError, ValidationError
 from smolit.security.tokens import Principal
 from smolit.storage import Database, TaskEventRow, TaskRow, affected
-from smolit.storage.tables import utcnow
+from smolit.storage.tables import as_utc, utcnow
 from smolit.tasks.states import CLAIMED, FINISHED, PRIORITIES, TaskStatus
 from smolit.tasks.view import TaskView
 
@@ -274,8 +274,8 @@ class TaskStore:
         if status in FINISHED:
             return False
         if status == TaskStatus.QUEUED:
-            return row.not_before is None or _aware(row.not_before) <= now
-        return row.lease_until is None or _aware(row.lease_until) <= now
+            return row.not_before is None or as_utc(row.not_before) <= now
+        return row.lease_until is None or as_utc(row.lease_until) <= now
 
     def _exhausted(self, session: Session, row: TaskRow, now: datetime) -> None:
         reason = f"interrupted: its worker was lost on each of {row.attempts} attempts"
@@ -382,7 +382,7 @@ class TaskStore:
                 )
             row.cancel_requested = True
             if status == TaskStatus.QUEUED or (
-                status in CLAIMED and (row.lease_until is None or _aware(row.lease_until) <= now)
+                status in CLAIMED and (row.lease_until is None or as_utc(row.lease_until) <= now)
             ):
                 row.status = TaskStatus.CANCELLED.value
                 row.finished_at = now
@@ -441,7 +441,7 @@ class TaskStore:
             (
                 str(task_id),
                 int(priority),
-                max(0.0, (_aware(not_before) - now).total_seconds()) if not_before else 0.0,
+                max(0.0, (as_utc(not_before) - now).total_seconds()) if not_before else 0.0,
             )
             for task_id, priority, not_before in rows
         ]
@@ -461,13 +461,6 @@ class TaskStore:
                     .execution_options(synchronize_session=False)
                 )
             )
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite gives naive datetimes back; every stored time is UTC."""
-    from datetime import UTC
-
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _status(value: str) -> TaskStatus:
