@@ -141,6 +141,8 @@ class TaskManager:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         self._loops = []
+        self._api_threads.shutdown(wait=False)
+        self._api_threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="smolit-api")
         if self._local is not None:
             self._local.close()
 
