@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from smolit.monitor.resources import GpuSample, ResourceMonitor
+from smolit.monitor.gpus import GpuSample
+from smolit.monitor.resources import ResourceMonitor
 
 
 class ResourceCollector(Collector):

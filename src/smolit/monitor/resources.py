@@ -20,20 +20,12 @@ from typing import Any
 
 import psutil
 
+from smolit.monitor.gpus import GpuSample, gpu_samples
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 5.0
 DEFAULT_HISTORY = 120
-
-
-@dataclass(frozen=True)
-class GpuSample:
-    device: int
-    name: str
-    memory_used_bytes: int
-    memory_total_bytes: int
-    #: percent of time a kernel ran over the last sample period; None without NVML
-    utilization_percent: float | None
 
 
 @dataclass(frozen=True)
@@ -92,31 +84,6 @@ def _process_usage(process: psutil.Process) -> tuple[float, int, int]:
         except psutil.Error:  # it exited meanwhile, or is not ours to read
             continue
     return cpu, memory, count
-
-
-def gpu_samples() -> list[GpuSample]:
-    """Memory and utilisation of each CUDA device; empty without one."""
-    import torch
-
-    if not torch.cuda.is_available():
-        return []
-    samples = []
-    for index in range(torch.cuda.device_count()):
-        free, total = torch.cuda.mem_get_info(index)
-        try:
-            utilization: float | None = float(torch.cuda.utilization(index))
-        except Exception:  # NVML (pynvml) is optional
-            utilization = None
-        samples.append(
-            GpuSample(
-                device=index,
-                name=torch.cuda.get_device_name(index),
-                memory_used_bytes=int(total - free),
-                memory_total_bytes=int(total),
-                utilization_percent=utilization,
-            )
-        )
-    return samples
 
 
 class ResourceMonitor:
