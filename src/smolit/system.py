@@ -215,7 +215,17 @@ class AgentNN:
     async def stop(self) -> None:
         await self.stop_background()
         await self.tasks.stop()
+        if not self.distributed:
+            await asyncio.to_thread(self._withdraw_embedded)
         await asyncio.to_thread(self.close)
+
+    def _withdraw_embedded(self) -> None:
+        """Leave the worker registry on a graceful stop, as ``smolit worker`` does: until its
+        heartbeat went stale, a restore would take this stopped server for a live one."""
+        try:
+            self.workers.remove(self.tasks.runner.worker)
+        except Exception:  # the database may be gone at shutdown
+            logger.warning("cannot remove %s from the worker registry", self.tasks.runner.worker)
 
     def start_background(self) -> None:
         """Periodic work of this process (call from its event loop)."""

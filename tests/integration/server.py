@@ -38,7 +38,7 @@ class RunningServer:
     url: str
     home: Path
     admin_token: str
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[bytes]
 
     def env(self) -> dict[str, str]:
         return {
@@ -81,7 +81,10 @@ class RunningServer:
         return (self.home / SERVER_LOG).read_text(encoding="utf-8", errors="replace")
 
 
-def start_server(home: Path, config_text: str) -> RunningServer:
+def start_server(home: Path, config_text: str, port: int | None = None) -> RunningServer:
+    """Write ``config_text`` to ``<home>/smolit.yaml``, make an admin token and serve on
+    ``port`` (a free one when absent; name it when the config's ``server.port`` must match,
+    as for the live-server check of a restore)."""
     home.mkdir(parents=True, exist_ok=True)
     (home / "smolit.yaml").write_text(config_text, encoding="utf-8")
     env = {**os.environ, "SMOLIT_HOME": str(home)}
@@ -105,7 +108,7 @@ def start_server(home: Path, config_text: str) -> RunningServer:
         check=True,
     )
     token = json.loads(created.stdout)["token"]
-    port = free_port()
+    port = port or free_port()
     # a file, not a pipe: an undrained pipe fills up and blocks the server's logging
     with (home / SERVER_LOG).open("ab") as log:
         process = subprocess.Popen(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import errno
 import io
@@ -248,6 +249,19 @@ def test_restore_refuses_a_live_server_and_force_stops_it(system: AgentNN) -> No
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def test_a_gracefully_stopped_server_does_not_block_a_restore(tmp_path: Path) -> None:
+    system = prepared(tmp_path / "home")
+    info = system.backups.create()
+
+    async def serve_then_stop() -> None:
+        await system.start()
+        system.workers.heartbeat(system.tasks.runner.worker, "embedded", [], 1, 0)
+        await system.stop()
+
+    asyncio.run(serve_then_stop())
+    assert BackupManager(system.settings, {}).restore(info.id)["id"] == info.id
 
 
 def test_restore_refuses_a_database_outside_the_data_directory(tmp_path: Path) -> None:
