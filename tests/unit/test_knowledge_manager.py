@@ -2,10 +2,12 @@ import asyncio
 from pathlib import Path
 
 import pytest
+import torch
 
 from smolit.config import KnowledgeSettings
 from smolit.errors import ConfigError, KnowledgeError, NotFoundError, ValidationError
 from smolit.knowledge import KnowledgeManager, reciprocal_rank_fusion
+from smolit.knowledge.records import NewDocument
 from smolit.testing import LookupEncoder
 
 DOCUMENTS = {
@@ -191,3 +193,56 @@ def test_asearch_passes_filters_on(manager: KnowledgeManager) -> None:
         manager.asearch("support", "days", top_k=5, filters={"source": "returns.md"})
     )
     assert [hit.source for hit in hits] == ["returns.md"]
+
+
+class CountingEncoder(LookupEncoder):
+    """A ``LookupEncoder`` that records how many texts each ``encode`` call got."""
+
+    def __init__(self) -> None:
+        super().__init__(dimension=32)
+        self.calls: list[int] = []
+
+    def encode(self, texts: list[str]) -> torch.Tensor:
+        self.calls.append(len(texts))
+        return super().encode(texts)
+
+
+def test_add_documents_embeds_a_batch_in_one_call_and_reports_each_document(
+    tmp_path: Path,
+) -> None:
+    encoder = CountingEncoder()
+    manager = KnowledgeManager(
+        KnowledgeSettings.model_validate({"chunk_words": 16, "chunk_overlap": 4}),
+        tmp_path / "knowledge",
+        lambda: encoder,
+    )
+    batch = [
+        NewDocument("billing", DOCUMENTS["billing.md"], "billing.md"),
+        NewDocument("empty", "   ", "empty.md"),
+        NewDocument("shipping", DOCUMENTS["shipping.md"], "shipping.md"),
+    ]
+    results = manager.add_documents("support", batch)
+    assert isinstance(results[1], ValidationError)
+    stored = [result for result in results if not isinstance(result, ValidationError)]
+    assert [(record.source, outcome) for record, outcome in stored] == [
+        ("billing.md", "added"),
+        ("shipping.md", "added"),
+    ]
+    assert len(encoder.calls) == 1 and encoder.calls[0] == manager.stats("support")["chunks"]
+    again = manager.add_documents("support", batch)
+    assert [r[1] for r in again if not isinstance(r, ValidationError)] == ["unchanged"] * 2
+    assert len(encoder.calls) == 1  # nothing unchanged is embedded again
+
+
+def test_each_document_gets_the_embeddings_of_its_own_chunks(tmp_path: Path) -> None:
+    manager = make_manager(tmp_path)
+    manager.add_documents(
+        "support",
+        [
+            NewDocument(source.removesuffix(".md"), text, source)
+            for source, text in DOCUMENTS.items()
+        ],
+    )
+    for source, text in DOCUMENTS.items():
+        hits = manager.search("support", text, top_k=1, mode="semantic")
+        assert hits[0].source == source

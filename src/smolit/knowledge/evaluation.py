@@ -29,8 +29,8 @@ import torch
 
 from smolit.config import KnowledgeSettings
 from smolit.errors import SmolitError, ValidationError
-from smolit.knowledge.manager import KnowledgeManager
-from smolit.knowledge.records import SEARCH_MODES, SearchMode
+from smolit.knowledge.manager import INGEST_BATCH, KnowledgeManager
+from smolit.knowledge.records import SEARCH_MODES, NewDocument, SearchMode
 from smolit.routing.encoder import TextEncoder
 
 COLLECTION = "evaluation"
@@ -142,16 +142,17 @@ def ingest_corpus(
     failed = 0
     before = manager.stats(collection)["documents"]
     started = time.perf_counter()
-    for number, document in enumerate(corpus, start=1):
-        try:
-            manager.add_document(
-                collection, document.title or document.id, document.text, document.id
-            )
-        except SmolitError:
-            failed += 1
-        if progress is not None and (number % 250 == 0 or number == len(corpus)):
+    for start in range(0, len(corpus), INGEST_BATCH):
+        batch = [
+            NewDocument(document.title or document.id, document.text, document.id)
+            for document in corpus[start : start + INGEST_BATCH]
+        ]
+        results = manager.add_documents(collection, batch)
+        failed += sum(isinstance(result, SmolitError) for result in results)
+        done = start + len(batch)
+        if progress is not None and (done % 512 == 0 or done == len(corpus)):
             elapsed = time.perf_counter() - started
-            progress(f"ingested {number}/{len(corpus)} documents ({number / elapsed:.1f}/s)")
+            progress(f"ingested {done}/{len(corpus)} documents ({done / elapsed:.1f}/s)")
     seconds = time.perf_counter() - started
     added = manager.stats(collection)["documents"] - before
     return IngestTiming(len(corpus), added, failed, seconds)

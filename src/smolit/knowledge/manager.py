@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import logging
 import os
 import re
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,6 +46,7 @@ from smolit.knowledge.records import (
     DocumentRecord,
     IngestError,
     IngestReport,
+    NewDocument,
     SearchHit,
     SearchMode,
     SourceRecord,
@@ -62,6 +65,22 @@ DATABASE_FILE = "knowledge.db"
 MB = 1_000_000
 
 Outcome = Literal["added", "updated", "unchanged"]
+#: what storing one document gives: the record and what happened, or why it was refused
+AddResult = tuple[DocumentRecord, Outcome] | SmolitError
+#: documents whose chunks are embedded in one call (bounded memory, little padding)
+INGEST_BATCH = 64
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A document checked and chunked, waiting for its embeddings."""
+
+    title: str
+    source: str
+    checksum: str
+    metadata: dict[str, Any]
+    chunks: list[str]
+    inputs: list[str]
 
 
 def _check_collection(collection: str) -> None:
@@ -131,7 +150,7 @@ class KnowledgeManager:
         self._sync = SourceSync(
             self._store,
             self._sources,
-            self._add_from_source,
+            self.add_documents,
             SyncLimits(self.allowed_roots, self._max_file_bytes, settings.fetch_timeout),
         )
         if self._sources.fail_interrupted():
@@ -184,80 +203,134 @@ class KnowledgeManager:
         A document is known by its source within a collection: the same source with the
         same text is left unchanged (and returned), with new text it is replaced.
         """
-        record, _ = self._add(collection, title, text, source, metadata or {})
-        return record
+        (result,) = self.add_documents(
+            collection, [NewDocument(title, text, source, metadata or {})]
+        )
+        if isinstance(result, SmolitError):
+            raise result
+        return result[0]
 
-    def _add(
+    def add_documents(
         self,
         collection: str,
-        title: str,
-        text: str,
-        source: str,
-        metadata: dict[str, Any],
+        documents: Sequence[NewDocument],
         *,
         source_id: str | None = None,
         origin: str | None = None,
-    ) -> tuple[DocumentRecord, Outcome]:
+    ) -> list[AddResult]:
+        """Store ``documents`` as ``add_document`` does, one result per document, in order.
+
+        The chunks of up to ``INGEST_BATCH`` documents are embedded together: the encoder
+        groups texts of similar length, so a batch pads less and runs several times faster
+        than one document at a time. A document that cannot be stored gets its error as its
+        result; the others still go in. ``source_id`` and ``origin`` link every document
+        to the source it was synced from.
+        """
         _check_collection(collection)
-        title, source = title.strip(), source.strip()
+        results: list[AddResult] = []
+        for start in range(0, len(documents), INGEST_BATCH):
+            batch = documents[start : start + INGEST_BATCH]
+            results += self._add_batch(collection, batch, source_id, origin)
+        return results
+
+    def _add_batch(
+        self,
+        collection: str,
+        documents: Sequence[NewDocument],
+        source_id: str | None,
+        origin: str | None,
+    ) -> list[AddResult]:
+        results: list[AddResult | _Prepared] = []
+        for document in documents:
+            try:
+                results.append(self._prepare(collection, document))
+            except (ValidationError, KnowledgeError) as exc:
+                results.append(exc)
+        prepared = [item for item in results if isinstance(item, _Prepared)]
+        if not prepared:
+            return [item for item in results if not isinstance(item, _Prepared)]
+        try:
+            embeddings = self._encode([text for item in prepared for text in item.inputs])
+        except KnowledgeError as exc:
+            return [exc if isinstance(item, _Prepared) else item for item in results]
+        offsets = itertools.accumulate((len(item.inputs) for item in prepared), initial=0)
+        rows = itertools.pairwise(offsets)  # each prepared document's rows, in order
+        stored: list[AddResult] = []
+        for item in results:
+            if not isinstance(item, _Prepared):
+                stored.append(item)
+                continue
+            begin, end = next(rows)
+            try:
+                stored.append(
+                    self._save(collection, item, embeddings[begin:end], source_id, origin)
+                )
+            except (ValidationError, KnowledgeError) as exc:
+                stored.append(exc)
+        return stored
+
+    def _prepare(self, collection: str, document: NewDocument) -> AddResult | _Prepared:
+        """The stored record when ``document`` is unchanged, else its chunks to embed."""
+        title, source = document.title.strip(), document.source.strip()
         if not title or not source:
             raise ValidationError("a document needs a title and a source")
-        checksum = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        checksum = hashlib.sha256(document.text.encode("utf-8")).hexdigest()
         existing = self._store.find_document(collection, source)
         if existing is not None and existing.checksum == checksum:
             return existing, "unchanged"
         encoded = chunk_for_encoder(
-            title, text, self.settings.chunk_words, self.settings.chunk_overlap, self._get_encoder()
+            title,
+            document.text,
+            self.settings.chunk_words,
+            self.settings.chunk_overlap,
+            self._get_encoder(),
         )
-        chunks = encoded.chunks
-        if not chunks:
+        if not encoded.chunks:
             raise ValidationError("the document has no text", details={"source": source})
         if existing is None:  # refuse before encoding; save_document checks again atomically
             self._store.check_capacity(self.settings.max_documents)
+        return _Prepared(title, source, checksum, document.metadata, encoded.chunks, encoded.inputs)
+
+    def _save(
+        self,
+        collection: str,
+        item: _Prepared,
+        embeddings: torch.Tensor,
+        source_id: str | None,
+        origin: str | None,
+    ) -> tuple[DocumentRecord, Outcome]:
         record, created = self._store.save_document(
             collection=collection,
-            title=title,
-            source=source,
-            checksum=checksum,
-            metadata=metadata,
-            chunks=chunks,
-            embeddings=self._encode(encoded.inputs),
+            title=item.title,
+            source=item.source,
+            checksum=item.checksum,
+            metadata=item.metadata,
+            chunks=item.chunks,
+            embeddings=embeddings,
             max_documents=self.settings.max_documents,
             source_id=source_id,
             origin=origin,
         )
         return record, "added" if created else "updated"
 
-    def _add_from_source(
-        self,
-        collection: str,
-        title: str,
-        text: str,
-        source: str,
-        metadata: dict[str, Any],
-        source_id: str,
-        origin: str,
-    ) -> str:
-        _, outcome = self._add(
-            collection, title, text, source, metadata, source_id=source_id, origin=origin
-        )
-        return outcome
-
     def _ingest(
         self, collection: str, documents: list[ExtractedDocument], report: IngestReport
     ) -> list[tuple[DocumentRecord | None, SmolitError | None]]:
         """Store each document; a failure is reported and the others still go in."""
+        batch = [
+            NewDocument(
+                document.title, document.text, str(document.metadata["source"]), document.metadata
+            )
+            for document in documents
+        ]
         results: list[tuple[DocumentRecord | None, SmolitError | None]] = []
-        for document in documents:
+        for document, result in zip(documents, self.add_documents(collection, batch), strict=True):
             where = document.metadata["source"]
-            try:
-                record, outcome = self._add(
-                    collection, document.title, document.text, where, document.metadata
-                )
-            except (ValidationError, KnowledgeError) as exc:
-                report.errors.append(IngestError(path=where, message=exc.message))
-                results.append((None, exc))
+            if isinstance(result, SmolitError):
+                report.errors.append(IngestError(path=where, message=result.message))
+                results.append((None, result))
                 continue
+            record, outcome = result
             report.count(outcome)
             note = document.metadata.get("encoding_note")
             if note and outcome != "unchanged":

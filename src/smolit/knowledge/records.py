@@ -40,6 +40,16 @@ class DocumentRecord:
 
 
 @dataclass(frozen=True)
+class NewDocument:
+    """A document to store: ``source`` names it within its collection."""
+
+    title: str
+    text: str
+    source: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class SearchHit:
     """One matching chunk; a higher ``score`` is a better match within one search.
 

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from smolit.errors import KnowledgeError, NotFoundError, SmolitError, ValidationError
 from smolit.knowledge.extraction import ExtractedDocument, document_source, extract
 from smolit.knowledge.records import (
+    DocumentRecord,
     IngestError,
     IngestReport,
+    NewDocument,
     SourceItem,
     SourceRecord,
     SyncStatus,
@@ -33,9 +35,19 @@ from smolit.knowledge.store import KnowledgeStore
 
 logger = logging.getLogger(__name__)
 
-#: stores one document: (collection, title, text, source, metadata, source id, origin)
-#: -> "added", "updated" or "unchanged"
-AddDocument = Callable[[str, str, str, str, dict[str, Any], str, str], str]
+
+class AddDocuments(Protocol):
+    """Stores documents (``KnowledgeManager.add_documents``): one result per document,
+    (record, "added" | "updated" | "unchanged") or the error that refused it."""
+
+    def __call__(
+        self,
+        collection: str,
+        documents: Sequence[NewDocument],
+        *,
+        source_id: str | None = None,
+        origin: str | None = None,
+    ) -> Sequence[tuple[DocumentRecord, str] | SmolitError]: ...
 
 
 @dataclass(frozen=True)
@@ -49,7 +61,7 @@ class SourceSync:
     """Syncs sources into ``store`` through ``add`` (which chunks, embeds and saves)."""
 
     def __init__(
-        self, store: KnowledgeStore, sources: SourceStore, add: AddDocument, limits: SyncLimits
+        self, store: KnowledgeStore, sources: SourceStore, add: AddDocuments, limits: SyncLimits
     ) -> None:
         self._store = store
         self._sources = sources
@@ -190,25 +202,28 @@ class SourceSync:
     ) -> bool:
         """Store the documents of one item, drop its stored ones that are gone; True if all
         went in (else the item is synced again next time)."""
-        kept: set[str] = set()
+        batch = [
+            NewDocument(
+                document.title,
+                document.text,
+                document_source(base, document.key),
+                {**document.metadata, "source_id": source.id},
+            )
+            for document in documents
+        ]
+        kept = {new.source for new in batch}
+        results = self._add(source.collection, batch, source_id=source.id, origin=item)
         failed = False
-        for document in documents:
-            where = document_source(base, document.key)
-            kept.add(where)
-            metadata = {**document.metadata, "source_id": source.id}
-            try:
-                outcome = self._add(
-                    source.collection, document.title, document.text, where, metadata,
-                    source.id, item,
-                )  # fmt: skip
-            except (ValidationError, KnowledgeError) as exc:
-                report.errors.append(IngestError(path=where, message=exc.message))
+        for document, new, result in zip(documents, batch, results, strict=True):
+            if isinstance(result, SmolitError):
+                report.errors.append(IngestError(path=new.source, message=result.message))
                 failed = True
                 continue
+            outcome = result[1]
             report.count(outcome)
             note = document.metadata.get("encoding_note")
             if note and outcome != "unchanged":
-                report.warnings.append(IngestError(path=where, message=str(note)))
+                report.warnings.append(IngestError(path=new.source, message=str(note)))
         for where, document_id in stored.items():
             if where not in kept:
                 self._store.remove_document(document_id)
