@@ -1,11 +1,14 @@
-"""The keyword side of the store: an FTS5 table over chunk titles and texts, and filters.
+"""The keyword side of the store: FTS5 tables over chunks and whole documents, and filters.
 
 ``chunks_fts`` holds, per chunk, its document's title and its text (porter stemming), kept
-in step with ``chunks`` and ``documents`` by triggers. BM25 weighs a title match
-``TITLE_WEIGHT`` times a text match: a title says in a few words what the whole document
-is about (BM25F-style field weighting, as search engines boost titles by default).
-Databases made before the title column existed are upgraded in place by
-``upgrade_fulltext``, which rebuilds the table from ``chunks``.
+in step with ``chunks`` and ``documents`` by triggers. ``documents_fts`` holds, per
+document, its title and its whole text: BM25 is made for whole documents (its length
+normalisation compares a document with the average one), and the chunks exist only because
+the encoder reads a limited window; document search ranks the keyword side with it. BM25
+weighs a title match ``TITLE_WEIGHT`` times a text match: a title says in a few words what
+the whole document is about (BM25F-style field weighting, as search engines boost titles
+by default). Databases made before the title column or the document index existed are
+upgraded in place by ``upgrade_fulltext``, which builds them from ``chunks``.
 
 Metadata filters are turned into SQL here too: ``document_filter`` maps
 ``{"language": "en", "source_prefix": "docs/"}`` onto a condition on ``documents``.
@@ -45,6 +48,20 @@ _STATEMENTS = (
     """CREATE TRIGGER IF NOT EXISTS chunks_fts_title AFTER UPDATE OF title ON documents BEGIN
         UPDATE chunks_fts SET title = new.title
         WHERE rowid IN (SELECT id FROM chunks WHERE document_id = new.id);
+    END""",
+)
+#: the whole-document index: ``documents_fts`` rows are keyed by ``document_keys.key`` (a
+#: stable integer; a document's own id is text); ``KnowledgeStore.save_document`` writes
+#: them, and deleting a document deletes them
+_DOCUMENT_STATEMENTS = (
+    "CREATE TABLE IF NOT EXISTS document_keys ("
+    "key INTEGER PRIMARY KEY, document_id TEXT NOT NULL UNIQUE)",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS documents_fts USING fts5 ("
+    "title, text, tokenize = 'porter unicode61')",
+    """CREATE TRIGGER IF NOT EXISTS documents_fts_delete AFTER DELETE ON documents BEGIN
+        DELETE FROM documents_fts
+        WHERE rowid = (SELECT key FROM document_keys WHERE document_id = old.id);
+        DELETE FROM document_keys WHERE document_id = old.id;
     END""",
 )
 
@@ -120,21 +137,33 @@ class TermCounts:
 
 
 def upgrade_fulltext(db: sqlite3.Connection) -> None:
-    """Create the FTS table, or rebuild one made before it had a title column, atomically."""
+    """Create the FTS tables, atomically: rebuild a chunk index made before it had a title
+    column, and fill a new whole-document index from the stored chunks."""
     row = db.execute("SELECT sql FROM sqlite_master WHERE name = 'chunks_fts'").fetchone()
     rebuild = row is not None and "title" not in row[0]
+    documents_new = (
+        db.execute("SELECT 1 FROM sqlite_master WHERE name = 'documents_fts'").fetchone() is None
+    )
     db.execute("BEGIN IMMEDIATE")
     try:
         if rebuild:
             for trigger in ("chunks_fts_insert", "chunks_fts_delete", "chunks_fts_title"):
                 db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
             db.execute("DROP TABLE chunks_fts")
-        for statement in _STATEMENTS:
+        for statement in _STATEMENTS + _DOCUMENT_STATEMENTS:
             db.execute(statement)
         if rebuild:
             db.execute(
                 "INSERT INTO chunks_fts (rowid, title, text) SELECT c.id, d.title, c.text "
                 "FROM chunks AS c JOIN documents AS d ON d.id = c.document_id"
+            )
+        if documents_new:  # made before the whole-document index: its text is its chunks
+            db.execute("INSERT INTO document_keys (document_id) SELECT id FROM documents")
+            db.execute(
+                "INSERT INTO documents_fts (rowid, title, text) SELECT k.key, d.title, ("
+                "SELECT group_concat(text, ' ') FROM ("
+                "SELECT c.text FROM chunks AS c WHERE c.document_id = d.id ORDER BY c.position)"
+                ") FROM document_keys AS k JOIN documents AS d ON d.id = k.document_id"
             )
         db.execute("COMMIT")
     except BaseException:

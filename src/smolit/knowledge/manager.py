@@ -79,6 +79,7 @@ class _Prepared:
     source: str
     checksum: str
     metadata: dict[str, Any]
+    text: str
     chunks: list[str]
     inputs: list[str]
 
@@ -289,7 +290,15 @@ class KnowledgeManager:
             raise ValidationError("the document has no text", details={"source": source})
         if existing is None:  # refuse before encoding; save_document checks again atomically
             self._store.check_capacity(self.settings.max_documents)
-        return _Prepared(title, source, checksum, document.metadata, encoded.chunks, encoded.inputs)
+        return _Prepared(
+            title,
+            source,
+            checksum,
+            document.metadata,
+            document.text,
+            encoded.chunks,
+            encoded.inputs,
+        )
 
     def _save(
         self,
@@ -310,6 +319,7 @@ class KnowledgeManager:
             max_documents=self.settings.max_documents,
             source_id=source_id,
             origin=origin,
+            text=item.text,
         )
         return record, "added" if created else "updated"
 

@@ -203,8 +203,12 @@ class KnowledgeStore(SqliteFile):
         max_documents: int | None = None,
         source_id: str | None = None,
         origin: str | None = None,
+        text: str | None = None,
     ) -> tuple[DocumentRecord, bool]:
         """Store a document, replacing the one from the same source; True when it is new.
+
+        ``text`` is the whole document, for the whole-document keyword index (default:
+        the chunks joined).
 
         A replaced document keeps its id and creation time. A new one is refused with
         ``KnowledgeError`` when the store already holds ``max_documents`` documents.
@@ -256,12 +260,25 @@ class KnowledgeStore(SqliteFile):
             db.executemany(
                 "INSERT INTO chunks (document_id, collection, position, text, embedding) "
                 "VALUES (?, ?, ?, ?, ?)",
-                [(doc_id, collection, i, text, blobs[i]) for i, text in enumerate(chunks)],
+                [(doc_id, collection, i, chunk, blobs[i]) for i, chunk in enumerate(chunks)],
             )
+            self._index_document(db, doc_id, title, " ".join(chunks) if text is None else text)
             saved = db.execute(
                 f"SELECT {_DOCUMENT_COLUMNS} FROM documents AS d WHERE d.id = ?", (doc_id,)
             ).fetchone()
         return _record(saved), row is None
+
+    @staticmethod
+    def _index_document(db: sqlite3.Connection, doc_id: str, title: str, text: str) -> None:
+        """Put the document's title and whole text in ``documents_fts`` (replacing)."""
+        db.execute("INSERT OR IGNORE INTO document_keys (document_id) VALUES (?)", (doc_id,))
+        (key,) = db.execute(
+            "SELECT key FROM document_keys WHERE document_id = ?", (doc_id,)
+        ).fetchone()
+        db.execute("DELETE FROM documents_fts WHERE rowid = ?", (key,))
+        db.execute(
+            "INSERT INTO documents_fts (rowid, title, text) VALUES (?, ?, ?)", (key, title, text)
+        )
 
     def check_capacity(self, max_documents: int) -> None:
         """Raise ``KnowledgeError`` when ``max_documents`` documents are already stored."""
@@ -392,6 +409,41 @@ class KnowledgeStore(SqliteFile):
             ).fetchall()
         return [(chunk_id, -rank) for chunk_id, rank in rows]
 
+    def document_keyword_search(
+        self,
+        collection: str,
+        query: str,
+        limit: int,
+        filters: dict[str, str] | None = None,
+    ) -> list[tuple[str, float]]:
+        """(document id, score) by BM25 over whole documents (title and text), best first;
+        score = -bm25. ``filters`` as for ``keyword_search``."""
+        terms = query_terms(query)
+        if not terms or limit <= 0:
+            return []
+        condition, args = document_filter(filters)
+        with self._read() as db:
+            match = fts_match(self._term_counts.informative(db, terms, self.version()))
+            if match is None:
+                return []
+            rows = db.execute(
+                "SELECT k.document_id, f.rank FROM ("
+                "SELECT rowid, bm25(documents_fts, ?, 1.0) AS rank FROM documents_fts "
+                "WHERE documents_fts MATCH ?) AS f "
+                "JOIN document_keys AS k ON k.key = f.rowid "
+                "JOIN documents AS d ON d.id = k.document_id "
+                f"WHERE d.collection = ? AND {condition} ORDER BY f.rank, f.rowid LIMIT ?",
+                (TITLE_WEIGHT, match, collection, *args, limit),
+            ).fetchall()
+        return [(document_id, -rank) for document_id, rank in rows]
+
+    def first_chunks(self, document_ids: Sequence[str]) -> dict[str, int]:
+        """The first chunk of each of the documents ``document_ids`` (unknown ones left out)."""
+        rows = self._by_id(
+            "SELECT document_id, id FROM chunks WHERE position = 0 AND", document_ids, "document_id"
+        )
+        return dict(rows)
+
     def dense_search(
         self,
         collection: str,
@@ -439,14 +491,20 @@ class KnowledgeStore(SqliteFile):
     def embeddings(self, ids: Sequence[int]) -> list[tuple[int, bytes]]:
         return sorted(self._by_id("SELECT id, embedding FROM chunks", ids))
 
-    def _by_id(self, select: str, ids: Sequence[int], column: str = "id") -> list[tuple[Any, ...]]:
-        """Rows of ``select ... WHERE column IN ids``, in batches that SQLite accepts."""
+    def _by_id(
+        self, select: str, ids: Sequence[int] | Sequence[str], column: str = "id"
+    ) -> list[tuple[Any, ...]]:
+        """Rows of ``select [WHERE] column IN ids``, in batches that SQLite accepts.
+
+        ``select`` may end in its own ``WHERE ... AND``; else ``WHERE`` is added.
+        """
         rows: list[tuple[Any, ...]] = []
+        where = "" if select.rstrip().endswith("AND") else " WHERE"
         with self._read() as db:
             for start in range(0, len(ids), _ID_BATCH):
-                batch = [int(i) for i in ids[start : start + _ID_BATCH]]
+                batch = [_key(i) for i in ids[start : start + _ID_BATCH]]
                 marks = ", ".join("?" for _ in batch)
-                rows += db.execute(f"{select} WHERE {column} IN ({marks})", batch).fetchall()
+                rows += db.execute(f"{select}{where} {column} IN ({marks})", batch).fetchall()
         return rows
 
     # --- hits ----------------------------------------------------------------------------
@@ -498,6 +556,11 @@ class KnowledgeStore(SqliteFile):
                 (MARK_OPEN, MARK_CLOSE, HIGHLIGHT_TOKENS, match, *ids),
             ).fetchall()
         return {chunk_id: (text,) for chunk_id, text in rows if MARK_OPEN in text}
+
+
+def _key(value: int | str) -> int | str:
+    """An id as SQLite takes it: numpy integers become ints, text stays text."""
+    return value if isinstance(value, str) else int(value)
 
 
 def _now() -> str:
