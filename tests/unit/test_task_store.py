@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -132,3 +133,26 @@ def test_listing_pages_and_filters(store: TaskStore) -> None:
         store.page(ALICE, priority="urgent")
     with pytest.raises(ValidationError, match="unknown status"):
         store.page(ALICE, status="sleeping")
+
+
+def test_concurrent_submits_are_all_stored_with_their_events(store: TaskStore) -> None:
+    with ThreadPoolExecutor(8) as pool:
+        views = list(pool.map(lambda i: store.insert(new(f"task {i}"), 60)[0], range(40)))
+    assert len(store.page(ADMIN, limit=100)[0]) == 40
+    assert all(statuses(store, view.id) == ["queued"] for view in views)
+
+
+def test_concurrent_submits_with_one_idempotency_key_store_one_task(store: TaskStore) -> None:
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: store.insert(new(key="k"), 60), range(8)))
+    assert len({view.id for view, _ in results}) == 1
+    assert [created for _, created in results].count(True) == 1
+
+
+def test_a_claimed_update_of_an_unknown_field_is_refused(store: TaskStore) -> None:
+    view, _ = store.insert(new(), requeue_after=60)
+    claim = store.claim(view.id, "w1", lease=30)
+    assert claim is not None
+    with pytest.raises(TypeError, match="answr"):
+        store.update_claimed(claim, TaskStatus.SUCCEEDED, answr="typo")
+    assert store.update_claimed(claim, TaskStatus.SUCCEEDED, answer="fine")

@@ -211,7 +211,7 @@ class ModelVersions:
     # --- reading ------------------------------------------------------------------------
 
     def names(self) -> list[str]:
-        with self._db.session() as session:
+        with self._db.read() as session:
             return list(
                 session.scalars(
                     select(ModelVersionRow.name).distinct().order_by(ModelVersionRow.name)
@@ -222,11 +222,11 @@ class ModelVersions:
         query = select(ModelVersionRow).order_by(ModelVersionRow.name, ModelVersionRow.version)
         if name is not None:
             query = query.where(ModelVersionRow.name == name)
-        with self._db.session() as session:
+        with self._db.read() as session:
             return [_view(row) for row in session.scalars(query)]
 
     def get(self, name: str, version: int) -> ModelVersion:
-        with self._db.session() as session:
+        with self._db.read() as session:
             row = session.scalar(
                 select(ModelVersionRow).where(
                     ModelVersionRow.name == name, ModelVersionRow.version == version
@@ -255,7 +255,7 @@ class ModelVersions:
 
     def aliases(self, name: str) -> dict[str, int]:
         """``alias -> version`` for ``name``."""
-        with self._db.session() as session:
+        with self._db.read() as session:
             rows = session.scalars(
                 select(ModelAliasRow)
                 .where(ModelAliasRow.name == name)
@@ -268,7 +268,7 @@ class ModelVersions:
         query = select(ModelAliasEventRow).where(ModelAliasEventRow.name == name)
         if alias is not None:
             query = query.where(ModelAliasEventRow.alias == alias)
-        with self._db.session() as session:
+        with self._db.read() as session:
             return [
                 {
                     "alias": row.alias,
@@ -292,7 +292,7 @@ class ModelVersions:
             return self.get(name, int(tag))
         if tag in ("", "latest"):
             return self.latest(name)
-        with self._db.session() as session:
+        with self._db.read() as session:
             row = session.get(ModelAliasRow, (name, tag))
         if row is None:
             known = sorted(self.aliases(name))

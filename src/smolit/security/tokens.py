@@ -84,7 +84,7 @@ class TokenService:
     def authenticate(self, secret: str | None) -> Principal:
         if not secret:
             raise AuthError("missing bearer token: send 'Authorization: Bearer <token>'")
-        with self._db.session() as session:
+        with self._db.read() as session:
             row = session.scalar(
                 select(ApiTokenRow).where(ApiTokenRow.token_hash == digest(secret))
             )

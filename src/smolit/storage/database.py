@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -17,6 +18,9 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from smolit.errors import StorageError
+from smolit.storage.group_commit import GroupCommitter, WriteJob
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +98,12 @@ class Database:
         self._turns: threading.RLock | None = (
             threading.RLock() if self.engine.dialect.name == "sqlite" else None
         )
+        #: SQLite: concurrent writes (``write``) share transactions on one thread
+        self._committer: GroupCommitter | None = (
+            GroupCommitter(self._sessions, self._turn) if self._turns is not None else None
+        )
+        #: how deep the current thread is in ``session`` (it holds the write turn)
+        self._depth = threading.local()
 
     @property
     def dialect(self) -> str:
@@ -117,10 +127,14 @@ class Database:
     def table_names(self) -> list[str]:
         return sorted(inspect(self.engine).get_table_names())
 
+    def _turn(self) -> AbstractContextManager[Any]:
+        return self._turns if self._turns is not None else nullcontext()
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session that commits on success and rolls back on error."""
-        with self._turns if self._turns is not None else nullcontext():
+        with self._turn():
+            self._depth.value = getattr(self._depth, "value", 0) + 1
             session = self._sessions()
             try:
                 yield session
@@ -130,6 +144,38 @@ class Database:
                 raise
             finally:
                 session.close()
+                self._depth.value -= 1
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reads only: it takes no write turn (SQLite in WAL mode reads
+        beside its writer) and commits nothing."""
+        session = self._sessions()
+        try:
+            yield session
+        finally:
+            session.close()
+
+    def write(self, job: WriteJob[T]) -> T:
+        """Run ``job`` in a transaction and return its result once committed (blocking).
+
+        SQLite: concurrent writes share one transaction (``GroupCommitter``); elsewhere
+        each job has a session of its own, as has a job from a thread inside ``session``
+        (which holds the write turn the write thread would wait for).
+        """
+        if self._committer is None or getattr(self._depth, "value", 0) > 0:
+            with self.session() as session:
+                return job(session)
+        return self._committer.run(job)
+
+    async def awrite(self, job: WriteJob[T]) -> T:
+        """``write`` for the event loop: SQLite's write thread answers without another
+        thread waiting on it."""
+        if self._committer is None:
+            return await asyncio.to_thread(self.write, job)
+        return await asyncio.wrap_future(self._committer.submit(job))
 
     def dispose(self) -> None:
+        if self._committer is not None:
+            self._committer.close()
         self.engine.dispose()

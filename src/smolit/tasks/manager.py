@@ -100,8 +100,9 @@ class TaskManager:
         self._loops: list[asyncio.Task[None]] = []
         self._done: dict[str, asyncio.Event] = {}
         self._running = False
-        #: submits and reads get threads of their own, so that they never queue behind
-        #: the database writes, routing and model calls of running tasks
+        #: reads for the API get threads of their own, so that they never queue behind
+        #: the routing and model calls of running tasks (writes need no thread: the
+        #: store's ``a*`` methods wait on the event loop)
         self._api_threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="smolit-api")
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -209,10 +210,12 @@ class TaskManager:
             idempotency_key=options.idempotency_key,
             request_id=options.request_id,
         )
-        view, created = await self._api(self.store.insert, task, self._requeue_after)
+        view, created = await self.store.ainsert(task, self._requeue_after)
         if created:
-            if self.embedded:
+            if self._local is not None:  # in-process: put on the loop, no thread needed
                 self._done[view.id] = asyncio.Event()
+                self._local.put(view.id, PRIORITIES[view.priority])
+                return view, created
             try:
                 await asyncio.to_thread(self.queue.put, view.id, PRIORITIES[view.priority])
             except Exception as exc:  # stored: the re-queue job sends it when the queue is back

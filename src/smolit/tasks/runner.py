@@ -64,7 +64,7 @@ class TaskRunner:
 
     async def run(self, task_id: str) -> RunOutcome:
         try:
-            claim = await asyncio.to_thread(self.store.claim, task_id, self.worker, self._lease)
+            claim = await self.store.aclaim(task_id, self.worker, self._lease)
         except SQLAlchemyError as exc:
             logger.warning("cannot claim task %s (database: %s); will retry", task_id, exc)
             return RunOutcome(False, retry_in=max(1.0, self._backoff))
@@ -89,8 +89,7 @@ class TaskRunner:
 
     async def _run_claimed(self, claim: Claim) -> RunOutcome:
         async def routed(decision: RouteDecision) -> None:
-            await asyncio.to_thread(
-                self.store.update_claimed,
+            await self.store.aupdate_claimed(
                 claim,
                 TaskStatus.RUNNING,
                 route=decision.to_dict(),
@@ -136,7 +135,7 @@ class TaskRunner:
         while True:
             await asyncio.sleep(interval)
             try:
-                held = await asyncio.to_thread(self.store.renew, claim, self._lease)
+                held = await self.store.arenew(claim, self._lease)
             except SQLAlchemyError as exc:
                 logger.warning("task %s: cannot renew its lease (%s)", claim.task_id, exc)
                 continue
@@ -146,7 +145,7 @@ class TaskRunner:
 
     async def _stopped(self, claim: Claim) -> RunOutcome:
         """Cancelled on request (recorded), or the claim was lost (another worker has it)."""
-        if await asyncio.to_thread(self.store.cancel_claimed, claim):
+        if await self.store.acancel_claimed(claim):
             return RunOutcome(True, TaskStatus.CANCELLED)
         logger.warning("task %s: claim lost; another worker runs it", claim.task_id)
         return RunOutcome(True)
@@ -156,8 +155,7 @@ class TaskRunner:
         route = outcome.decision.to_dict()
         if outcome.failures:
             route["failures"] = outcome.failures
-        stored = await asyncio.to_thread(
-            self.store.update_claimed,
+        stored = await self.store.aupdate_claimed(
             claim,
             TaskStatus.SUCCEEDED,
             answer=outcome.answer(),
@@ -177,12 +175,12 @@ class TaskRunner:
         return RunOutcome(True, TaskStatus.SUCCEEDED if stored else None)
 
     async def _final(self, claim: Claim, status: TaskStatus, error: str) -> RunOutcome:
-        await asyncio.to_thread(self.store.update_claimed, claim, status, error=error)
+        await self.store.aupdate_claimed(claim, status, error=error)
         return RunOutcome(True, status)
 
     async def _failed(self, claim: Claim, error: str, transient: bool) -> RunOutcome:
-        delay = await asyncio.to_thread(
-            self.store.fail_attempt, claim, error, transient, self._backoff, self._requeue_after
+        delay = await self.store.afail_attempt(
+            claim, error, transient, self._backoff, self._requeue_after
         )
         if delay is not None:
             logger.info("task %s: %s; retrying in %.1f s", claim.task_id, error, delay)

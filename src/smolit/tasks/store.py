@@ -7,18 +7,24 @@ runs; every later write names the token, so a worker that lost its claim (it sta
 the lease and another took over) can no longer change the task. A task whose lease ran out
 (its worker died) is claimable again; after ``max_attempts`` runs it fails with a reason.
 Every change is also appended to ``task_events``.
+
+Each write is one job for ``Database.write`` (or ``awrite`` from the event loop): on SQLite
+concurrent writes share a transaction (group commit); a method returns once its write is
+committed. Reads take no write turn.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,6 +32,7 @@ from smolit.errors import ConflictError, NotFoundError, ValidationError
 from smolit.security.tokens import Principal
 from smolit.storage import Database, TaskEventRow, TaskRow, affected
 from smolit.storage.tables import as_utc, utcnow
+from smolit.tasks import statements as sql
 from smolit.tasks.states import CLAIMED, FINISHED, PRIORITIES, TaskStatus
 from smolit.tasks.view import TaskView
 
@@ -70,16 +77,30 @@ def _event(
     worker: str | None = None,
     detail: str | None = None,
 ) -> None:
-    session.add(
-        TaskEventRow(
-            task_id=task_id,
-            status=status.value,
-            worker=worker,
-            attempt=attempt,
-            detail=detail,
-            created_at=utcnow(),
-        )
+    session.execute(
+        sql.INSERT_EVENT,
+        {
+            "task_id": task_id,
+            "status": status.value,
+            "worker": worker,
+            "attempt": attempt,
+            "detail": detail,
+            "created_at": utcnow(),
+        },
     )
+
+
+def _by_key(user: str, key: str) -> Select[TaskRow]:
+    return select(TaskRow).where(TaskRow.submitted_by == user, TaskRow.idempotency_key == key)
+
+
+def _same_request(row: TaskRow, digest: str, key: str) -> TaskView:
+    if row.request_hash != digest:
+        raise ConflictError(
+            f"idempotency key {key!r} was already used for a different task ({row.id})",
+            details={"idempotency_key": key, "task_id": row.id},
+        )
+    return TaskView.from_row(row)
 
 
 class TaskStore:
@@ -92,69 +113,64 @@ class TaskStore:
         """Store a new queued task; (view, created). With an idempotency key already used
         by this submitter: the same request gives the stored task back (created False), a
         different one is a ``ConflictError``."""
+        try:
+            return self._db.write(partial(self._insert, task, requeue_after))
+        except IntegrityError as exc:  # another process stored the same key meanwhile
+            return self._after_race(task, exc)
+
+    async def ainsert(self, task: NewTask, requeue_after: float) -> tuple[TaskView, bool]:
+        try:
+            return await self._db.awrite(partial(self._insert, task, requeue_after))
+        except IntegrityError as exc:
+            return await asyncio.to_thread(self._after_race, task, exc)
+
+    def _insert(
+        self, task: NewTask, requeue_after: float, session: Session
+    ) -> tuple[TaskView, bool]:
         digest = task.request_hash()
         if task.idempotency_key is not None:
-            existing = self._by_key(task.submitted_by, task.idempotency_key)
+            existing = session.scalar(_by_key(task.submitted_by, task.idempotency_key))
             if existing is not None:
-                return self._same_request(existing, digest, task.idempotency_key), False
+                return _same_request(existing, digest, task.idempotency_key), False
         now = utcnow()
-        row = TaskRow(
-            id=str(uuid.uuid4()),
-            text=task.text,
-            status=TaskStatus.QUEUED.value,
-            submitted_by=task.submitted_by,
-            out_of_scope=False,
-            sources=[],
-            timings={},
-            attempts=0,
-            timeout=task.timeout,
-            created_at=now,
-            priority=task.priority,
-            idempotency_key=task.idempotency_key,
-            request_hash=digest,
-            failures=[],
-            max_attempts=task.max_attempts,
-            lease_until=now + timedelta(seconds=requeue_after),
-            cancel_requested=False,
-            request_id=task.request_id,
-            usage={},
-        )
-        try:
-            with self._db.session() as session:
-                session.add(row)
-                session.flush()
-                _event(session, row.id, TaskStatus.QUEUED, 0, detail=f"priority {task.priority}")
-        except IntegrityError:
-            if task.idempotency_key is None:
-                raise
-            existing = self._by_key(task.submitted_by, task.idempotency_key)
-            if existing is None:
-                raise
-            return self._same_request(existing, digest, task.idempotency_key), False
-        return TaskView.from_row(row), True
+        values: dict[str, Any] = {
+            "id": str(uuid.uuid4()),
+            "text": task.text,
+            "status": TaskStatus.QUEUED.value,
+            "submitted_by": task.submitted_by,
+            "out_of_scope": False,
+            "sources": [],
+            "timings": {},
+            "attempts": 0,
+            "timeout": task.timeout,
+            "created_at": now,
+            "priority": task.priority,
+            "idempotency_key": task.idempotency_key,
+            "request_hash": digest,
+            "failures": [],
+            "max_attempts": task.max_attempts,
+            "lease_until": now + timedelta(seconds=requeue_after),
+            "cancel_requested": False,
+            "request_id": task.request_id,
+            "usage": {},
+        }
+        session.execute(sql.INSERT_TASK, values)
+        _event(session, values["id"], TaskStatus.QUEUED, 0, detail=f"priority {task.priority}")
+        return TaskView.from_row(TaskRow(**values)), True
 
-    def _by_key(self, user: str, key: str) -> TaskRow | None:
-        with self._db.session() as session:
-            row = session.scalar(
-                select(TaskRow).where(TaskRow.submitted_by == user, TaskRow.idempotency_key == key)
-            )
-            if row is not None:
-                session.expunge(row)
-            return row
-
-    @staticmethod
-    def _same_request(row: TaskRow, digest: str, key: str) -> TaskView:
-        if row.request_hash != digest:
-            raise ConflictError(
-                f"idempotency key {key!r} was already used for a different task ({row.id})",
-                details={"idempotency_key": key, "task_id": row.id},
-            )
-        return TaskView.from_row(row)
+    def _after_race(self, task: NewTask, error: IntegrityError) -> tuple[TaskView, bool]:
+        if task.idempotency_key is None:
+            raise error
+        with self._db.read() as session:
+            existing = session.scalar(_by_key(task.submitted_by, task.idempotency_key))
+        if existing is None:
+            raise error
+        return _same_request(existing, task.request_hash(), task.idempotency_key), False
 
     # --- read ---------------------------------------------------------------------------
 
     def load(self, task_id: str) -> TaskView | None:
-        with self._db.session() as session:
+        with self._db.read() as session:
             row = session.get(TaskRow, task_id)
             return TaskView.from_row(row) if row is not None else None
 
@@ -187,7 +203,7 @@ class TaskStore:
             query = query.where(TaskRow.agent == agent)
         if priority is not None:
             query = query.where(TaskRow.priority == parse_priority(priority))
-        with self._db.session() as session:
+        with self._db.read() as session:
             if before is not None:
                 anchor = session.get(TaskRow, before)
                 if anchor is None:
@@ -204,7 +220,7 @@ class TaskStore:
         return views, cursor
 
     def events(self, task_id: str, after: int = 0) -> list[dict[str, Any]]:
-        with self._db.session() as session:
+        with self._db.read() as session:
             rows = session.scalars(
                 select(TaskEventRow)
                 .where(TaskEventRow.task_id == task_id, TaskEventRow.id > after)
@@ -230,54 +246,48 @@ class TaskStore:
         Claimable: queued (and past any retry delay), or claimed by a worker whose lease
         ran out. A task that already used all its attempts is failed instead.
         """
+        return self._db.write(partial(self._claim, task_id, worker, lease))
+
+    async def aclaim(self, task_id: str, worker: str, lease: float) -> Claim | None:
+        return await self._db.awrite(partial(self._claim, task_id, worker, lease))
+
+    def _claim(self, task_id: str, worker: str, lease: float, session: Session) -> Claim | None:
         now = utcnow()
-        with self._db.session() as session:
-            row = session.get(TaskRow, task_id)
-            if row is None or not self._claimable(row, now):
-                return None
-            status, attempts = row.status, row.attempts
-            if attempts >= row.max_attempts:
-                self._exhausted(session, row, now)
-                return None
-            token = str(uuid.uuid4())
-            won = affected(
-                session.execute(
-                    update(TaskRow)
-                    .where(
-                        TaskRow.id == task_id,
-                        TaskRow.status == status,
-                        TaskRow.attempts == attempts,
-                    )
-                    .values(
-                        status=TaskStatus.ROUTING.value,
-                        claimed_by=worker,
-                        claim_token=token,
-                        lease_until=now + timedelta(seconds=lease),
-                        attempts=attempts + 1,
-                        started_at=now,
-                        not_before=None,
-                    )
-                    .execution_options(synchronize_session=False)
-                )
+        row = session.execute(sql.CLAIM_CHECK, {"b_id": task_id}).one_or_none()
+        if row is None or not _claimable(row.status, row.not_before, row.lease_until, now):
+            return None
+        status, attempts = row.status, row.attempts
+        if attempts >= row.max_attempts:
+            self._exhausted(session, task_id, now)
+            return None
+        token = str(uuid.uuid4())
+        won = affected(
+            session.execute(
+                sql.CLAIM,
+                {
+                    "b_id": task_id,
+                    "b_status": status,
+                    "b_attempts": attempts,
+                    "status": TaskStatus.ROUTING.value,
+                    "claimed_by": worker,
+                    "claim_token": token,
+                    "lease_until": now + timedelta(seconds=lease),
+                    "attempts": attempts + 1,
+                    "started_at": now,
+                    "not_before": None,
+                },
             )
-            if won != 1:
-                return None
-            detail = "resumed after its worker was lost" if status != "queued" else None
-            _event(session, task_id, TaskStatus.ROUTING, attempts + 1, worker, detail)
-            return Claim(
-                task_id, token, worker, attempts + 1, row.text, row.timeout, row.request_id
-            )
+        )
+        if won != 1:
+            return None
+        detail = "resumed after its worker was lost" if status != "queued" else None
+        _event(session, task_id, TaskStatus.ROUTING, attempts + 1, worker, detail)
+        return Claim(task_id, token, worker, attempts + 1, row.text, row.timeout, row.request_id)
 
     @staticmethod
-    def _claimable(row: TaskRow, now: datetime) -> bool:
-        status = TaskStatus(row.status)
-        if status in FINISHED:
-            return False
-        if status == TaskStatus.QUEUED:
-            return row.not_before is None or as_utc(row.not_before) <= now
-        return row.lease_until is None or as_utc(row.lease_until) <= now
-
-    def _exhausted(self, session: Session, row: TaskRow, now: datetime) -> None:
+    def _exhausted(session: Session, task_id: str, now: datetime) -> None:
+        row = session.get(TaskRow, task_id)
+        assert row is not None
         reason = f"interrupted: its worker was lost on each of {row.attempts} attempts"
         row.status = TaskStatus.FAILED.value
         row.error = reason
@@ -288,79 +298,104 @@ class TaskStore:
 
     def renew(self, claim: Claim, lease: float) -> bool:
         """Extend the lease; False when the claim is lost or a cancel was requested."""
-        with self._db.session() as session:
-            renewed = affected(
-                session.execute(
-                    update(TaskRow)
-                    .where(
-                        TaskRow.id == claim.task_id,
-                        TaskRow.claim_token == claim.token,
-                        TaskRow.cancel_requested.is_(False),
-                    )
-                    .values(lease_until=utcnow() + timedelta(seconds=lease))
-                    .execution_options(synchronize_session=False)
-                )
+        return self._db.write(partial(self._renew, claim, lease))
+
+    async def arenew(self, claim: Claim, lease: float) -> bool:
+        return await self._db.awrite(partial(self._renew, claim, lease))
+
+    @staticmethod
+    def _renew(claim: Claim, lease: float, session: Session) -> bool:
+        renewed = affected(
+            session.execute(
+                sql.RENEW,
+                {
+                    "b_id": claim.task_id,
+                    "b_token": claim.token,
+                    "lease_until": utcnow() + timedelta(seconds=lease),
+                },
             )
-            return bool(renewed == 1)
+        )
+        return renewed == 1
 
     def cancel_requested(self, claim: Claim) -> bool:
-        with self._db.session() as session:
+        with self._db.read() as session:
             row = session.get(TaskRow, claim.task_id)
             return row is None or row.cancel_requested or row.claim_token != claim.token
 
     def update_claimed(self, claim: Claim, status: TaskStatus | None, **values: Any) -> bool:
         """Write ``values`` (and ``status``) while the claim holds; False when it does not."""
+        return self._db.write(partial(self._update_claimed, claim, status, values))
+
+    async def aupdate_claimed(self, claim: Claim, status: TaskStatus | None, **values: Any) -> bool:
+        return await self._db.awrite(partial(self._update_claimed, claim, status, values))
+
+    @staticmethod
+    def _update_claimed(
+        claim: Claim, status: TaskStatus | None, values: dict[str, Any], session: Session
+    ) -> bool:
+        if unknown := values.keys() - sql.TASK_COLUMNS:  # SQL would ignore them silently
+            raise TypeError(f"not columns of a task: {', '.join(sorted(unknown))}")
+        values = {"b_id": claim.task_id, "b_token": claim.token, **values}
         if status is not None:
             values["status"] = status.value
         if status is not None and status in FINISHED:
             values.update(finished_at=utcnow(), claim_token=None, lease_until=None)
-        with self._db.session() as session:
-            done = affected(
-                session.execute(
-                    update(TaskRow)
-                    .where(TaskRow.id == claim.task_id, TaskRow.claim_token == claim.token)
-                    .values(**values)
-                    .execution_options(synchronize_session=False)
-                )
-            )
-            if done == 1 and status is not None:
-                detail = values.get("error") if status in FINISHED else values.get("agent")
-                _event(session, claim.task_id, status, claim.attempt, claim.worker, detail)
-            return bool(done == 1)
+        done = affected(session.execute(sql.UPDATE_CLAIMED, values))
+        if done == 1 and status is not None:
+            detail = values.get("error") if status in FINISHED else values.get("agent")
+            _event(session, claim.task_id, status, claim.attempt, claim.worker, detail)
+        return done == 1
 
     def fail_attempt(
         self, claim: Claim, error: str, transient: bool, backoff: float, requeue_after: float
     ) -> float | None:
         """Record a failed attempt. A transient failure with attempts left goes back to
         the queue after a backoff (returned, in seconds); otherwise the task fails."""
+        job = partial(self._fail_attempt, claim, error, transient, backoff, requeue_after)
+        return self._db.write(job)
+
+    async def afail_attempt(
+        self, claim: Claim, error: str, transient: bool, backoff: float, requeue_after: float
+    ) -> float | None:
+        job = partial(self._fail_attempt, claim, error, transient, backoff, requeue_after)
+        return await self._db.awrite(job)
+
+    @staticmethod
+    def _fail_attempt(
+        claim: Claim,
+        error: str,
+        transient: bool,
+        backoff: float,
+        requeue_after: float,
+        session: Session,
+    ) -> float | None:
         now = utcnow()
-        with self._db.session() as session:
-            row = session.get(TaskRow, claim.task_id)
-            if row is None or row.claim_token != claim.token:
-                return None
-            failure = {
-                "attempt": claim.attempt,
-                "error": error,
-                "transient": transient,
-                "at": now.isoformat(),
-            }
-            row.failures = [*row.failures, failure]
-            row.claim_token = None
-            if transient and claim.attempt < row.max_attempts:
-                delay = min(MAX_BACKOFF_SECONDS, backoff * 2 ** (claim.attempt - 1))
-                row.status = TaskStatus.QUEUED.value
-                row.not_before = now + timedelta(seconds=delay)
-                row.lease_until = now + timedelta(seconds=delay + requeue_after)
-                row.claimed_by = None
-                detail = f"retry in {delay:.1f} s after: {error}"
-                _event(session, row.id, TaskStatus.QUEUED, claim.attempt, claim.worker, detail)
-                return delay
-            row.status = TaskStatus.FAILED.value
-            row.error = error
-            row.finished_at = now
-            row.lease_until = None
-            _event(session, row.id, TaskStatus.FAILED, claim.attempt, claim.worker, error)
+        row = session.get(TaskRow, claim.task_id)
+        if row is None or row.claim_token != claim.token:
             return None
+        failure = {
+            "attempt": claim.attempt,
+            "error": error,
+            "transient": transient,
+            "at": now.isoformat(),
+        }
+        row.failures = [*row.failures, failure]
+        row.claim_token = None
+        if transient and claim.attempt < row.max_attempts:
+            delay = min(MAX_BACKOFF_SECONDS, backoff * 2 ** (claim.attempt - 1))
+            row.status = TaskStatus.QUEUED.value
+            row.not_before = now + timedelta(seconds=delay)
+            row.lease_until = now + timedelta(seconds=delay + requeue_after)
+            row.claimed_by = None
+            detail = f"retry in {delay:.1f} s after: {error}"
+            _event(session, row.id, TaskStatus.QUEUED, claim.attempt, claim.worker, detail)
+            return delay
+        row.status = TaskStatus.FAILED.value
+        row.error = error
+        row.finished_at = now
+        row.lease_until = None
+        _event(session, row.id, TaskStatus.FAILED, claim.attempt, claim.worker, error)
+        return None
 
     # --- cancel -------------------------------------------------------------------------
 
@@ -370,30 +405,39 @@ class TaskStore:
         ``ConflictError`` for a finished task.
         """
         self.visible(task_id, principal)
+        return self._db.write(partial(self._cancel, task_id, principal.user))
+
+    @staticmethod
+    def _cancel(task_id: str, user: str, session: Session) -> TaskView:
         now = utcnow()
-        with self._db.session() as session:
-            row = session.get(TaskRow, task_id)
-            assert row is not None
-            status = TaskStatus(row.status)
-            if status in FINISHED:
-                raise ConflictError(
-                    f"task {task_id} is already {status.value}",
-                    details={"task_id": task_id, "status": status.value},
-                )
-            row.cancel_requested = True
-            if status == TaskStatus.QUEUED or (
-                status in CLAIMED and (row.lease_until is None or as_utc(row.lease_until) <= now)
-            ):
-                row.status = TaskStatus.CANCELLED.value
-                row.finished_at = now
-                row.error = f"cancelled by {principal.user}"
-                row.claim_token = None
-                _event(session, task_id, TaskStatus.CANCELLED, row.attempts, detail=row.error)
-            session.flush()
-            return TaskView.from_row(row)
+        row = session.get(TaskRow, task_id)
+        if row is None:
+            raise NotFoundError(f"no task with id {task_id!r}", details={"task_id": task_id})
+        status = TaskStatus(row.status)
+        if status in FINISHED:
+            raise ConflictError(
+                f"task {task_id} is already {status.value}",
+                details={"task_id": task_id, "status": status.value},
+            )
+        row.cancel_requested = True
+        if status == TaskStatus.QUEUED or (
+            status in CLAIMED and (row.lease_until is None or as_utc(row.lease_until) <= now)
+        ):
+            row.status = TaskStatus.CANCELLED.value
+            row.finished_at = now
+            row.error = f"cancelled by {user}"
+            row.claim_token = None
+            _event(session, task_id, TaskStatus.CANCELLED, row.attempts, detail=row.error)
+        session.flush()
+        return TaskView.from_row(row)
 
     def cancel_claimed(self, claim: Claim, user: str = "request") -> bool:
         return self.update_claimed(
+            claim, TaskStatus.CANCELLED, error=f"cancelled while running ({user})"
+        )
+
+    async def acancel_claimed(self, claim: Claim, user: str = "request") -> bool:
+        return await self.aupdate_claimed(
             claim, TaskStatus.CANCELLED, error=f"cancelled while running ({user})"
         )
 
@@ -403,7 +447,7 @@ class TaskStore:
         """(id, priority) of tasks a queue should carry again: queued ones whose queue
         message may be lost (``lease_until`` passed) and claimed ones whose worker died."""
         now = utcnow()
-        with self._db.session() as session:
+        with self._db.read() as session:
             rows = session.execute(
                 select(TaskRow.id, TaskRow.priority)
                 .where(
@@ -417,21 +461,23 @@ class TaskStore:
 
     def touch_queued(self, task_ids: list[str], requeue_after: float) -> None:
         """Note that queued tasks were handed to the queue again just now."""
-        if not task_ids:
-            return
-        with self._db.session() as session:
-            session.execute(
-                update(TaskRow)
-                .where(TaskRow.id.in_(task_ids), TaskRow.status == TaskStatus.QUEUED.value)
-                .values(lease_until=utcnow() + timedelta(seconds=requeue_after))
-                .execution_options(synchronize_session=False)
-            )
+        if task_ids:
+            self._db.write(partial(self._touch_queued, task_ids, requeue_after))
+
+    @staticmethod
+    def _touch_queued(task_ids: list[str], requeue_after: float, session: Session) -> None:
+        session.execute(
+            update(TaskRow)
+            .where(TaskRow.id.in_(task_ids), TaskRow.status == TaskStatus.QUEUED.value)
+            .values(lease_until=utcnow() + timedelta(seconds=requeue_after))
+            .execution_options(synchronize_session=False)
+        )
 
     def unfinished(self) -> list[tuple[str, int, float]]:
         """(id, priority, seconds until it may run) of every unfinished task, most urgent
         first (embedded recovery at start)."""
         now = utcnow()
-        with self._db.session() as session:
+        with self._db.read() as session:
             rows = session.execute(
                 select(TaskRow.id, TaskRow.priority, TaskRow.not_before)
                 .where(TaskRow.status.not_in([s.value for s in FINISHED]))
@@ -449,18 +495,32 @@ class TaskStore:
     def release_claims(self, worker: str) -> int:
         """Make every task ``worker`` holds claimable again at once (a clean restart of an
         embedded server: its previous run cannot still be working on them)."""
-        with self._db.session() as session:
-            return affected(
-                session.execute(
-                    update(TaskRow)
-                    .where(
-                        TaskRow.claimed_by == worker,
-                        TaskRow.status.in_([s.value for s in CLAIMED]),
-                    )
-                    .values(lease_until=None)
-                    .execution_options(synchronize_session=False)
+        return self._db.write(partial(self._release_claims, worker))
+
+    @staticmethod
+    def _release_claims(worker: str, session: Session) -> int:
+        return affected(
+            session.execute(
+                update(TaskRow)
+                .where(
+                    TaskRow.claimed_by == worker,
+                    TaskRow.status.in_([s.value for s in CLAIMED]),
                 )
+                .values(lease_until=None)
+                .execution_options(synchronize_session=False)
             )
+        )
+
+
+def _claimable(
+    status: str, not_before: datetime | None, lease_until: datetime | None, now: datetime
+) -> bool:
+    """Queued and past any retry delay, or claimed with its lease run out."""
+    if TaskStatus(status) in FINISHED:
+        return False
+    if status == TaskStatus.QUEUED.value:
+        return not_before is None or as_utc(not_before) <= now
+    return lease_until is None or as_utc(lease_until) <= now
 
 
 def _status(value: str) -> TaskStatus:
