@@ -440,7 +440,7 @@ class KnowledgeStore(SqliteFile):
     def first_chunks(self, document_ids: Sequence[str]) -> dict[str, int]:
         """The first chunk of each of the documents ``document_ids`` (unknown ones left out)."""
         rows = self._by_id(
-            "SELECT document_id, id FROM chunks WHERE position = 0 AND", document_ids, "document_id"
+            "SELECT document_id, id FROM chunks", document_ids, "document_id", "position = 0"
         )
         return dict(rows)
 
@@ -492,19 +492,20 @@ class KnowledgeStore(SqliteFile):
         return sorted(self._by_id("SELECT id, embedding FROM chunks", ids))
 
     def _by_id(
-        self, select: str, ids: Sequence[int] | Sequence[str], column: str = "id"
+        self,
+        select: str,
+        ids: Sequence[int] | Sequence[str],
+        column: str = "id",
+        condition: str = "1",
     ) -> list[tuple[Any, ...]]:
-        """Rows of ``select [WHERE] column IN ids``, in batches that SQLite accepts.
-
-        ``select`` may end in its own ``WHERE ... AND``; else ``WHERE`` is added.
-        """
+        """Rows of ``select WHERE condition AND column IN ids``, in batches SQLite accepts."""
         rows: list[tuple[Any, ...]] = []
-        where = "" if select.rstrip().endswith("AND") else " WHERE"
         with self._read() as db:
             for start in range(0, len(ids), _ID_BATCH):
                 batch = [_key(i) for i in ids[start : start + _ID_BATCH]]
                 marks = ", ".join("?" for _ in batch)
-                rows += db.execute(f"{select}{where} {column} IN ({marks})", batch).fetchall()
+                statement = f"{select} WHERE {condition} AND {column} IN ({marks})"
+                rows += db.execute(statement, batch).fetchall()
         return rows
 
     # --- hits ----------------------------------------------------------------------------
