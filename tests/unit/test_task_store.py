@@ -76,9 +76,9 @@ def test_transient_failures_retry_with_backoff_then_fail(store: TaskStore) -> No
     view, _ = store.insert(new(attempts=2), requeue_after=60)
     claim = store.claim(view.id, "w1", lease=30)
     assert claim is not None
-    assert store.fail_attempt(claim, "model down", True, backoff=0.05, requeue_after=60) == 0.05
+    assert store.fail_attempt(claim, "model down", True, backoff=1.0, requeue_after=60) == 1.0
     assert store.claim(view.id, "w1", lease=30) is None  # still backing off
-    time.sleep(0.1)
+    time.sleep(1.1)
     again = store.claim(view.id, "w1", lease=30)
     assert again is not None and again.attempt == 2
     assert store.fail_attempt(again, "model down", True, backoff=0.05, requeue_after=60) is None

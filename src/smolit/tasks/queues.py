@@ -19,16 +19,30 @@ class TaskQueue(Protocol):
 
 
 class LocalQueue:
-    """Highest priority first, oldest first within a priority; delayed puts wait."""
+    """Highest priority first, oldest first within a priority; delayed puts wait.
+
+    Made on the event loop that reads it; ``put`` may be called from any thread (the
+    re-queue job runs in one): off the loop it hands the put to the loop.
+    """
 
     def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._queue: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
         self._order = itertools.count()
         self._timers: set[asyncio.TimerHandle] = set()
 
+    def _on_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:  # no loop in this thread
+            return False
+
     def put(self, task_id: str, priority: int, delay: float = 0.0) -> None:
+        if not self._on_loop():
+            self._loop.call_soon_threadsafe(self.put, task_id, priority, delay)
+            return
         if delay > 0:
-            loop = asyncio.get_running_loop()
+            loop = self._loop
             handle: asyncio.TimerHandle | None = None
 
             def later() -> None:
