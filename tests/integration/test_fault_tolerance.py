@@ -8,10 +8,7 @@ while work is in flight; "exactly once" is read from the task event log in the d
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,28 +16,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 
 from tests.conftest import RedisServer, start_redis
-from tests.integration.server import TWO_AGENTS, RunningServer, start_server
+from tests.integration.fault_runs import config, counts, start_worker, stop_workers, wait_for
+from tests.integration.server import RunningServer, start_server
 
 pytestmark = pytest.mark.slow
 
 TASKS = 300
 
 TEXTS = ["How long do I boil an egg?", "What should I pack for Rome?"]
-
-
-def config(delay: float, extra: str = "") -> str:
-    return f"""
-system: {{max_concurrent_tasks: 8, task_lease: 3, retry_backoff: 0.2}}
-models:
-  default_model: slow
-  definitions:
-    slow: {{backend: fake, options: {{delay: {delay}}}}}
-{extra}
-{TWO_AGENTS}
-"""
 
 
 def submit_all(url: str, token: str) -> list[str]:
@@ -60,37 +45,6 @@ def submit_all(url: str, token: str) -> list[str]:
 
     with ThreadPoolExecutor(16) as pool:
         return list(pool.map(one, range(TASKS)))
-
-
-def counts(database_url: str) -> tuple[dict[str, int], dict[str, int]]:
-    """Tasks per status, and per task the number of 'succeeded' events."""
-    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
-    with engine.connect() as connection:
-        statuses = dict(
-            connection.execute(text("SELECT status, COUNT(*) FROM tasks GROUP BY status")).all()
-        )
-        successes = dict(
-            connection.execute(
-                text(
-                    "SELECT task_id, COUNT(*) FROM task_events WHERE status = 'succeeded' "
-                    "GROUP BY task_id"
-                )
-            ).all()
-        )
-    engine.dispose()
-    return {str(k): int(v) for k, v in statuses.items()}, {
-        str(k): int(v) for k, v in successes.items()
-    }
-
-
-def wait_for(database_url: str, done: int, seconds: float) -> dict[str, int]:
-    deadline = time.monotonic() + seconds
-    while True:
-        statuses, _ = counts(database_url)
-        finished = sum(n for s, n in statuses.items() if s not in ("queued", "routing", "running"))
-        if finished >= done or time.monotonic() > deadline:
-            return statuses
-        time.sleep(0.25)
 
 
 def assert_exactly_once(database_url: str, ids: list[str]) -> None:
@@ -116,17 +70,6 @@ def test_embedded_server_killed_mid_run_loses_nothing(tmp_path: Path) -> None:
     finally:
         restarted.stop()
     assert_exactly_once(database_url, ids)
-
-
-def start_worker(home: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SMOLIT_HOME": str(home)}
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "smolit", "worker", "--concurrency", "4"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
 
 
 @pytest.fixture
@@ -156,12 +99,6 @@ def test_distributed_worker_killed_mid_run_loses_nothing(
             (tmp_path / "worker1.log").read_text()[-3000:],
         )
     finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.terminate()
-                try:
-                    worker.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
+        stop_workers(workers)
         server.stop()
     assert_exactly_once(fresh_postgres_url, ids)

@@ -336,3 +336,33 @@ def test_workers_lists_the_embedded_server(api: tuple[TestClient, dict[str, str]
     client, auth = api
     body = client.get("/workers", headers=auth).json()
     assert body["mode"] == "embedded"
+
+
+def test_a_lost_database_is_503_naming_it_and_a_retry_works(
+    api: tuple[TestClient, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    client, auth = api
+    task_id = client.post("/tasks", json={"text": "boil an egg"}, headers=auth).json()["id"]
+    store = client.app.state.system.tasks.store  # type: ignore[attr-defined]
+    visible = store.visible
+
+    def unreachable(*_args: object) -> None:
+        raise OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
+
+    monkeypatch.setattr(store, "visible", unreachable)
+    response = client.get(f"/tasks/{task_id}", headers=auth)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "2"
+    error = response.json()["error"]
+    assert error["type"] == "storage_unavailable"
+    assert "sqlite:///" in error["message"] and error["details"]["storage"].startswith("sqlite")
+
+    def broken(*_args: object) -> None:  # not an outage: a bug, and it stays a 500
+        raise IntegrityError("INSERT", {}, ValueError("duplicate"))
+
+    monkeypatch.setattr(store, "visible", broken)
+    assert client.get(f"/tasks/{task_id}", headers=auth).status_code == 500
+    monkeypatch.setattr(store, "visible", visible)
+    assert client.get(f"/tasks/{task_id}", headers=auth).status_code == 200

@@ -9,9 +9,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from smolit.errors import SmolitError
+from smolit.storage.database import safe_url
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +68,32 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, kind, str(exc.detail), headers=exc.headers)
 
 
+#: seconds a client should wait before trying again while the database is unreachable
+STORAGE_RETRY_AFTER = 2
+
+
+async def _database_unreachable(request: Request, exc: Exception) -> JSONResponse:
+    """The database went away (PostgreSQL restarted, the network dropped): 503, retry.
+
+    Nothing was stored by the failed request, so a retry (with the same idempotency key,
+    for a submit) is safe. Other database errors stay 500s: they are bugs, not outages.
+    """
+    if isinstance(exc, DBAPIError) and not (
+        isinstance(exc, OperationalError) or exc.connection_invalidated
+    ):
+        return await _unexpected_error(request, exc)
+    system = getattr(request.app.state, "system", None)
+    url = safe_url(system.settings.database_url) if system is not None else "the database"
+    logger.warning("database unreachable on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(
+        503,
+        "storage_unavailable",
+        f"the database at {url} cannot be reached; try again shortly",
+        {"storage": url},
+        {"Retry-After": str(STORAGE_RETRY_AFTER)},
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", "internal server error; see the server log")
@@ -75,4 +103,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SmolitError, _smolit_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DBAPIError, _database_unreachable)
+    app.add_exception_handler(DisconnectionError, _database_unreachable)
     app.add_exception_handler(Exception, _unexpected_error)

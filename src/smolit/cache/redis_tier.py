@@ -48,7 +48,8 @@ class RedisTier:
         clock: Clock = time.monotonic,
     ) -> None:
         self.url = redact(url)
-        self._client = redis.Redis.from_url(
+        # Any: redis-py's command return types differ between its 6.x and 8.x stubs
+        self._client: Any = redis.Redis.from_url(
             url, socket_connect_timeout=timeout, socket_timeout=timeout
         )
         self._retry_interval = retry_interval

@@ -15,19 +15,23 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from celery.signals import worker_shutting_down
+
 from smolit.config import Settings
 from smolit.distributed.celery_app import RUN_TASK, TASK_QUEUE, check_broker, create_celery
 from smolit.distributed.workers import WorkerRegistry
 from smolit.metrics import MetricsServer, system_collectors
 from smolit.system import AgentNN
 from smolit.tasks.manager import DISTRIBUTED_REQUEUE_AFTER
-from smolit.tasks.queues import CeleryQueue
+from smolit.tasks.queues import CeleryQueue, priority_from_celery
 from smolit.tasks.runner import TaskRunner
-from smolit.tasks.states import PRIORITIES
 
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5.0
+#: how long a delivered task waits in place for an unreachable database before its
+#: message is sent again with a delay
+DATABASE_WAIT_SECONDS = 60.0
 T = TypeVar("T")
 
 
@@ -57,6 +61,8 @@ class TaskWorker:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="worker-loop")
         self._background: list[asyncio.Task[None]] = []
+        #: set when the worker begins to shut down: tasks waiting for the database stop
+        self._stopping = threading.Event()
         self._register_task()
 
     def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
@@ -65,13 +71,48 @@ class TaskWorker:
     def _register_task(self) -> None:
         worker = self
 
-        @self.celery.task(name=RUN_TASK, acks_late=True, reject_on_worker_lost=True)
-        def run_task(task_id: str) -> None:
-            outcome = worker._call(worker.runner.run(task_id))
-            if outcome.retry_in is not None:
-                view = worker.system.tasks.store.load(task_id)
-                priority = PRIORITIES[view.priority] if view else PRIORITIES["normal"]
-                worker.system.tasks.queue.put(task_id, priority, delay=outcome.retry_in)
+        @self.celery.task(name=RUN_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
+        def run_task(celery_task: Any, task_id: str) -> None:
+            delivery = celery_task.request.delivery_info or {}
+            worker.run_delivered(task_id, delivery.get("priority"))
+
+    def run_delivered(self, task_id: str, celery_priority: int | None) -> None:
+        """Run one delivered task id; send it again when it must be retried later.
+
+        While the database is unreachable the message stays here, unacknowledged, and the
+        run is tried again in place for up to ``DATABASE_WAIT_SECONDS``: with prefetch 1
+        the rest of the backlog stays in the broker's queue instead of cycling through
+        this worker as delayed messages (which a broker outage would then strand).
+        """
+        waited = 0.0
+        while True:
+            outcome = self._call(self.runner.run(task_id))
+            if outcome.retry_in is None:
+                return
+            if (
+                outcome.database_down
+                and waited < DATABASE_WAIT_SECONDS
+                and not self._stopping.wait(outcome.retry_in)
+            ):
+                waited += outcome.retry_in
+                continue
+            self.send_again(task_id, celery_priority, outcome.retry_in)
+            return
+
+    def send_again(self, task_id: str, celery_priority: int | None, delay: float) -> None:
+        """Put a task id back on the queue after ``delay`` s, with its message's priority.
+
+        Needs only the broker: it runs when the database is gone (the task could not be
+        claimed, or lost its database mid-run). If the broker is gone too, the task stays
+        due in the database and the re-queue job sends it once both are back.
+        """
+        priority = priority_from_celery(celery_priority)
+        try:
+            self.system.tasks.queue.put(task_id, priority, delay=delay)
+        except Exception as exc:  # kombu raises many kinds of connection errors
+            logger.warning(
+                "task %s: cannot send it again (%s); the re-queue job will", task_id, exc
+            )
 
     def run(self) -> None:
         """Prepare the system, then consume the queue until stopped (Ctrl-C, SIGTERM)."""
@@ -80,6 +121,7 @@ class TaskWorker:
         metrics = self._serve_metrics()
         self._thread.start()
         self._call(self._start_background())
+        worker_shutting_down.connect(self._on_shutdown, weak=False)
         try:
             self.celery.worker_main(
                 [
@@ -94,6 +136,8 @@ class TaskWorker:
                 ]
             )
         finally:
+            self._stopping.set()
+            worker_shutting_down.disconnect(self._on_shutdown)
             self._call(self._stop_background())
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
@@ -104,6 +148,9 @@ class TaskWorker:
             if metrics is not None:
                 metrics.close()
             self.system.close()
+
+    def _on_shutdown(self, **_kwargs: Any) -> None:
+        self._stopping.set()
 
     def _serve_metrics(self) -> MetricsServer | None:
         """This worker's own ``/metrics`` (``--metrics-port``): Prometheus scrapes each."""

@@ -80,6 +80,15 @@ def celery_priority(priority: int) -> int:
     return {PRIORITIES["high"]: 0, PRIORITIES["normal"]: 3}.get(priority, 6)
 
 
+def priority_from_celery(value: int | None) -> int:
+    """The inverse of ``celery_priority`` (a message's own priority, to send it again)."""
+    if value is None:
+        return PRIORITIES["normal"]
+    if value <= 0:
+        return PRIORITIES["high"]
+    return PRIORITIES["normal"] if value <= 3 else PRIORITIES["low"]
+
+
 class CeleryQueue:
     """Sends ``smolit.run_task`` messages; ``app`` is the Celery application."""
 

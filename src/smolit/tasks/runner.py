@@ -35,6 +35,8 @@ class RunOutcome:
     status: TaskStatus | None = None
     #: run it again after this many seconds (a transient failure, or the database down)
     retry_in: float | None = None
+    #: the retry is for the database: unreachable, so nothing could be claimed or stored
+    database_down: bool = False
 
 
 class _Stop(Exception):
@@ -67,7 +69,7 @@ class TaskRunner:
             claim = await self.store.aclaim(task_id, self.worker, self._lease)
         except SQLAlchemyError as exc:
             logger.warning("cannot claim task %s (database: %s); will retry", task_id, exc)
-            return RunOutcome(False, retry_in=max(1.0, self._backoff))
+            return RunOutcome(False, retry_in=max(1.0, self._backoff), database_down=True)
         if claim is None:
             return RunOutcome(False)
         # the task's log lines carry the id of the request that submitted it
@@ -80,7 +82,7 @@ class TaskRunner:
                 )
         except SQLAlchemyError as exc:  # the database went away mid-task: the lease expires
             logger.warning("task %s: database lost (%s); it will run again", task_id, exc)
-            return RunOutcome(True, retry_in=self._lease)
+            return RunOutcome(True, retry_in=self._lease, database_down=True)
         finally:
             request_id_var.reset(context)
         if outcome.status is not None and outcome.status.finished:
