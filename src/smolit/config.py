@@ -62,6 +62,13 @@ class SystemSettings(Section):
     backup_interval: float = Field(
         0, ge=0, description="seconds between scheduled backups by the server; 0 disables"
     )
+    metrics_rollup_interval: float = Field(
+        60,
+        ge=0,
+        le=86_400,
+        description="seconds between roll-ups of finished-task counts for /metrics; "
+        "0: every scrape counts the whole tasks table",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

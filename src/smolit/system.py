@@ -32,7 +32,9 @@ from smolit.distributed.scheduler import JobScheduler
 from smolit.distributed.workers import WorkerRegistry
 from smolit.errors import ConfigError, NotFoundError
 from smolit.knowledge import KnowledgeManager
+from smolit.knowledge.updates import JOB_NAME as KNOWLEDGE_SYNC_JOB
 from smolit.knowledge.updates import KnowledgeUpdater
+from smolit.metrics.tasks import TaskRollups
 from smolit.models import ModelManager
 from smolit.models.versions import ModelVersions
 from smolit.monitor.resources import ResourceMonitor
@@ -93,9 +95,7 @@ class AgentNN:
             allowed_roots=settings.knowledge_roots,
             uploads_dir=settings.uploads_dir,
         )
-        self.knowledge_updater = KnowledgeUpdater(
-            self.knowledge, settings.knowledge.update_interval
-        )
+        self.knowledge_updater = KnowledgeUpdater(self.knowledge)
         self.router = NeuralRouter(
             RouterModel.untrained(self.encoder(), settings.router.out_of_scope_threshold),
             FeedbackLearner(),
@@ -123,6 +123,23 @@ class AgentNN:
                 "requeue-overdue-tasks", REQUEUE_INTERVAL, self.tasks.requeue_due_sync
             )
         self.scheduler.add("prune-workers", 3600, self.workers.prune)
+        # the first re-sync comes one interval after the deployment first starts:
+        # declared knowledge is ingested by prepare()
+        self.scheduler.add(
+            KNOWLEDGE_SYNC_JOB,
+            settings.knowledge.update_interval,
+            self.knowledge_updater.sync,
+            run_at_start=False,
+        )
+        self.scheduler.add(
+            "cache-cleanup", settings.cache.cleanup_interval, self.cache.cleanup_shared
+        )
+        self.task_rollups = TaskRollups(
+            self.database, settings.system.metrics_rollup_interval, self.scheduler.owner
+        )
+        self.scheduler.add(
+            "metric-rollups", settings.system.metrics_rollup_interval, self.task_rollups.refresh
+        )
         self.backups = BackupManager(
             settings, process_environment() if environ is None else environ
         )
@@ -230,7 +247,6 @@ class AgentNN:
     def start_background(self) -> None:
         """Periodic work of this process (call from its event loop)."""
         self.cache.start()
-        self.knowledge_updater.start()
         self.scheduler.start()
         self._background.append(asyncio.create_task(self.resources.run(), name="resources"))
         if self.distributed:
@@ -248,7 +264,6 @@ class AgentNN:
         await asyncio.gather(*self._background, return_exceptions=True)
         self._background = []
         await self.scheduler.stop()
-        await self.knowledge_updater.stop()
 
     async def _sync_feedback(self) -> None:
         """Learn the feedback other processes stored: the router state is shared through

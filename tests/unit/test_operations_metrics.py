@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from smolit.api import create_app
 from smolit.config import ModelDefinition
+from smolit.system import AgentNN
 from smolit.testing import FakeModel
 from tests.unit.helpers import small_system
 
@@ -19,10 +20,9 @@ DOCS = Path(__file__).parents[2] / "docs" / "operations.md"
 Api = tuple[TestClient, dict[str, str]]
 
 
-@pytest.fixture
-def api(tmp_path: Path) -> Iterator[Api]:
-    system = small_system(
-        tmp_path,
+def metrics_system(home: Path, rollup_interval: float) -> AgentNN:
+    return small_system(
+        home,
         FakeModel(default="boil it for six minutes"),
         models={
             "default_model": "fake",
@@ -30,7 +30,14 @@ def api(tmp_path: Path) -> Iterator[Api]:
                 "fake": ModelDefinition(backend="fake", cost_per_1k_completion_tokens=1000.0)
             },
         },
+        system={"metrics_rollup_interval": rollup_interval},
     )
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Api]:
+    """Task statistics computed at every scrape (roll-ups off), so values move at once."""
+    system = metrics_system(tmp_path, rollup_interval=0)
     with TestClient(create_app(system)) as client:
         admin = system.tokens.create("root", "admin").secret
         yield client, {"Authorization": f"Bearer {admin}"}
@@ -186,3 +193,39 @@ def test_a_taken_metrics_port_is_a_config_error(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=f"cannot serve metrics on 127.0.0.1:{port}"):
             MetricsServer(system_collectors(system), port, host="127.0.0.1")
     system.close()
+
+
+def test_rolled_up_counts_plus_the_tasks_they_miss_are_exact(tmp_path: Path) -> None:
+    """The ``metric-rollups`` job adds tasks finished a margin ago to a stored total; a
+    scrape adds the tasks that total does not cover, so counts are exact at any time."""
+    from sqlalchemy import delete
+
+    from smolit.metrics.tasks import ROLLUP_MARGIN
+    from smolit.storage import MetricRollupRow, TaskRow
+
+    system = metrics_system(tmp_path, rollup_interval=60)
+    assert "metric-rollups" in system.scheduler.jobs
+    with TestClient(create_app(system)) as client:
+        auth = {"Authorization": f"Bearer {system.tokens.create('root', 'admin').secret}"}
+        first = run_task(client, auth)
+        second = run_task(client, auth)
+        with system.database.session() as session:  # the first finished long ago
+            row = session.get(TaskRow, first)
+            assert row is not None and row.finished_at is not None
+            row.finished_at = row.finished_at - 2 * ROLLUP_MARGIN
+            # start from no roll-up (the scheduler rolled up an empty table at start)
+            session.execute(delete(MetricRollupRow))
+        rolled = system.task_rollups.refresh()
+        assert rolled.by_status == {"succeeded": 1}  # only the first is past the margin
+        assert rolled.by_agent == {"cooking": {"succeeded": 1}}
+        samples = scrape(client)
+        assert value(samples, "smolit_tasks", status="succeeded") == 2
+        # a second refresh adds nothing twice, and counts stay exact
+        assert system.task_rollups.refresh().by_status == {"succeeded": 1}
+        with system.database.session() as session:
+            row = session.get(TaskRow, second)
+            assert row is not None and row.finished_at is not None
+            row.finished_at = row.finished_at - 2 * ROLLUP_MARGIN
+            session.execute(delete(MetricRollupRow))  # a fresh roll-up counts both
+        assert system.task_rollups.refresh().by_status == {"succeeded": 2}
+        assert value(scrape(client), "smolit_tasks", status="succeeded") == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from collections.abc import Iterator
 
@@ -24,11 +26,11 @@ def test_a_job_runs_once_per_interval_across_processes(database: Database) -> No
     runs: list[str] = []
     schedulers = [JobScheduler(database, f"process-{i}") for i in range(3)]
     for scheduler in schedulers:
-        scheduler.add("cleanup", 0.3, lambda owner=scheduler.owner: runs.append(owner))
+        scheduler.add("cleanup", 2.0, lambda owner=scheduler.owner: runs.append(owner))
     for scheduler in schedulers:
         scheduler.run_due()
     assert len(runs) == 1
-    time.sleep(0.35)
+    time.sleep(2.05)
     for scheduler in reversed(schedulers):
         scheduler.run_due()
     assert len(runs) == 2
@@ -56,15 +58,51 @@ def test_interval_zero_disables_a_job(database: Database) -> None:
     assert scheduler.run_due() == []
 
 
+def test_a_job_not_run_at_start_waits_one_interval(database: Database) -> None:
+    scheduler = JobScheduler(database, "p")
+    ran: list[str] = []
+    scheduler.add("sync", 0.3, lambda: ran.append("sync"), run_at_start=False)
+    assert scheduler.run_due() == [] and ran == []
+    time.sleep(0.35)
+    assert scheduler.run_due() == ["sync"] and ran == ["sync"]
+
+
+def test_a_long_job_does_not_hold_up_the_others(database: Database) -> None:
+    """The scheduler's loop runs each job in a thread of its own."""
+    scheduler = JobScheduler(database, "p")
+    release = threading.Event()
+    quick_runs: list[float] = []
+
+    def long_job() -> None:
+        release.wait(30)
+
+    scheduler.add("long", 60, long_job)
+    scheduler.add("quick", 0.2, lambda: quick_runs.append(time.monotonic()))
+
+    async def scenario() -> int:
+        scheduler.start()
+        deadline = time.monotonic() + 30
+        while len(quick_runs) < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        release.set()
+        await scheduler.stop()
+        return len(quick_runs)
+
+    # without a thread per job, "quick" could not run again while "long" waits
+    assert asyncio.run(scenario()) >= 3
+    statuses = {s["name"]: s["runs"] for s in scheduler.status()}
+    assert statuses["long"] == 1
+
+
 def test_workers_advertise_agents_and_go_stale(database: Database) -> None:
-    registry = WorkerRegistry(database, stale_after=0.2)
+    registry = WorkerRegistry(database, stale_after=1.5)
     registry.heartbeat("w1", "worker", ["cooking", "travel"], concurrency=4, running=1)
     registry.heartbeat("w2", "worker", ["finance"], concurrency=4, running=0)
     assert registry.served_agents() == {"cooking", "travel", "finance"}
-    time.sleep(0.3)
+    time.sleep(1.6)
     registry.heartbeat("w2", "worker", ["finance"], concurrency=4, running=2)
     assert registry.served_agents() == {"finance"}
     alive = {w["id"]: w["alive"] for w in registry.list()}
     assert alive == {"w1": False, "w2": True}
-    assert registry.prune(older_than=0.1) == 1
+    assert registry.prune(older_than=1.0) == 1
     assert [w["id"] for w in registry.list()] == ["w2"]

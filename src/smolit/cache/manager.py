@@ -2,8 +2,11 @@
 
 ``system.cache_size`` (MB) is split by ``cache.shares``; every cache uses ``cache.policy``
 and ``cache.default_ttl``. With ``cache.redis_url`` (or a Redis ``queue``) embeddings and
-responses are shared between processes through Redis. ``start()`` runs an expiry sweep
-every ``cache.cleanup_interval`` seconds in a daemon thread; ``stop()`` ends it.
+responses are shared between processes through Redis. ``start()`` sweeps this process's
+memory caches every ``cache.cleanup_interval`` seconds in a daemon thread; ``stop()`` ends
+it. The stores processes share (the embedding cache on disk; Redis expires its own keys)
+are swept by ``cleanup_shared``, which the deployment runs once per interval as the
+``cache-cleanup`` job.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 CacheType = Literal["memory", "tensor", "embedding", "response"]
 CACHE_TYPES: tuple[CacheType, ...] = ("memory", "tensor", "embedding", "response")
+#: caches held in this process's memory; the embedding cache lives on disk under home
+LOCAL_CACHE_TYPES: tuple[CacheType, ...] = ("memory", "tensor", "response")
+SHARED_CACHE_TYPES: tuple[CacheType, ...] = ("embedding",)
 MB = 1024 * 1024
 
 
@@ -126,6 +132,17 @@ class CacheManager:
         """Remove expired entries from every cache now: entries removed per cache."""
         return {name: self.cache(name).expire() for name in CACHE_TYPES}
 
+    def cleanup_local(self) -> dict[str, int]:
+        """Expire this process's memory caches (every process sweeps its own)."""
+        return {name: self.cache(name).expire() for name in LOCAL_CACHE_TYPES}
+
+    def cleanup_shared(self) -> dict[str, int]:
+        """Expire the stores all processes share (once per interval per deployment)."""
+        removed: dict[str, int] = {name: self.cache(name).expire() for name in SHARED_CACHE_TYPES}
+        if any(removed.values()):
+            logger.info("cache cleanup removed %s", removed)
+        return removed
+
     def stats(self) -> dict[str, Any]:
         return {
             "policy": self.settings.policy,
@@ -141,7 +158,7 @@ class CacheManager:
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
-        """Sweep expired entries every ``cache.cleanup_interval`` seconds until stopped."""
+        """Sweep this process's memory caches every ``cache.cleanup_interval`` seconds."""
         if self.running:
             return
         self._stopping.clear()
@@ -153,7 +170,7 @@ class CacheManager:
     def _sweep(self) -> None:
         while not self._stopping.wait(self.settings.cleanup_interval):
             try:
-                removed = self.cleanup()
+                removed = self.cleanup_local()
             except Exception as exc:  # the sweep must outlive any one failure
                 logger.warning("cache cleanup failed: %s: %s", type(exc).__name__, exc)
                 continue

@@ -1,60 +1,33 @@
-"""``KnowledgeUpdater``: re-sync every source each ``knowledge.update_interval`` seconds.
+"""``KnowledgeUpdater``: one re-sync round of every source, run as a deployment-wide job.
 
-An asyncio task started and stopped with the system; each round runs
-``KnowledgeManager.sync_all`` in a worker thread, so the event loop never waits on file
-reading or the encoder. Each source records its own status (see ``SourceSync``); a round
-that fails as a whole is logged and the next round comes as usual.
+``AgentNN`` schedules ``sync`` as the ``knowledge-sync`` job every
+``knowledge.update_interval`` seconds (0 disables it): one process of the deployment runs
+each round, in a thread of its own, so the event loop never waits on file reading or the
+encoder. Each source records its own status (see ``SourceSync``); a round that fails as a
+whole is recorded as the job's error and the next round comes as usual.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 
 from smolit.knowledge.manager import KnowledgeManager
 
 logger = logging.getLogger(__name__)
 
-Sleep = Callable[[float], Awaitable[None]]
+JOB_NAME = "knowledge-sync"
 
 
 class KnowledgeUpdater:
-    """Syncs the sources of ``manager`` every ``interval`` seconds; 0 disables it."""
+    """Syncs every source of ``manager``; ``rounds`` counts the rounds this process ran."""
 
-    def __init__(
-        self, manager: KnowledgeManager, interval: float, sleep: Sleep = asyncio.sleep
-    ) -> None:
+    def __init__(self, manager: KnowledgeManager) -> None:
         self._manager = manager
-        self.interval = interval
-        self._sleep = sleep
-        self._task: asyncio.Task[None] | None = None
         self.rounds = 0
 
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    def start(self) -> None:
-        """Start the loop (the first round comes after one interval); idempotent."""
-        if self.interval <= 0 or self.running:
-            return
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name="knowledge-updater")
-        logger.info("knowledge sources re-sync every %g s", self.interval)
-
-    async def stop(self) -> None:
-        """Stop the loop; a round in progress finishes its current source in its thread."""
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    async def run_once(self) -> None:
-        """One round: sync every source of every collection."""
-        results = await asyncio.to_thread(self._manager.sync_all)
+    def sync(self) -> int:
+        """One round: sync every source of every collection; how many failed (blocking)."""
+        results = self._manager.sync_all()
         self.rounds += 1
         failed = [source.id for source, _ in results if source.status == "error"]
         logger.info(
@@ -63,11 +36,4 @@ class KnowledgeUpdater:
             len(results),
             len(failed),
         )
-
-    async def _loop(self) -> None:
-        while True:
-            await self._sleep(self.interval)
-            try:
-                await self.run_once()
-            except Exception:  # logged; the next round comes as usual
-                logger.exception("knowledge update round failed")
+        return len(failed)

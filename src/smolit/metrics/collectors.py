@@ -17,7 +17,7 @@ from smolit.agents.supervisor import Supervisor
 from smolit.cache import CacheCollector, CacheManager
 from smolit.errors import ConfigError
 from smolit.metrics.resources import ResourceCollector
-from smolit.metrics.tasks import TaskCollector
+from smolit.metrics.tasks import TaskCollector, TaskRollups
 from smolit.models.manager import ModelManager
 from smolit.models.stats import task_success_by_model
 from smolit.monitor.resources import ResourceMonitor
@@ -32,6 +32,7 @@ class _System(Protocol):
     resources: ResourceMonitor
     supervisor: Supervisor
     tasks: TaskManager
+    task_rollups: TaskRollups
 
 
 class ModelCollector(Collector):
@@ -120,7 +121,7 @@ def system_collectors(
         CacheCollector(system.cache),
         ModelCollector(system.models, system.database),
         TaskCollector(
-            system.database,
+            system.task_rollups,
             system.models,
             system.resources,
             system.supervisor.availability,

@@ -77,6 +77,7 @@ class TaskRow(Base):
         Index("ix_tasks_status_created", "status", "created_at"),
         Index("ix_tasks_submitted_by_created", "submitted_by", "created_at"),
         Index("ix_tasks_status_lease", "status", "lease_until"),
+        Index("ix_tasks_finished_at", "finished_at"),
         UniqueConstraint("submitted_by", "idempotency_key", name="uq_tasks_submitter_idempotency"),
     )
 
@@ -222,4 +223,15 @@ class ScheduledJobRow(Base):
     last_status: Mapped[str | None] = mapped_column(String(16))
     last_error: Mapped[str | None] = mapped_column(Text)
     runs: Mapped[int] = mapped_column(Integer, default=0)
+    owner: Mapped[str | None] = mapped_column(String(200))
+
+
+class MetricRollupRow(Base):
+    """Statistics one process computed for the whole deployment (``metric-rollups`` job)."""
+
+    __tablename__ = "metric_rollups"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     owner: Mapped[str | None] = mapped_column(String(200))
