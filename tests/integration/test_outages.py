@@ -84,6 +84,9 @@ def test_postgres_and_redis_lost_mid_run_lose_nothing(
             time.sleep(OUTAGE_SECONDS)
             postgres_link.restore()
 
+            # cut the broker while tasks run: their acknowledgements fall in the outage
+            statuses, _ = counts(fresh_postgres_url)
+            wait_for(fresh_postgres_url, statuses.get("succeeded", 0) + 10, 120)
             redis_link.cut()
             ids += submit_range(server.url, server.admin_token, range(BEFORE, BEFORE + DURING))
             time.sleep(OUTAGE_SECONDS)
@@ -96,6 +99,9 @@ def test_postgres_and_redis_lost_mid_run_lose_nothing(
                 (tmp_path / "worker0.log").read_text()[-3000:],
                 server.log()[-3000:],
             )
+            # both workers rode out the outages (none exited and left the work to the other)
+            exited = [i for i, worker in enumerate(workers) if worker.poll() is not None]
+            assert not exited, [(tmp_path / f"worker{i}.log").read_text()[-3000:] for i in exited]
         finally:
             stop_workers(workers)
             server.stop()

@@ -19,6 +19,7 @@ from celery.signals import worker_shutting_down
 
 from smolit.config import Settings
 from smolit.distributed.celery_app import RUN_TASK, TASK_QUEUE, check_broker, create_celery
+from smolit.distributed.consumer import CONSUMER_PATH
 from smolit.distributed.workers import WorkerRegistry
 from smolit.metrics import MetricsServer, system_collectors
 from smolit.system import AgentNN
@@ -48,6 +49,8 @@ class TaskWorker:
         self.celery = create_celery(settings)
         # keep the root handler configure_logging installed (format, request ids)
         self.celery.conf.worker_hijack_root_logger = False
+        # survive a lost broker connection (see smolit.distributed.consumer)
+        self.celery.conf.worker_consumer = CONSUMER_PATH
         self.system = AgentNN(settings, queue=CeleryQueue(self.celery))
         self.worker_id = WorkerRegistry.new_id("worker")
         self.runner = TaskRunner(
