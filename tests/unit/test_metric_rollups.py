@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import update
 
 from smolit.metrics.tasks import ROLLUP_MARGIN, TaskRollups
 from smolit.storage import Database, TaskRow
 from smolit.tasks.states import TaskStatus
 from smolit.tasks.store import NewTask, TaskStore
-
-
-@pytest.fixture
-def database(database_url: str) -> Iterator[Database]:
-    db = Database(database_url)
-    db.migrate()
-    yield db
-    db.dispose()
 
 
 def finish(

@@ -5,21 +5,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from smolit.distributed.scheduler import JobScheduler
 from smolit.distributed.workers import WorkerRegistry
 from smolit.storage import Database
-
-
-@pytest.fixture
-def database(database_url: str) -> Iterator[Database]:
-    db = Database(database_url)
-    db.migrate()
-    yield db
-    db.dispose()
 
 
 def test_a_job_runs_once_per_interval_across_processes(database: Database) -> None:
