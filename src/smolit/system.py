@@ -134,9 +134,7 @@ class AgentNN:
         self.scheduler.add(
             "cache-cleanup", settings.cache.cleanup_interval, self.cache.cleanup_shared
         )
-        self.task_rollups = TaskRollups(
-            self.database, settings.system.metrics_rollup_interval, self.scheduler.owner
-        )
+        self.task_rollups = TaskRollups(self.database, self.scheduler.owner)
         self.scheduler.add(
             "metric-rollups", settings.system.metrics_rollup_interval, self.task_rollups.refresh
         )

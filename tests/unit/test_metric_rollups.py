@@ -31,7 +31,7 @@ def finish(
 
 def test_rollups_add_up_with_the_live_tail(database: Database) -> None:
     store = TaskStore(database)
-    rollups = TaskRollups(database, interval=60, owner="p")
+    rollups = TaskRollups(database, owner="p")
     old = 3 * ROLLUP_MARGIN
     finish(database, store, "cooking", TaskStatus.SUCCEEDED, old)
     finish(database, store, "travel", TaskStatus.FAILED, old)
@@ -55,6 +55,6 @@ def test_rollups_add_up_with_the_live_tail(database: Database) -> None:
 def test_without_a_rollup_every_task_is_counted(database: Database) -> None:
     store = TaskStore(database)
     finish(database, store, "cooking", TaskStatus.TIMED_OUT, 3 * ROLLUP_MARGIN)
-    stats = TaskRollups(database, interval=0).current()
+    stats = TaskRollups(database).current()
     assert stats.by_status == {"timed_out": 1}
     assert stats.latencies and stats.finished_last_minute == 0

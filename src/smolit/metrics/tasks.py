@@ -170,9 +170,8 @@ class TaskRollups:
     scrape, at the cost of reading recent tasks only (``finished_at`` is indexed).
     """
 
-    def __init__(self, database: Database, interval: float, owner: str | None = None) -> None:
+    def __init__(self, database: Database, owner: str | None = None) -> None:
         self._database = database
-        self.interval = interval
         self._owner = owner
 
     def stored(self) -> FinishedCounts | None:
