@@ -75,18 +75,23 @@ class LocalQueue:
 CELERY_PRIORITY_STEPS = [0, 3, 6, 9]
 
 
+#: our priorities as Celery priorities on Redis (0 is served first), highest first
+CELERY_PRIORITIES = {PRIORITIES["high"]: 0, PRIORITIES["normal"]: 3, PRIORITIES["low"]: 6}
+
+
 def celery_priority(priority: int) -> int:
     """Our priority (2 high .. 0 low) as a Celery priority on Redis (0 is served first)."""
-    return {PRIORITIES["high"]: 0, PRIORITIES["normal"]: 3}.get(priority, 6)
+    return CELERY_PRIORITIES.get(priority, CELERY_PRIORITIES[PRIORITIES["low"]])
 
 
 def priority_from_celery(value: int | None) -> int:
     """The inverse of ``celery_priority`` (a message's own priority, to send it again)."""
     if value is None:
         return PRIORITIES["normal"]
-    if value <= 0:
-        return PRIORITIES["high"]
-    return PRIORITIES["normal"] if value <= 3 else PRIORITIES["low"]
+    for priority, step in CELERY_PRIORITIES.items():
+        if value <= step:
+            return priority
+    return PRIORITIES["low"]
 
 
 class CeleryQueue:
