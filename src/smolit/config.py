@@ -200,13 +200,65 @@ class AgentConfig(Section):
     )
 
 
+class SecretsSettings(Section):
+    """Where secrets may come from: the operator's allowlist, nothing else.
+
+    A secret is referred to by name (``api_key_env: OPENAI_API_KEY``); the name must be
+    listed in ``env`` (an environment variable) or be a key of ``file`` (a YAML mapping of
+    name: value, readable by the owner only). A name an API caller picks is never read
+    unless it is listed here.
+    """
+
+    env: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]] = Field(
+        default_factory=list, description="environment variables that may be read as secrets"
+    )
+    file: str | None = Field(
+        None,
+        description="YAML file of name: value secrets (mode 0600); relative to the "
+        "configuration file",
+    )
+
+
 class SecuritySettings(Section):
     token_bytes: int = Field(32, ge=16, le=128)
+    egress_allow: list[str] = Field(
+        default_factory=list,
+        description="hosts or CIDRs outbound requests may reach although they are loopback, "
+        "private, link-local, multicast or unspecified (e.g. 'localhost', '10.0.0.0/8')",
+    )
+    egress_max_redirects: int = Field(5, ge=0, le=20, description="redirects followed")
+    deployment_key_env: str | None = Field(
+        None,
+        description="secret name (see secrets:) of the key that authenticates values in "
+        "shared caches; default: a random key kept in the database",
+    )
+    encryption_key_env: str | None = Field(
+        None,
+        description="environment variable holding a base64 32-byte key: encrypt the "
+        "database (SQLCipher), uploads and indexes at rest",
+    )
+    encryption_key_file: str | None = Field(
+        None, description="file holding that key instead (mode 0600)"
+    )
+    feedback_user_cap: float = Field(
+        5.0,
+        gt=0,
+        le=1_000_000,
+        description="evidence one user's feedback may add to one agent's (or skill's) "
+        "estimate; more feedback from the same user is averaged within this cap",
+    )
+    privileged_roles: list[str] = Field(
+        default_factory=lambda: ["admin"],
+        description="roles that may submit priority 'high' and call registered models "
+        "directly through /v1",
+    )
 
 
 class ServerSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65_535)
+    tls_cert: str | None = Field(None, description="PEM certificate file: serve HTTPS")
+    tls_key: str | None = Field(None, description="PEM private key file of tls_cert")
     max_request_bytes: int = Field(1_048_576, ge=1024)
     max_task_chars: int = Field(100_000, ge=1)
 
@@ -232,6 +284,7 @@ class Settings(BaseSettings):
     storage: str | None = Field(None, description="database URL; SQLite in home when absent")
     queue: str = Field("local", description="'local' or a Redis URL")
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    secrets: SecretsSettings = Field(default_factory=SecretsSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
 
     @classmethod

@@ -68,6 +68,20 @@ class PermissionDeniedError(SmolitError):
     http_status = 403
 
 
+class EgressDeniedError(ValidationError):
+    """An outbound request was refused by the egress policy (``security.egress_allow``)."""
+
+    kind = "egress_denied"
+    http_status = 422
+
+
+class SecretNotAllowedError(ValidationError):
+    """A secret was asked for by a name the operator has not allowlisted (``secrets:``)."""
+
+    kind = "secret_not_allowed"
+    http_status = 422
+
+
 # --- runtime failures: something outside the caller's control --------------------------
 
 
