@@ -13,7 +13,7 @@ from celery import Celery
 
 from smolit.config import Settings
 from smolit.errors import ConfigError
-from smolit.storage.database import safe_url
+from smolit.security.redact import redact_url
 from smolit.tasks.queues import CELERY_PRIORITY_STEPS
 
 TASK_QUEUE = "smolit"
@@ -51,6 +51,6 @@ def check_broker(app: Celery, url: str, timeout: float = 5.0) -> None:
             connection.ensure_connection(max_retries=1, timeout=timeout)
     except Exception as exc:  # kombu raises many kinds of connection errors
         raise ConfigError(
-            f"cannot reach the task queue at {safe_url(url)}: {type(exc).__name__}: {exc}",
-            details={"queue": safe_url(url)},
+            f"cannot reach the task queue at {redact_url(url)}: {type(exc).__name__}: {exc}",
+            details={"queue": redact_url(url)},
         ) from exc
