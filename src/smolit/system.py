@@ -78,7 +78,11 @@ class AgentNN:
         self.distributed = settings.queue != "local"
         self.secrets = self._secret_store(process_environment() if environ is None else environ)
         self.database = Database(settings.database_url)
-        self.tokens = TokenService(self.database, settings.security.token_bytes)
+        self.tokens = TokenService(
+            self.database,
+            settings.security.token_bytes,
+            cache_seconds=settings.security.token_cache_seconds,
+        )
         self.agents = AgentRegistry(self.database)
         self._encoder = encoder
         self._encoder_lock = threading.Lock()

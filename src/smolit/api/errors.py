@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -98,6 +98,16 @@ async def _database_unreachable(request: Request, exc: Exception) -> JSONRespons
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", "internal server error; see the server log")
+
+
+async def error_for(request: Request, exc: Exception) -> Response:
+    """The response the installed handlers give ``exc``, for code that runs outside
+    them (a middleware)."""
+    if isinstance(exc, SmolitError):
+        return await _smolit_error(request, exc)
+    if isinstance(exc, DBAPIError | DisconnectionError):
+        return await _database_unreachable(request, exc)
+    return await _unexpected_error(request, exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:
