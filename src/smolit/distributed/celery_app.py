@@ -9,6 +9,8 @@ task run once even when its id is delivered twice.
 
 from __future__ import annotations
 
+import ssl
+
 from celery import Celery
 
 from smolit.config import Settings
@@ -24,6 +26,10 @@ def create_celery(settings: Settings) -> Celery:
     if settings.queue == "local":
         raise ConfigError("the distributed mode needs queue: redis://... in the configuration")
     app = Celery("smolit", broker=settings.queue, set_as_current=False)
+    if settings.queue.startswith("rediss://"):
+        # kombu's default for rediss:// is not to verify the server's certificate; the
+        # URL's own ssl_* parameters (ssl_ca_certs=..., ssl_cert_reqs=...) replace this
+        app.conf.broker_use_ssl = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     app.conf.update(
         task_default_queue=TASK_QUEUE,
         task_acks_late=True,
