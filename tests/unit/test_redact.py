@@ -160,3 +160,21 @@ def test_the_503_masks_the_database_password_for_an_unknown_token(
     assert response.status_code == 503
     assert PASSWORD not in response.text
     assert "db.internal:5432/smolit" in response.json()["error"]["details"]["storage"]
+
+
+def test_the_system_registers_its_secret_values_for_masking(tmp_path: Path) -> None:
+    from smolit.models import ModelManager
+    from smolit.system import AgentNN
+    from smolit.testing import FakeModel, LookupEncoder
+    from tests.unit.helpers import small_settings
+
+    settings = small_settings(tmp_path, secrets={"env": ["PROVIDER_KEY"]})
+    models = ModelManager(settings.models, environ={})
+    models.add_instance("fake", FakeModel())
+    system = AgentNN(
+        settings, encoder=LookupEncoder(), models=models, environ={"PROVIDER_KEY": "pk-live-9876"}
+    )
+    try:
+        assert redact_text("sent pk-live-9876 upstream") == "sent *** upstream"
+    finally:
+        system.close()

@@ -83,12 +83,16 @@ def test_the_admin_token_file_is_never_written_through_a_link(tmp_path: Path) ->
     assert not (tmp_path / "admin-token").is_symlink()
 
 
+def banner(home: Path, capsys: pytest.CaptureFixture[str], terminal: bool) -> tuple[str, Path]:
+    token_file = home / "admin-token"
+    print_banner(settings_in(home), "https://h:1", TOKEN, token_file, terminal=terminal)
+    return capsys.readouterr().out, token_file
+
+
 def test_without_a_terminal_the_banner_names_the_file_not_the_token(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    token_file = tmp_path / "admin-token"
-    print_banner(settings_in(tmp_path), "https://h:1", TOKEN, token_file, terminal=False)
-    shown = capsys.readouterr().out
+    shown, token_file = banner(tmp_path, capsys, terminal=False)
     assert TOKEN not in shown and str(token_file) in shown
     assert "https://h:1/docs" in shown
 
@@ -96,9 +100,7 @@ def test_without_a_terminal_the_banner_names_the_file_not_the_token(
 def test_on_a_terminal_the_banner_shows_the_token_and_the_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    token_file = tmp_path / "admin-token"
-    print_banner(settings_in(tmp_path), "http://h:1", TOKEN, token_file, terminal=True)
-    shown = capsys.readouterr().out
+    shown, token_file = banner(tmp_path, capsys, terminal=True)
     assert TOKEN in shown and str(token_file) in shown
 
 
