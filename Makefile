@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint unit integration performance bench clean
+.PHONY: install run test lint unit integration performance bench clean compose-env
 
 install: $(STAMP)
 
@@ -38,6 +38,11 @@ integration: install
 
 performance: install
 	$(BIN)/pytest -q tests/performance
+
+# .env for docker-compose.yml: random Redis and PostgreSQL passwords, readable by you only
+# (0600), created once (PostgreSQL keeps the first password in its volume), never committed
+compose-env:
+	$(PYTHON) scripts/compose_env.py .env
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

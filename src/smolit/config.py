@@ -221,6 +221,14 @@ class SecretsSettings(Section):
 
 class SecuritySettings(Section):
     token_bytes: int = Field(32, ge=16, le=128)
+    token_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="seconds a server remembers a valid token without asking the "
+        "database; a token revoked by another process is refused within this time; 0: "
+        "every request asks the database",
+    )
     egress_allow: list[str] = Field(
         default_factory=list,
         description="hosts or CIDRs outbound requests may reach although they are loopback, "
@@ -281,8 +289,12 @@ class Settings(BaseSettings):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     router: RouterSettings = Field(default_factory=RouterSettings)
     agents: list[AgentConfig] = Field(default_factory=list)
-    storage: str | None = Field(None, description="database URL; SQLite in home when absent")
-    queue: str = Field("local", description="'local' or a Redis URL")
+    storage: str | None = Field(
+        None,
+        description="database URL; SQLite in home when absent; PostgreSQL over TLS with "
+        "?sslmode=verify-full&sslrootcert=FILE",
+    )
+    queue: str = Field("local", description="'local' or a Redis URL (rediss:// for TLS, verified)")
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
@@ -303,7 +315,7 @@ class Settings(BaseSettings):
     @classmethod
     def _queue_url(cls, value: str) -> str:
         if value != "local" and not re.match(r"^rediss?://", value):
-            raise ValueError("must be 'local' or a redis:// URL")
+            raise ValueError("must be 'local' or a redis:// or rediss:// (TLS) URL")
         return value
 
     @model_validator(mode="after")

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from smolit.config import Settings
 from smolit.errors import SmolitError
-from smolit.storage.database import safe_url
+from smolit.security.redact import redact_url
 
 Level = Literal["ok", "warn", "fail"]
 MIN_FREE_BYTES = 1024**3  # below this, backups and model imports start failing
@@ -37,7 +37,7 @@ class Finding:
 def check_database(settings: Settings) -> list[Finding]:
     from smolit.storage import Database
 
-    url = safe_url(settings.database_url)
+    url = redact_url(settings.database_url)
     database = Database(settings.database_url)
     try:
         with database.engine.connect() as connection:
@@ -95,13 +95,13 @@ def check_redis(settings: Settings) -> list[Finding]:
             client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
             client.ping()
             client.close()
-            findings.append(Finding("redis", "ok", f"{safe_url(url)} answers"))
+            findings.append(Finding("redis", "ok", f"{redact_url(url)} answers"))
         except Exception as exc:  # redis raises many kinds of connection errors
             findings.append(
                 Finding(
                     "redis",
                     "fail",
-                    f"{safe_url(url)}: {type(exc).__name__}: {exc}",
+                    f"{redact_url(url)}: {type(exc).__name__}: {exc}",
                     "start Redis, or set queue: local (and no cache.redis_url) to run embedded",
                 )
             )

@@ -4,7 +4,8 @@ Library code only calls ``logging.getLogger(__name__)``; the CLI's ``serve`` and
 call ``configure_logging`` once. The request id of an HTTP call (its ``X-Request-ID``
 header, or one generated) is held in a context variable: the API sets it per request, the
 task runner sets it from the task's stored request id while it runs the task (in any
-process), and ``RequestIdFilter`` puts it on every log record.
+process), and ``RequestIdFilter`` puts it on every log record. ``RedactingFilter`` masks
+passwords, tokens and the process's registered secret values in every record.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Literal
+
+from smolit.security.redact import RedactingFilter
 
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 TEXT_FORMAT = "%(asctime)s %(levelname)-8s %(name)s [%(request_id)s]: %(message)s"
@@ -54,7 +57,9 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", None) or request_id_var.get(),
         }
-        if record.exc_info:
+        if record.exc_text:  # already formatted (and masked) by RedactingFilter
+            entry["exception"] = record.exc_text
+        elif record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
 
@@ -62,6 +67,7 @@ class JsonFormatter(logging.Formatter):
 def log_handler(fmt: Literal["text", "json"] = "text") -> logging.Handler:
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
+    handler.addFilter(RedactingFilter())  # passwords, tokens, registered secret values
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     return handler
 

@@ -43,6 +43,8 @@ from smolit.routing.encoder import SentenceTransformerEncoder, TextEncoder
 from smolit.routing.neural.model import RouterModel
 from smolit.routing.neural.router import NeuralRouter
 from smolit.routing.online import FeedbackLearner
+from smolit.security.redact import register_secrets, url_password
+from smolit.security.secrets import SecretStore
 from smolit.security.tokens import Principal, TokenService
 from smolit.storage import Database
 from smolit.tasks import TaskManager, TaskView
@@ -74,8 +76,13 @@ class AgentNN:
         ``queue: local``, Celery with ``queue: redis://...``. A worker passes its own."""
         self.settings = settings
         self.distributed = settings.queue != "local"
+        self.secrets = self._secret_store(process_environment() if environ is None else environ)
         self.database = Database(settings.database_url)
-        self.tokens = TokenService(self.database, settings.security.token_bytes)
+        self.tokens = TokenService(
+            self.database,
+            settings.security.token_bytes,
+            cache_seconds=settings.security.token_cache_seconds,
+        )
         self.agents = AgentRegistry(self.database)
         self._encoder = encoder
         self._encoder_lock = threading.Lock()
@@ -149,6 +156,31 @@ class AgentNN:
         )
         self._background: list[asyncio.Task[None]] = []
         self._prepared = False
+
+    def _secret_store(self, environ: Mapping[str, str]) -> SecretStore:
+        """The operator's allowlisted secrets; their values, and the passwords of the
+        storage and Redis URLs, are masked in every log record and error of this process."""
+        settings = self.settings
+        store = SecretStore(
+            settings.secrets,
+            environ,
+            base_dir=settings.config_file.parent if settings.config_file else None,
+            implicit=tuple(
+                name
+                for name in (settings.system.backup_key_env, settings.security.encryption_key_env)
+                if name
+            ),
+        )
+        register_secrets(
+            [
+                *store.known_values(),
+                *(
+                    url_password(url or "")
+                    for url in (settings.database_url, settings.queue, settings.cache.redis_url)
+                ),
+            ]
+        )
+        return store
 
     def encoder(self) -> TextEncoder:
         """The shared sentence encoder, loaded on first use."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -39,6 +40,7 @@ class RunningServer:
     home: Path
     admin_token: str
     process: subprocess.Popen[bytes]
+    verify: ssl.SSLContext | bool = True
 
     def env(self) -> dict[str, str]:
         return {
@@ -63,6 +65,7 @@ class RunningServer:
     def client(self, token: str | None = None) -> httpx.Client:
         return httpx.Client(
             base_url=self.url,
+            verify=self.verify,
             timeout=120,
             headers={"Authorization": f"Bearer {token or self.admin_token}"},
         )
@@ -81,10 +84,13 @@ class RunningServer:
         return (self.home / SERVER_LOG).read_text(encoding="utf-8", errors="replace")
 
 
-def start_server(home: Path, config_text: str, port: int | None = None) -> RunningServer:
+def start_server(
+    home: Path, config_text: str, port: int | None = None, ca_file: Path | None = None
+) -> RunningServer:
     """Write ``config_text`` to ``<home>/smolit.yaml``, make an admin token and serve on
     ``port`` (a free one when absent; name it when the config's ``server.port`` must match,
-    as for the live-server check of a restore)."""
+    as for the live-server check of a restore). ``ca_file``: the config serves HTTPS with a
+    certificate this file verifies."""
     home.mkdir(parents=True, exist_ok=True)
     (home / "smolit.yaml").write_text(config_text, encoding="utf-8")
     env = {**os.environ, "SMOLIT_HOME": str(home)}
@@ -117,14 +123,15 @@ def start_server(home: Path, config_text: str, port: int | None = None) -> Runni
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    url = f"http://127.0.0.1:{port}"
-    running = RunningServer(url, home, token, process)
+    verify = ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
+    url = f"{'https' if ca_file else 'http'}://127.0.0.1:{port}"
+    running = RunningServer(url, home, token, process, verify)
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited early:\n{running.log()[-5000:]}")
         try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+            if httpx.get(f"{url}/health", timeout=2, verify=verify).status_code == 200:
                 return running
         except httpx.HTTPError:
             pass

@@ -4,6 +4,9 @@ compose file runs exists in the smolit CLI with the options it passes."""
 from __future__ import annotations
 
 import re
+import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +44,21 @@ def test_every_command_and_option_exists_in_the_cli(service: str) -> None:
         assert option in result.output, f"{service}: smolit {command[1]} has no {option}"
 
 
+#: ${NAME:?message} as docker compose interpolates it from .env
+VARIABLE = re.compile(r"\$\{([A-Z_]+):\?[^}]*\}")
+ENV_FILE = {"REDIS_PASSWORD": "redis-pw-123", "POSTGRES_PASSWORD": "pg-pw-456"}
+
+
+def interpolate(value: str) -> str:
+    return VARIABLE.sub(lambda match: ENV_FILE[match.group(1)], value)
+
+
 @pytest.mark.parametrize("service", ["api", "worker"])
 def test_services_are_wired_to_redis_and_postgres(service: str) -> None:
     settings = smolit_services()[service]
-    environment = settings["environment"]
-    assert re.match(r"^redis://redis:6379/\d+$", environment["SMOLIT_QUEUE"])
-    assert environment["SMOLIT_STORAGE"].startswith("postgresql://")
-    assert "@postgres:5432/" in environment["SMOLIT_STORAGE"]
+    environment = {k: interpolate(v) for k, v in settings["environment"].items()}
+    assert environment["SMOLIT_QUEUE"] == "redis://:redis-pw-123@redis:6379/0"
+    assert environment["SMOLIT_STORAGE"] == ("postgresql://agentnn:pg-pw-456@postgres:5432/agentnn")
     assert {"redis", "postgres"} <= set(settings["depends_on"])
 
 
@@ -55,8 +66,59 @@ def test_compose_settings_are_valid_settings() -> None:
     from smolit.config import Settings
 
     environment = smolit_services()["api"]["environment"]
-    settings = Settings(queue=environment["SMOLIT_QUEUE"], storage=environment["SMOLIT_STORAGE"])
+    settings = Settings(
+        queue=interpolate(environment["SMOLIT_QUEUE"]),
+        storage=interpolate(environment["SMOLIT_STORAGE"]),
+    )
     assert settings.queue.startswith("redis://")
+
+
+def test_published_ports_are_bound_to_loopback() -> None:
+    published = [
+        (name, port) for name, s in compose()["services"].items() for port in s.get("ports", [])
+    ]
+    assert published
+    for name, port in published:
+        assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
+
+
+def test_redis_requires_the_password_from_the_env_file() -> None:
+    redis = compose()["services"]["redis"]
+    command = [interpolate(part) for part in redis["command"]]
+    assert command[command.index("--requirepass") + 1] == "redis-pw-123"
+    assert interpolate(redis["environment"]["REDISCLI_AUTH"]) == "redis-pw-123"
+
+
+def test_postgres_password_comes_from_the_env_file() -> None:
+    environment = compose()["services"]["postgres"]["environment"]
+    assert interpolate(environment["POSTGRES_PASSWORD"]) == "pg-pw-456"
+
+
+def test_no_password_is_written_in_the_compose_file() -> None:
+    text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    assert "agentnn:agentnn@" not in text and "POSTGRES_PASSWORD: agentnn" not in text
+
+
+def test_compose_env_writes_private_random_passwords_once(tmp_path: Path) -> None:
+    script = [sys.executable, str(ROOT / "scripts" / "compose_env.py"), str(tmp_path / ".env")]
+    subprocess.run(script, check=True, capture_output=True)
+    env_file = tmp_path / ".env"
+    first = env_file.read_text()
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    values = dict(line.split("=", 1) for line in first.splitlines())
+    assert set(values) == set(ENV_FILE) and all(len(v) >= 32 for v in values.values())
+    subprocess.run(script, check=True, capture_output=True)
+    assert env_file.read_text() == first
+
+
+def test_make_compose_env_runs_the_script() -> None:
+    text = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "compose-env:\n\t$(PYTHON) scripts/compose_env.py .env" in text
+
+
+@pytest.mark.parametrize("ignore_file", [".gitignore", ".dockerignore"])
+def test_the_env_file_is_never_committed_or_copied(ignore_file: str) -> None:
+    assert ".env" in (ROOT / ignore_file).read_text(encoding="utf-8").splitlines()
 
 
 def dockerfile() -> list[str]:

@@ -137,7 +137,7 @@ def test_response_times_are_histograms_per_route_template(api: Api) -> None:
 def test_errors_are_counted_by_route_and_status(api: Api) -> None:
     client, auth = api
     assert client.get("/tasks/nope", headers=auth).status_code == 404
-    assert client.get("/no/such/path").status_code == 404
+    assert client.get("/no/such/path", headers=auth).status_code == 404
     families = scrape(client)
     assert value(families, "smolit_http_errors_total", route="/tasks/{task_id}", status="404") == 1
     assert value(families, "smolit_http_errors_total", route="unmatched", status="404") == 1

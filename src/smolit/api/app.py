@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from smolit import __version__
+from smolit.api.auth import Authentication
 from smolit.api.errors import install_error_handlers
 from smolit.api.limits import BodySizeLimit, LargerLimit
 from smolit.api.request_id import RequestIdMiddleware
@@ -48,7 +49,8 @@ def create_app(system: AgentNN, manage_lifecycle: bool = True) -> FastAPI:
         title="Agent-NN",
         version=__version__,
         description="A multi-agent system with a learned router. Send "
-        "`Authorization: Bearer <token>` on every call except `/health`.",
+        "`Authorization: Bearer <token>` on every call except `/health`, `/metrics` and "
+        "the API documentation.",
         lifespan=lifespan,
     )
     app.state.system = system
@@ -79,6 +81,9 @@ def create_app(system: AgentNN, manage_lifecycle: bool = True) -> FastAPI:
     app.add_middleware(
         BodySizeLimit, max_bytes=system.settings.server.max_request_bytes, larger=[upload]
     )
+    # outside the body limit: a request without a valid token is a 401 from its headers,
+    # before a byte of its body is read (not a 413, not after an upload)
+    app.add_middleware(Authentication, tokens=system.tokens)
     app.add_middleware(RequestIdMiddleware)
     # outermost: times every request, refused ones included
     app.add_middleware(RequestMetrics, stats=app.state.request_stats)

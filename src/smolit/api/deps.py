@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from smolit.api.auth import scope_principal
 from smolit.errors import PermissionDeniedError
 from smolit.security.tokens import Principal
 from smolit.system import AgentNN
@@ -24,9 +25,15 @@ SystemDep = Annotated[AgentNN, Depends(get_system)]
 
 
 async def current_principal(
+    request: Request,
     system: SystemDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
+    """Who is calling: what ``Authentication`` found from the headers (before the body
+    was read); the token is checked here only where that middleware did not run."""
+    found = scope_principal(request.scope)
+    if found is not None:
+        return found
     secret = credentials.credentials if credentials else None
     return await asyncio.to_thread(system.tokens.authenticate, secret)
 

@@ -8,12 +8,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from smolit.errors import SmolitError
-from smolit.storage.database import safe_url
+from smolit.security.redact import redact_data, redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,8 @@ def error_response(
     details: Any = None,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    body = {"error": {"type": kind, "message": message, "details": details or {}}}
+    # a message may quote a URL, a header or an exception that carries a secret
+    body = redact_data({"error": {"type": kind, "message": message, "details": details or {}}})
     return JSONResponse(body, status_code=status, headers=dict(headers) if headers else None)
 
 
@@ -83,7 +84,7 @@ async def _database_unreachable(request: Request, exc: Exception) -> JSONRespons
     ):
         return await _unexpected_error(request, exc)
     system = getattr(request.app.state, "system", None)
-    url = safe_url(system.settings.database_url) if system is not None else "the database"
+    url = redact_url(system.settings.database_url) if system is not None else "the database"
     logger.warning("database unreachable on %s %s: %s", request.method, request.url.path, exc)
     return error_response(
         503,
@@ -97,6 +98,16 @@ async def _database_unreachable(request: Request, exc: Exception) -> JSONRespons
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", "internal server error; see the server log")
+
+
+async def error_for(request: Request, exc: Exception) -> Response:
+    """The response the installed handlers give ``exc``, for code that runs outside
+    them (a middleware)."""
+    if isinstance(exc, SmolitError):
+        return await _smolit_error(request, exc)
+    if isinstance(exc, DBAPIError | DisconnectionError):
+        return await _database_unreachable(request, exc)
+    return await _unexpected_error(request, exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:

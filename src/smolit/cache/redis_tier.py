@@ -12,27 +12,16 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
 from smolit.cache.policies import Clock
+from smolit.security.redact import redact_url
 
 logger = logging.getLogger(__name__)
 
 NAMESPACE = "smolit:cache"
 T = TypeVar("T")
-
-
-def redact(url: str) -> str:
-    """``url`` without its password, for logs and stats."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    user = f"{parts.username}:***@" if parts.username else "***@"
-    return urlunsplit(parts._replace(netloc=f"{user}{host}{port}"))
 
 
 class RedisTier:
@@ -47,7 +36,7 @@ class RedisTier:
         warn_interval: float = 60.0,
         clock: Clock = time.monotonic,
     ) -> None:
-        self.url = redact(url)
+        self.url = redact_url(url)
         # Any: redis-py's command return types differ between its 6.x and 8.x stubs
         self._client: Any = redis.Redis.from_url(
             url, socket_connect_timeout=timeout, socket_timeout=timeout

@@ -9,6 +9,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from smolit.security.redact import redact_text
+
 console = Console(highlight=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -26,6 +28,7 @@ def rich(text: str) -> None:
 
 
 def error(message: str) -> None:
+    message = redact_text(message)
     first = message.strip().splitlines()[0] if message.strip() else "error"
     errors.print(f"error: {first}", markup=False)
 

@@ -18,6 +18,8 @@ from smolit.cli.options import ConfigOption, HomeOption
 from smolit.config import CONFIG_FILE_NAME, Settings, load_settings, resolve_config_path
 from smolit.errors import SmolitError
 from smolit.logs import configure_logging
+from smolit.security.tls import server_tls
+from smolit.security.tokens import ADMIN_TOKEN_FILE, save_admin_token
 
 if TYPE_CHECKING:
     from smolit.system import AgentNN
@@ -59,13 +61,28 @@ def warm_default_model(system: AgentNN) -> None:
         logger.exception("default model not preloaded")
 
 
-def print_banner(settings: Settings, url: str, token: str | None) -> None:
-    shown = token or "$SMOLIT_TOKEN"
+def print_banner(
+    settings: Settings,
+    url: str,
+    token: str | None,
+    token_file: Path | None = None,
+    terminal: bool = True,
+) -> None:
+    """What the server tells its operator at start. A new admin token is shown only on a
+    terminal: otherwise (a container, a service: logs are kept) only ``token_file``, the
+    0600 file it was written to, is named."""
+    shown = token if token and terminal else "$SMOLIT_TOKEN"
+    if token and not terminal and token_file is not None:
+        shown = f"$(cat {token_file})"
     output.line("")
     output.line(f"Agent-NN is running at {url}   (API docs: {url}/docs)")
     output.line(f"data directory: {settings.home.resolve()}")
-    if token:
+    if token and terminal:
         output.line(f"admin token (shown once, stored hashed): {token}")
+        if token_file is not None:
+            output.line(f"  also saved in {token_file} (readable by you only)")
+    elif token and token_file is not None:
+        output.line(f"admin token: written to {token_file} (readable by this user only)")
     else:
         output.line(
             "admin token: created at first start; issue another with "
@@ -74,7 +91,7 @@ def print_banner(settings: Settings, url: str, token: str | None) -> None:
     output.line("")
     output.line("Try:")
     output.line(
-        f"  curl -s -X POST {url}/tasks -H 'Authorization: Bearer {shown}' "
+        f'  curl -s -X POST {url}/tasks -H "Authorization: Bearer {shown}" '
         "-H 'Content-Type: application/json' "
         '-d \'{"text": "How long should I boil an egg for a runny yolk?"}\''
     )
@@ -95,6 +112,14 @@ def serve(
     demo: Annotated[
         bool, typer.Option("--demo", help="install the demo agents on first start")
     ] = False,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option("--tls-cert", help="PEM certificate: serve HTTPS (default: server.tls_cert)"),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option("--tls-key", help="PEM private key of --tls-cert (default: server.tls_key)"),
+    ] = None,
 ) -> None:
     """Start the API server on the configured host and port."""
     import uvicorn
@@ -110,6 +135,7 @@ def serve(
     configure_logging(settings.system.log_level, settings.system.log_format)
     host = host or settings.server.host
     port = settings.server.port if port is None else port
+    tls = server_tls(settings, tls_cert, tls_key)  # checked before the slow start-up
     import torch
 
     # per-request inference is fastest on one thread; more only oversubscribe the cores
@@ -122,10 +148,20 @@ def serve(
 
         check_broker(system.celery, settings.queue)
     issued = system.tokens.ensure_admin()
+    token_file = (
+        save_admin_token(settings.home / ADMIN_TOKEN_FILE, issued.secret) if issued else None
+    )
     threading.Thread(
         target=warm_default_model, args=(system,), name="model-preload", daemon=True
     ).start()
-    print_banner(settings, f"http://{host}:{port}", issued.secret if issued else None)
+    scheme = "https" if tls else "http"
+    print_banner(
+        settings,
+        f"{scheme}://{host}:{port}",
+        issued.secret if issued else None,
+        token_file,
+        terminal=sys.stdout.isatty(),
+    )
     # what start-up loaded (encoder, router, libraries) lives as long as the server: out
     # of the collector's full passes, which otherwise pause every request for 100-250 ms
     gc.freeze()
@@ -136,4 +172,6 @@ def serve(
         log_level=settings.system.log_level.lower(),
         log_config=None,  # uvicorn's records go through the handler configured above
         timeout_graceful_shutdown=10,
+        ssl_certfile=str(tls.cert) if tls else None,
+        ssl_keyfile=str(tls.key) if tls else None,
     )

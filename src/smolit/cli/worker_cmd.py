@@ -27,6 +27,14 @@ def worker(
             "--metrics-port", min=0, max=65535, help="serve this worker's /metrics on this port"
         ),
     ] = None,
+    metrics_host: Annotated[
+        str,
+        typer.Option(
+            "--metrics-host",
+            help="address /metrics listens on; it has no token, so only this machine by "
+            "default (0.0.0.0: every interface)",
+        ),
+    ] = "127.0.0.1",
 ) -> None:
     """Run tasks that servers queue (needs queue: redis://... and a shared storage URL)."""
     from smolit.distributed.worker import TaskWorker
@@ -41,4 +49,4 @@ def worker(
     import torch
 
     torch.set_num_threads(1)
-    TaskWorker(settings, concurrency, metrics_port).run()
+    TaskWorker(settings, concurrency, metrics_port, metrics_host).run()

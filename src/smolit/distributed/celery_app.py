@@ -9,11 +9,13 @@ task run once even when its id is delivered twice.
 
 from __future__ import annotations
 
+import ssl
+
 from celery import Celery
 
 from smolit.config import Settings
 from smolit.errors import ConfigError
-from smolit.storage.database import safe_url
+from smolit.security.redact import redact_url
 from smolit.tasks.queues import CELERY_PRIORITY_STEPS
 
 TASK_QUEUE = "smolit"
@@ -24,6 +26,10 @@ def create_celery(settings: Settings) -> Celery:
     if settings.queue == "local":
         raise ConfigError("the distributed mode needs queue: redis://... in the configuration")
     app = Celery("smolit", broker=settings.queue, set_as_current=False)
+    if settings.queue.startswith("rediss://"):
+        # kombu's default for rediss:// is not to verify the server's certificate; the
+        # URL's own ssl_* parameters (ssl_ca_certs=..., ssl_cert_reqs=...) replace this
+        app.conf.broker_use_ssl = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     app.conf.update(
         task_default_queue=TASK_QUEUE,
         task_acks_late=True,
@@ -51,6 +57,6 @@ def check_broker(app: Celery, url: str, timeout: float = 5.0) -> None:
             connection.ensure_connection(max_retries=1, timeout=timeout)
     except Exception as exc:  # kombu raises many kinds of connection errors
         raise ConfigError(
-            f"cannot reach the task queue at {safe_url(url)}: {type(exc).__name__}: {exc}",
-            details={"queue": safe_url(url)},
+            f"cannot reach the task queue at {redact_url(url)}: {type(exc).__name__}: {exc}",
+            details={"queue": redact_url(url)},
         ) from exc

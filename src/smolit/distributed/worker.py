@@ -42,10 +42,12 @@ class TaskWorker:
         settings: Settings,
         concurrency: int | None = None,
         metrics_port: int | None = None,
+        metrics_host: str = "127.0.0.1",
     ) -> None:
         self.settings = settings
         self.concurrency = concurrency or settings.system.max_concurrent_tasks
         self.metrics_port = metrics_port
+        self.metrics_host = metrics_host
         self.celery = create_celery(settings)
         # keep the root handler configure_logging installed (format, request ids)
         self.celery.conf.worker_hijack_root_logger = False
@@ -160,8 +162,8 @@ class TaskWorker:
         if self.metrics_port is None:
             return None
         collectors = system_collectors(self.system, lambda: self.runner.finished)
-        server = MetricsServer(collectors, self.metrics_port)
-        logger.info("worker metrics at http://0.0.0.0:%d/metrics", server.port)
+        server = MetricsServer(collectors, self.metrics_port, self.metrics_host)
+        logger.info("worker metrics at http://%s:%d/metrics", server.host, server.port)
         return server
 
     async def _start_background(self) -> None:

@@ -145,7 +145,7 @@ def render_metrics(system: _System, extra: Sequence[Collector] = ()) -> bytes:
 class MetricsServer:
     """``/metrics`` of a process without the API (a ``smolit worker``), on its own port."""
 
-    def __init__(self, collectors: Sequence[Collector], port: int, host: str = "0.0.0.0") -> None:
+    def __init__(self, collectors: Sequence[Collector], port: int, host: str = "127.0.0.1") -> None:
         try:
             self._server, self._thread = start_http_server(
                 port, addr=host, registry=registry_of(collectors)
@@ -156,6 +156,10 @@ class MetricsServer:
     @property
     def port(self) -> int:
         return int(self._server.server_port)
+
+    @property
+    def host(self) -> str:
+        return str(self._server.server_address[0])
 
     def close(self) -> None:
         self._server.shutdown()

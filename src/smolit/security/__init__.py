@@ -1,5 +1,2 @@
-"""Tokens and roles."""
-
-from smolit.security.tokens import Principal, TokenService
-
-__all__ = ["Principal", "TokenService"]
+"""Tokens and roles, secrets, masking; import the submodule you need (``smolit.logs`` and
+``smolit.storage`` use ``smolit.security.redact``, so this package imports nothing)."""

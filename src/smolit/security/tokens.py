@@ -1,12 +1,24 @@
-"""Bearer tokens: created once, shown once, stored as SHA-256 digests."""
+"""Bearer tokens: created once, shown once, stored as SHA-256 digests.
+
+``authenticate`` keeps what it found for ``cache_seconds`` (``security.token_cache_seconds``)
+in a small in-process cache keyed by the digest, so a busy client costs no database lookup
+per request. A revoke in this process clears the cache at once; a revoke by another
+process (``smolit token revoke``, another server) takes effect here within
+``cache_seconds``. Only valid tokens are cached.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import secrets
+import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import func, select
@@ -19,6 +31,11 @@ Role = Literal["admin", "user"]
 ROLES: tuple[Role, ...] = ("admin", "user")
 TOKEN_PREFIX = "snn_"
 USER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+#: tokens remembered at most; more valid tokens than this in use within the TTL only
+#: cost database lookups
+CACHE_ENTRIES = 10_000
+#: where ``smolit serve`` writes the bootstrap admin token, in the data directory
+ADMIN_TOKEN_FILE = "admin-token"
 
 
 @dataclass(frozen=True)
@@ -48,9 +65,20 @@ def digest(secret: str) -> str:
 
 
 class TokenService:
-    def __init__(self, database: Database, token_bytes: int = 32) -> None:
+    def __init__(
+        self,
+        database: Database,
+        token_bytes: int = 32,
+        *,
+        cache_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._db = database
         self._token_bytes = token_bytes
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._cache: dict[str, tuple[Principal, float]] = {}
+        self._cache_lock = threading.Lock()
 
     def create(self, user: str, role: Role = "user", name: str = "default") -> IssuedToken:
         if not USER_PATTERN.match(user):
@@ -81,16 +109,39 @@ class TokenService:
             return None
         return self.create("admin", "admin", name="bootstrap")
 
+    def cached(self, secret: str | None) -> Principal | None:
+        """The principal of ``secret`` if it was authenticated within ``cache_seconds``;
+        no I/O, so the event loop may call it."""
+        if not secret:
+            return None
+        key = digest(secret)
+        with self._cache_lock:
+            entry = self._cache.get(key)
+            if entry is None:
+                return None
+            if self._clock() >= entry[1]:
+                del self._cache[key]
+                return None
+            return entry[0]
+
     def authenticate(self, secret: str | None) -> Principal:
         if not secret:
             raise AuthError("missing bearer token: send 'Authorization: Bearer <token>'")
+        known = self.cached(secret)
+        if known is not None:
+            return known
+        key = digest(secret)
         with self._db.read() as session:
-            row = session.scalar(
-                select(ApiTokenRow).where(ApiTokenRow.token_hash == digest(secret))
-            )
+            row = session.scalar(select(ApiTokenRow).where(ApiTokenRow.token_hash == key))
             if row is None or row.revoked:
                 raise AuthError("invalid or revoked token")
-            return Principal(user=row.user, role=row.role, token_id=row.id)  # type: ignore[arg-type]
+            principal = Principal(user=row.user, role=row.role, token_id=row.id)  # type: ignore[arg-type]
+        if self._cache_seconds > 0:
+            with self._cache_lock:
+                if len(self._cache) >= CACHE_ENTRIES:
+                    self._cache.clear()
+                self._cache[key] = (principal, self._clock() + self._cache_seconds)
+        return principal
 
     def revoke(self, token_id: str) -> None:
         with self._db.session() as session:
@@ -98,7 +149,21 @@ class TokenService:
             if row is None:
                 raise NotFoundError(f"no token with id {token_id!r}")
             row.revoked = True
+        with self._cache_lock:  # revoked here: refused from now on, not after the TTL
+            self._cache.clear()
 
     def list(self) -> list[ApiTokenRow]:
         with self._db.session() as session:
             return list(session.scalars(select(ApiTokenRow).order_by(ApiTokenRow.created_at)))
+
+
+def save_admin_token(path: Path, secret: str) -> Path:
+    """Write the bootstrap admin token to ``path``, readable by the owner only (0600),
+    created anew (``O_EXCL``: never through a link someone placed there). A file left from
+    an earlier bootstrap holds a token the database no longer knows: it is replaced."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(secret + "\n")
+    return path

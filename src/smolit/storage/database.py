@@ -18,6 +18,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from smolit.errors import StorageError
+from smolit.security.redact import redact_url
 from smolit.storage.group_commit import GroupCommitter, WriteJob
 
 T = TypeVar("T")
@@ -31,14 +32,6 @@ def affected(result: Any) -> int:
     """Rows an UPDATE or DELETE changed (``CursorResult.rowcount``, typed)."""
     count = result.rowcount if isinstance(result, CursorResult) else -1
     return int(count)
-
-
-def safe_url(url: str) -> str:
-    """The URL with any password masked, for messages."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<invalid database URL>"
 
 
 def _enable_sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
@@ -62,7 +55,7 @@ def create_database_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise StorageError(f"invalid database URL {url!r}") from exc
+        raise StorageError(f"invalid database URL {redact_url(url)!r}") from exc
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -78,8 +71,8 @@ def create_database_engine(url: str) -> Engine:
         return engine
     if parsed.get_backend_name() != "postgresql":
         raise StorageError(
-            f"unsupported database {safe_url(url)}: use sqlite:/// or postgresql://",
-            details={"url": safe_url(url)},
+            f"unsupported database {redact_url(url)}: use sqlite:/// or postgresql://",
+            details={"url": redact_url(url)},
         )
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
@@ -119,9 +112,9 @@ class Database:
                 command.upgrade(config, "head")
         except SQLAlchemyError as exc:
             raise StorageError(
-                f"cannot open database {safe_url(self.url)}: {exc.__class__.__name__}: "
+                f"cannot open database {redact_url(self.url)}: {exc.__class__.__name__}: "
                 f"{str(exc).splitlines()[0]}",
-                details={"url": safe_url(self.url)},
+                details={"url": redact_url(self.url)},
             ) from exc
 
     def table_names(self) -> list[str]:

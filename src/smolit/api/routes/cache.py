@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from smolit.api.deps import AdminDep, PrincipalDep
 from smolit.cache import CACHE_TYPES, CacheManager
+from smolit.security.redact import redact_data
 
 router = APIRouter(prefix="/cache", tags=["cache"])
 
@@ -28,7 +29,7 @@ CacheDep = Annotated[CacheManager, Depends(get_cache)]
 @router.get("")
 async def cache_stats(cache: CacheDep, _principal: PrincipalDep) -> dict[str, Any]:
     """Per cache: hits, misses, hit rate, evictions by reason, entries, bytes and limit."""
-    return await asyncio.to_thread(cache.stats)
+    return redact_data(await asyncio.to_thread(cache.stats))  # the Redis tier's URL
 
 
 @router.delete("")

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from smolit.api.deps import PrincipalDep, SystemDep
+from smolit.security.redact import redact_data
 
 router = APIRouter(tags=["workers"])
 
@@ -17,8 +18,11 @@ async def list_workers(system: SystemDep, _principal: PrincipalDep) -> dict[str,
     """Workers with their heartbeat, agents served and load; the periodic jobs' last runs."""
     workers = await asyncio.to_thread(system.workers.list)
     jobs = await asyncio.to_thread(system.scheduler.status)
-    return {
-        "mode": "distributed" if system.distributed else "embedded",
-        "workers": workers,
-        "jobs": jobs,
-    }
+    # a job's last error may quote a URL or a secret
+    return redact_data(
+        {
+            "mode": "distributed" if system.distributed else "embedded",
+            "workers": workers,
+            "jobs": jobs,
+        }
+    )
