@@ -43,6 +43,8 @@ from smolit.routing.encoder import SentenceTransformerEncoder, TextEncoder
 from smolit.routing.neural.model import RouterModel
 from smolit.routing.neural.router import NeuralRouter
 from smolit.routing.online import FeedbackLearner
+from smolit.security.egress import EgressPolicy
+from smolit.security.secrets import SecretStore
 from smolit.security.tokens import Principal, TokenService
 from smolit.storage import Database
 from smolit.tasks import TaskManager, TaskView
@@ -56,6 +58,25 @@ logger = logging.getLogger(__name__)
 LOCAL_PRINCIPAL = Principal(user="local", role="admin", token_id="local")
 HEARTBEAT_SECONDS = 5.0
 FEEDBACK_SYNC_SECONDS = 2.0
+
+
+def secret_store(settings: Settings, environ: Mapping[str, str]) -> SecretStore:
+    """The operator's secrets: ``secrets:`` plus the key variables the configuration names."""
+    security = settings.security
+    return SecretStore(
+        settings.secrets,
+        environ,
+        base_dir=settings.config_file.parent if settings.config_file else None,
+        implicit=tuple(
+            name
+            for name in (
+                settings.system.backup_key_env,
+                security.encryption_key_env,
+                security.deployment_key_env,
+            )
+            if name
+        ),
+    )
 
 
 class AgentNN:
@@ -80,11 +101,12 @@ class AgentNN:
         self._encoder = encoder
         self._encoder_lock = threading.Lock()
         self.cache = CacheManager.from_settings(settings)
+        environ = process_environment() if environ is None else environ
+        self.secrets = secret_store(settings, environ)
+        self.egress = EgressPolicy.from_settings(settings.security)
         self.model_versions = ModelVersions(self.database, settings.models_dir)
         self.models = models or ModelManager(
-            settings.models,
-            environ=process_environment() if environ is None else environ,
-            versions=self.model_versions,
+            settings.models, self.secrets, versions=self.model_versions, egress=self.egress
         )
         self.models.use_registry(self.model_versions)
         self.models.use_response_cache(self.cache.response)
@@ -94,6 +116,7 @@ class AgentNN:
             self.encoder,
             allowed_roots=settings.knowledge_roots,
             uploads_dir=settings.uploads_dir,
+            egress=self.egress,
         )
         self.knowledge_updater = KnowledgeUpdater(self.knowledge)
         self.router = NeuralRouter(
@@ -138,9 +161,7 @@ class AgentNN:
         self.scheduler.add(
             "metric-rollups", settings.system.metrics_rollup_interval, self.task_rollups.refresh
         )
-        self.backups = BackupManager(
-            settings, process_environment() if environ is None else environ
-        )
+        self.backups = BackupManager(settings, environ)
         self.scheduler.add("backup", settings.system.backup_interval, self._scheduled_backup)
         self.resources = ResourceMonitor(
             settings.home,
