@@ -233,15 +233,8 @@ class EgressPolicy:
         follow_redirects: bool = True,
     ) -> httpx.Client:
         """A synchronous client whose every connection and redirect obeys this policy."""
-        return _Client(
-            self,
-            transport=EgressTransport(self),
-            timeout=timeout,
-            headers=headers,
-            follow_redirects=follow_redirects,
-            max_redirects=self.max_redirects,
-            trust_env=False,
-        )
+        options = self._client_options(timeout, headers, follow_redirects)
+        return _Client(self, transport=EgressTransport(self), **options)
 
     def async_client(
         self,
@@ -251,15 +244,22 @@ class EgressPolicy:
         follow_redirects: bool = True,
     ) -> httpx.AsyncClient:
         """The asynchronous twin of ``client``."""
-        return _AsyncClient(
-            self,
-            transport=EgressAsyncTransport(self),
-            timeout=timeout,
-            headers=headers,
-            follow_redirects=follow_redirects,
-            max_redirects=self.max_redirects,
-            trust_env=False,
-        )
+        options = self._client_options(timeout, headers, follow_redirects)
+        return _AsyncClient(self, transport=EgressAsyncTransport(self), **options)
+
+    def _client_options(
+        self,
+        timeout: float | httpx.Timeout,
+        headers: Mapping[str, str] | None,
+        follow_redirects: bool,
+    ) -> dict[str, Any]:
+        return {
+            "timeout": timeout,
+            "headers": headers,
+            "follow_redirects": follow_redirects,
+            "max_redirects": self.max_redirects,
+            "trust_env": False,  # proxy variables must not route around the policy
+        }
 
 
 @functools.lru_cache(maxsize=16)

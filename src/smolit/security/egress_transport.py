@@ -10,7 +10,7 @@ happens between the check and the connection.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio.to_thread
 import httpcore
@@ -18,8 +18,15 @@ import httpx
 
 from smolit.errors import EgressDeniedError
 
-# the defaults of httpx.HTTPTransport
-_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
+
+def _pool_options() -> dict[str, Any]:
+    """The connection pool settings of a default ``httpx.HTTPTransport``."""
+    return {
+        "ssl_context": httpx.create_ssl_context(),
+        "max_connections": 100,
+        "max_keepalive_connections": 20,
+        "keepalive_expiry": 5.0,
+    }
 
 
 class Policy(Protocol):
@@ -123,11 +130,7 @@ class EgressTransport(httpx.HTTPTransport):
         self._policy = policy
         # httpx.HTTPTransport takes no network backend: its pool is rebuilt with the guard
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            max_connections=_LIMITS.max_connections,
-            max_keepalive_connections=_LIMITS.max_keepalive_connections,
-            keepalive_expiry=_LIMITS.keepalive_expiry,
-            network_backend=_GuardedBackend(policy),
+            network_backend=_GuardedBackend(policy), **_pool_options()
         )
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -142,11 +145,7 @@ class EgressAsyncTransport(httpx.AsyncHTTPTransport):
         super().__init__(trust_env=False)
         self._policy = policy
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            max_connections=_LIMITS.max_connections,
-            max_keepalive_connections=_LIMITS.max_keepalive_connections,
-            keepalive_expiry=_LIMITS.keepalive_expiry,
-            network_backend=_AsyncGuardedBackend(policy),
+            network_backend=_AsyncGuardedBackend(policy), **_pool_options()
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
