@@ -7,6 +7,7 @@ reached: not one connection, so not one header (an API key) or byte left the pro
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,11 +75,15 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextmanager
-def capture_server(redirect_to: str | None = None) -> Iterator[Capture]:
+def capture_server(
+    redirect_to: str | None = None, tls: ssl.SSLContext | None = None
+) -> Iterator[Capture]:
     """A server on 127.0.0.1 (a random port) until the block ends; ``redirect_to``: it
-    answers every request with a 302 to that URL."""
+    answers every request with a 302 to that URL; ``tls``: it speaks HTTPS."""
     capture = Capture(0, redirect_to)
     httpd = _Server(("127.0.0.1", 0), _handler(capture))
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
     capture.port = httpd.server_address[1]
     httpd.capture = capture
     thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)

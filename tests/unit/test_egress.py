@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from smolit.config import SecuritySettings
 from smolit.errors import ConfigError, EgressDeniedError
@@ -162,6 +170,49 @@ def test_the_connection_goes_to_the_checked_address_with_the_original_host() -> 
     with capture_server() as target, policy.client(timeout=5) as client:
         client.get(f"http://svc.test:{target.port}/")
     assert target.requests[0]["headers"]["Host"] == f"svc.test:{target.port}"
+
+
+def self_signed(tmp_path: Path, name: str) -> tuple[Path, ssl.SSLContext]:
+    """A certificate for ``name`` (its file, to trust) and a server context serving it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return cert_file, context
+
+
+def test_tls_verifies_the_host_name_on_the_checked_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert_file, server_tls = self_signed(tmp_path, "svc.test")
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+    policy = EgressPolicy(["svc.test"], resolver=resolver({"svc.test": ["127.0.0.1"]}))
+    with capture_server(tls=server_tls) as target, policy.client(timeout=5) as client:
+        assert client.get(f"https://svc.test:{target.port}/").status_code == 200
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            EgressPolicy(["127.0.0.1"]).client(timeout=5).get(f"https://127.0.0.1:{target.port}/")
 
 
 def test_a_redirect_to_a_refused_address_is_not_followed() -> None:
