@@ -122,6 +122,12 @@ def test_only_http_and_https_are_allowed(url: str) -> None:
         EgressPolicy().check_url(url)
 
 
+@pytest.mark.parametrize("url", ["http://[::1/", "http:///path", "http://host:99999/"])
+def test_a_malformed_url_is_refused(url: str) -> None:
+    with pytest.raises(EgressDeniedError, match="valid"):
+        EgressPolicy().check_url(url)
+
+
 def test_an_invalid_allowlist_entry_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="security.egress_allow: 'http://x/'"):
         EgressPolicy(["http://x/"])

@@ -65,7 +65,10 @@ _HOST_NAME = re.compile(r"^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_
 
 def system_resolver(host: str, port: int) -> list[str]:
     """The addresses ``host`` resolves to through the operating system, in its order."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except UnicodeError as exc:  # a name IDNA cannot encode resolves to nothing
+        raise OSError(f"{host!r} is not a valid host name") from exc
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
@@ -159,13 +162,17 @@ class EgressPolicy:
             return url
         try:
             self.addresses(host, port)
-        except OSError:
-            pass
+        except OSError as exc:
+            logger.debug("egress check of %s deferred to connect time: %s", host, exc)
         return url
 
     def target(self, url: str | httpx.URL) -> tuple[str, int]:
         """(host, port) of an http(s) URL; other schemes are refused."""
-        parts = urlsplit(str(url))
+        try:
+            parts = urlsplit(str(url))
+            hostname = parts.hostname or ""
+        except ValueError:
+            raise self._deny("an outbound URL must be a valid URL", rule="host") from None
         scheme = parts.scheme.lower()
         if scheme not in SCHEMES:
             raise self._deny(
@@ -177,7 +184,7 @@ class EgressPolicy:
             port = parts.port or (443 if scheme == "https" else 80)
         except ValueError:
             port = 0
-        host = _normal_host(parts.hostname or "")
+        host = _normal_host(hostname)
         if not host or not port:
             raise self._deny("an outbound URL needs a host and a valid port", rule="host")
         return host, port
