@@ -43,6 +43,7 @@ from smolit.routing.encoder import SentenceTransformerEncoder, TextEncoder
 from smolit.routing.neural.model import RouterModel
 from smolit.routing.neural.router import NeuralRouter
 from smolit.routing.online import FeedbackLearner
+from smolit.security.egress import EgressPolicy
 from smolit.security.redact import register_secrets, url_password
 from smolit.security.secrets import SecretStore
 from smolit.security.tokens import Principal, TokenService
@@ -58,6 +59,25 @@ logger = logging.getLogger(__name__)
 LOCAL_PRINCIPAL = Principal(user="local", role="admin", token_id="local")
 HEARTBEAT_SECONDS = 5.0
 FEEDBACK_SYNC_SECONDS = 2.0
+
+
+def secret_store(settings: Settings, environ: Mapping[str, str]) -> SecretStore:
+    """The operator's secrets: ``secrets:`` plus the key variables the configuration names."""
+    security = settings.security
+    return SecretStore(
+        settings.secrets,
+        environ,
+        base_dir=settings.config_file.parent if settings.config_file else None,
+        implicit=tuple(
+            name
+            for name in (
+                settings.system.backup_key_env,
+                security.encryption_key_env,
+                security.deployment_key_env,
+            )
+            if name
+        ),
+    )
 
 
 class AgentNN:
@@ -76,7 +96,9 @@ class AgentNN:
         ``queue: local``, Celery with ``queue: redis://...``. A worker passes its own."""
         self.settings = settings
         self.distributed = settings.queue != "local"
-        self.secrets = self._secret_store(process_environment() if environ is None else environ)
+        environ = process_environment() if environ is None else environ
+        self.secrets = secret_store(settings, environ)
+        self._register_masks()
         self.database = Database(settings.database_url)
         self.tokens = TokenService(
             self.database,
@@ -87,11 +109,10 @@ class AgentNN:
         self._encoder = encoder
         self._encoder_lock = threading.Lock()
         self.cache = CacheManager.from_settings(settings)
+        self.egress = EgressPolicy.from_settings(settings.security)
         self.model_versions = ModelVersions(self.database, settings.models_dir)
         self.models = models or ModelManager(
-            settings.models,
-            environ=process_environment() if environ is None else environ,
-            versions=self.model_versions,
+            settings.models, self.secrets, versions=self.model_versions, egress=self.egress
         )
         self.models.use_registry(self.model_versions)
         self.models.use_response_cache(self.cache.response)
@@ -101,6 +122,7 @@ class AgentNN:
             self.encoder,
             allowed_roots=settings.knowledge_roots,
             uploads_dir=settings.uploads_dir,
+            egress=self.egress,
         )
         self.knowledge_updater = KnowledgeUpdater(self.knowledge)
         self.router = NeuralRouter(
@@ -145,9 +167,7 @@ class AgentNN:
         self.scheduler.add(
             "metric-rollups", settings.system.metrics_rollup_interval, self.task_rollups.refresh
         )
-        self.backups = BackupManager(
-            settings, process_environment() if environ is None else environ
-        )
+        self.backups = BackupManager(settings, environ)
         self.scheduler.add("backup", settings.system.backup_interval, self._scheduled_backup)
         self.resources = ResourceMonitor(
             settings.home,
@@ -157,30 +177,19 @@ class AgentNN:
         self._background: list[asyncio.Task[None]] = []
         self._prepared = False
 
-    def _secret_store(self, environ: Mapping[str, str]) -> SecretStore:
-        """The operator's allowlisted secrets; their values, and the passwords of the
-        storage and Redis URLs, are masked in every log record and error of this process."""
+    def _register_masks(self) -> None:
+        """Every secret value this process can read, and the passwords of the storage and
+        Redis URLs, are masked in each log record and error of this process."""
         settings = self.settings
-        store = SecretStore(
-            settings.secrets,
-            environ,
-            base_dir=settings.config_file.parent if settings.config_file else None,
-            implicit=tuple(
-                name
-                for name in (settings.system.backup_key_env, settings.security.encryption_key_env)
-                if name
-            ),
-        )
         register_secrets(
             [
-                *store.known_values(),
+                *self.secrets.known_values(),
                 *(
                     url_password(url or "")
                     for url in (settings.database_url, settings.queue, settings.cache.redis_url)
                 ),
             ]
         )
-        return store
 
     def encoder(self) -> TextEncoder:
         """The shared sentence encoder, loaded on first use."""

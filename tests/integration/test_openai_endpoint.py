@@ -14,12 +14,15 @@ from smolit.config import ModelDefinition
 from smolit.models import ChatMessage, GenerationParams
 from smolit.models.backends.openai_compat import OpenAICompatibleBackend
 from smolit.models.backends.transformers_local import bundled_model_path
+from smolit.security.egress import EgressPolicy
 from tests.integration.server import TWO_AGENTS, RunningServer, start_server
 
 pytestmark = pytest.mark.slow
 
 CONFIG = (
     """
+security:
+  egress_allow: [127.0.0.1]  # the openai backend and the registered model call this server
 models:
   default_model: fake
   definitions:
@@ -117,7 +120,9 @@ def test_eight_concurrent_chats_succeed_and_load_the_model_once(
 
 def test_the_openai_backend_talks_to_this_endpoint(server: RunningServer) -> None:
     definition = ModelDefinition(backend="openai", base_url=f"{server.url}/v1", model="smollm2")
-    backend = OpenAICompatibleBackend("remote", definition, api_key=server.admin_token)
+    backend = OpenAICompatibleBackend(
+        "remote", definition, api_key=server.admin_token, egress=EgressPolicy(["127.0.0.1"])
+    )
     try:
         params = GenerationParams(max_new_tokens=6)
         result = backend.generate([ChatMessage("user", "Name a colour.")], params)

@@ -49,6 +49,6 @@ def small_settings(home: Path, **overrides: object) -> Settings:
 
 def small_system(home: Path, model: FakeModel | None = None, **overrides: object) -> AgentNN:
     settings = small_settings(home, **overrides)
-    models = ModelManager(settings.models, environ={})
+    models = ModelManager(settings.models)
     models.add_instance("fake", model or FakeModel())
     return AgentNN(settings, encoder=LookupEncoder(), models=models, environ={})

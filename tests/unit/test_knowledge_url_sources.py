@@ -8,6 +8,7 @@ import pytest
 
 from smolit.config import KnowledgeSettings
 from smolit.knowledge import KnowledgeManager
+from smolit.security.egress import EgressPolicy
 from smolit.testing import LookupEncoder
 from tests.unit.knowledge_files import Page, make_pdf, web_site
 
@@ -19,6 +20,7 @@ def make_manager(tmp_path: Path, **settings: object) -> KnowledgeManager:
         KnowledgeSettings.model_validate({"chunk_words": 32, "chunk_overlap": 4, **settings}),
         tmp_path / "knowledge",
         lambda: LookupEncoder(),
+        egress=EgressPolicy(["127.0.0.1"]),  # the test web site listens there
     )
 
 

@@ -31,7 +31,7 @@ def manager_for(versions: ModelVersions, auto_update: bool = True) -> ModelManag
         auto_update=auto_update,
         definitions={"echo": ModelDefinition(backend="fake", model="from config")},
     )
-    manager = ModelManager(settings, environ={}, versions=versions)
+    manager = ModelManager(settings, versions=versions)
     manager.catalog.sync_config()
     return manager
 
@@ -51,7 +51,7 @@ def test_configured_models_are_registered_once_and_again_when_changed(
     manager_for(versions)
     assert [v.version for v in versions.list("echo")] == [1]
     settings = ModelsSettings(default_model="echo", definitions={"echo": canned("changed")})
-    ModelManager(settings, environ={}, versions=versions).catalog.sync_config()
+    ModelManager(settings, versions=versions).catalog.sync_config()
     (first, second) = versions.list("echo")
     assert (first.created_by, second.params["definition"]["model"]) == ("config", "changed")
 
@@ -87,10 +87,10 @@ def test_another_process_promotion_is_seen_after_the_cache_expires(
     versions: ModelVersions,
 ) -> None:
     settings = ModelsSettings(default_model="echo", definitions={"echo": canned("one")})
-    serving = ModelManager(settings, environ={}, versions=versions, resolve_ttl=0.0)
+    serving = ModelManager(settings, versions=versions, resolve_ttl=0.0)
     serving.catalog.sync_config()
     assert answer(serving, "echo") == "one"
-    other = ModelManager(settings, environ={}, versions=versions)  # e.g. the CLI's process
+    other = ModelManager(settings, versions=versions)  # e.g. the CLI's process
     other.register("echo", canned("two"), alias="production")
     assert answer(serving, "echo") == "two"
 

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from smolit.config import ModelDefinition, ModelsSettings
+from smolit.config import ModelDefinition, ModelsSettings, SecretsSettings
 from smolit.errors import ConfigError, ConflictError, ModelError, NotFoundError, ValidationError
 from smolit.models import (
     BackendRegistry,
@@ -15,6 +15,8 @@ from smolit.models import (
     ModelManager,
     resolve_api_key,
 )
+from smolit.security.egress import EgressPolicy
+from smolit.security.secrets import SecretStore
 from smolit.testing import FakeModel
 
 HELLO = [ChatMessage("user", "hello")]
@@ -33,7 +35,12 @@ class CountingBackend(ModelBackend):
 
     @classmethod
     def from_definition(
-        cls, name: str, definition: ModelDefinition, *, api_key: str | None = None
+        cls,
+        name: str,
+        definition: ModelDefinition,
+        *,
+        api_key: str | None = None,
+        egress: EgressPolicy | None = None,
     ) -> ModelBackend:
         cls.api_keys.append(api_key)
         return cls(name, definition)
@@ -58,7 +65,11 @@ def make_manager(
     registry.register("broken", BrokenBackend)
     definitions = definitions or {"echo": ModelDefinition(backend="fake", max_new_tokens=3)}
     settings = ModelsSettings(default_model=next(iter(definitions)), definitions=definitions)
-    return ModelManager(settings, environ=environ, registry=registry)
+    return ModelManager(settings, secrets=key_store(environ or {}), registry=registry)
+
+
+def key_store(environ: dict[str, str]) -> SecretStore:
+    return SecretStore(SecretsSettings(env=["SMOLIT_TEST_KEY"]), environ)
 
 
 @pytest.fixture(autouse=True)
@@ -221,12 +232,14 @@ def test_api_key_is_resolved_from_the_environ_mapping() -> None:
 
 
 def test_resolve_api_key_is_none_without_api_key_env() -> None:
-    assert resolve_api_key(ModelDefinition(backend="fake"), {"X": "y"}) is None
+    assert resolve_api_key(ModelDefinition(backend="fake"), key_store({"X": "y"})) is None
 
 
 def test_resolve_api_key_raises_config_error_when_variable_is_unset() -> None:
     with pytest.raises(ConfigError, match="SMOLIT_TEST_KEY"):
-        resolve_api_key(ModelDefinition(backend="fake", api_key_env="SMOLIT_TEST_KEY"), {})
+        resolve_api_key(
+            ModelDefinition(backend="fake", api_key_env="SMOLIT_TEST_KEY"), key_store({})
+        )
 
 
 def test_loaded_lists_models_in_memory() -> None:

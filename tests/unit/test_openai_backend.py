@@ -15,8 +15,10 @@ from smolit.errors import ConfigError, ModelError
 from smolit.models import ChatMessage, GenerationParams
 from smolit.models.backends.openai_compat import OpenAICompatibleBackend
 from smolit.models.base import StreamEvent
+from smolit.security.egress import EgressPolicy
 
 HELLO = [ChatMessage("system", "be brief"), ChatMessage("user", "hello")]
+LOOPBACK = EgressPolicy(["127.0.0.1"])  # the test servers listen there
 PARAMS = GenerationParams(max_new_tokens=16, temperature=0.0)
 
 
@@ -152,7 +154,11 @@ def make_backend() -> Iterator[Factory]:
             backend="openai", base_url=base_url, model="gpt-test", **options
         )
         sleep = (delays if delays is not None else []).append
-        built.append(OpenAICompatibleBackend("remote", definition, api_key=api_key, sleep=sleep))
+        built.append(
+            OpenAICompatibleBackend(
+                "remote", definition, api_key=api_key, sleep=sleep, egress=LOOPBACK
+            )
+        )
         return built[-1]
 
     yield make

@@ -169,7 +169,7 @@ def test_the_system_registers_its_secret_values_for_masking(tmp_path: Path) -> N
     from tests.unit.helpers import small_settings
 
     settings = small_settings(tmp_path, secrets={"env": ["PROVIDER_KEY"]})
-    models = ModelManager(settings.models, environ={})
+    models = ModelManager(settings.models)
     models.add_instance("fake", FakeModel())
     system = AgentNN(
         settings, encoder=LookupEncoder(), models=models, environ={"PROVIDER_KEY": "pk-live-9876"}

@@ -58,6 +58,7 @@ from smolit.knowledge.store import KnowledgeStore
 from smolit.knowledge.sync import SourceSync, SyncLimits
 from smolit.knowledge.uploads import safe_file_name, store_upload
 from smolit.routing.encoder import TextEncoder
+from smolit.security.egress import EgressPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -126,10 +127,12 @@ class KnowledgeManager:
         *,
         allowed_roots: Sequence[Path] = (),
         uploads_dir: Path | None = None,
+        egress: EgressPolicy | None = None,
     ) -> None:
         """``allowed_roots`` are the directories file and directory sources may lie under;
         uploads are kept in ``uploads_dir`` (default ``directory/uploads``), one
-        directory per collection."""
+        directory per collection; URL sources are fetched through ``egress`` (default: a
+        policy that allows public addresses only)."""
         if settings.chunk_overlap >= settings.chunk_words:
             raise ConfigError(
                 f"knowledge.chunk_overlap ({settings.chunk_overlap}) must be less than "
@@ -147,12 +150,15 @@ class KnowledgeManager:
         self.allowed_roots = tuple(Path(os.path.realpath(root)) for root in allowed_roots)
         self.uploads_dir = uploads_dir or directory / "uploads"
         self._max_file_bytes = int(settings.max_file_mb * MB)
+        self.egress = egress or EgressPolicy()
         self._sync_lock = threading.Lock()
         self._sync = SourceSync(
             self._store,
             self._sources,
             self.add_documents,
-            SyncLimits(self.allowed_roots, self._max_file_bytes, settings.fetch_timeout),
+            SyncLimits(
+                self.allowed_roots, self._max_file_bytes, settings.fetch_timeout, self.egress
+            ),
         )
         if self._sources.fail_interrupted():
             logger.warning("sources whose sync was interrupted are marked failed")
@@ -446,10 +452,13 @@ class KnowledgeManager:
     ) -> SourceRecord:
         """Register a file, directory or http(s) URL as a source of ``collection``.
 
-        Paths must lie under ``allowed_roots``. It is not synced yet: see ``sync_source``.
+        Paths must lie under ``allowed_roots``; a URL the egress policy refuses is an
+        ``EgressDeniedError``. It is not synced yet: see ``sync_source``.
         """
         _check_collection(collection)
         kind, normalised = classify(location.strip(), self.allowed_roots)
+        if kind == "url":
+            self.egress.check_url(normalised)
         if kind != "directory" and (include or exclude):
             raise ValidationError(
                 "include and exclude patterns apply to directory sources only",

@@ -5,7 +5,8 @@ neither ``..`` nor a link can reach outside. A directory source takes the files 
 relative to it, or whose name, matches one of its ``include`` patterns and none of its
 ``exclude`` patterns (``fnmatch`` patterns, where ``*`` also crosses ``/``); without
 ``include`` it takes every file of a supported type. Hidden files and directories are
-skipped. URLs are fetched with conditional requests (ETag, Last-Modified), a timeout and a
+skipped. URLs are fetched through the egress policy (``security.egress_allow``: every hop
+and connection is checked) with conditional requests (ETag, Last-Modified), a timeout and a
 size cap; the ``Content-Type`` picks the extractor, else the URL's suffix.
 """
 
@@ -25,6 +26,7 @@ import httpx
 from smolit.errors import KnowledgeError, NotFoundError, ValidationError
 from smolit.knowledge.extraction import SUPPORTED_SUFFIXES, suffix_for_mime
 from smolit.knowledge.records import SourceItem, SourceKind
+from smolit.security.egress import EgressPolicy
 
 USER_AGENT = "smolit-knowledge-sync"
 
@@ -134,11 +136,15 @@ def _name_and_suffix(url: str, content_type: str | None) -> tuple[str, str]:
     return name, suffix
 
 
-def fetch(url: str, previous: SourceItem | None, timeout: float, max_bytes: int) -> Fetched | None:
-    """Download ``url``; None when the server says it has not changed since ``previous``."""
+def fetch(
+    url: str, previous: SourceItem | None, timeout: float, max_bytes: int, egress: EgressPolicy
+) -> Fetched | None:
+    """Download ``url``; None when the server says it has not changed since ``previous``.
+
+    A hop or connection the egress policy refuses raises ``EgressDeniedError``."""
     try:
         with (
-            httpx.Client(timeout=timeout, follow_redirects=True) as client,
+            egress.client(timeout=timeout) as client,
             client.stream("GET", url, headers=_conditional_headers(previous)) as response,
         ):
             if response.status_code == 304:

@@ -32,6 +32,7 @@ from smolit.knowledge.records import (
 from smolit.knowledge.source_store import SourceStore
 from smolit.knowledge.sources import check_allowed, fetch, list_files
 from smolit.knowledge.store import KnowledgeStore
+from smolit.security.egress import EgressPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class SyncLimits:
     allowed_roots: Sequence[Path]
     max_file_bytes: int
     fetch_timeout: float
+    egress: EgressPolicy
 
 
 class SourceSync:
@@ -168,7 +170,8 @@ class SourceSync:
         url = source.location
         stored = self._store.source_documents(source.id).get(url, {})
         previous = self._sources.items(source.id).get(url) if stored else None
-        fetched = fetch(url, previous, self._limits.fetch_timeout, self._limits.max_file_bytes)
+        limits = self._limits
+        fetched = fetch(url, previous, limits.fetch_timeout, limits.max_file_bytes, limits.egress)
         if fetched is None:
             report.unchanged += len(stored)
             return

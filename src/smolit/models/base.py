@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from smolit.config import ModelDefinition
+from smolit.security.egress import EgressPolicy
 
 Role = Literal["system", "user", "assistant"]
 
@@ -66,11 +67,17 @@ class ModelBackend(ABC):
 
     @classmethod
     def from_definition(
-        cls, name: str, definition: ModelDefinition, *, api_key: str | None = None
+        cls,
+        name: str,
+        definition: ModelDefinition,
+        *,
+        api_key: str | None = None,
+        egress: EgressPolicy | None = None,
     ) -> ModelBackend:
         """Build (load) the backend; ``api_key`` is resolved by the manager, if any.
 
-        Backends that need a credential override this; the rest ignore it.
+        Backends that need a credential override this; the rest ignore it. Backends that
+        make network requests make them through ``egress`` (``EgressPolicy.client``).
         """
         return cls(name, definition)
 

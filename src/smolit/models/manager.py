@@ -18,13 +18,21 @@ import logging
 import re
 import threading
 import time
-from collections.abc import AsyncGenerator, Generator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 from smolit.cache.response import ResponseCache
-from smolit.config import NAME_PATTERN, ModelDefinition, ModelsSettings
-from smolit.errors import ConfigError, ConflictError, ModelError, NotFoundError, SmolitError
+from smolit.config import NAME_PATTERN, ModelDefinition, ModelsSettings, SecretsSettings
+from smolit.errors import (
+    ConfigError,
+    ConflictError,
+    EgressDeniedError,
+    ModelError,
+    NotFoundError,
+    SecretNotAllowedError,
+    SmolitError,
+)
 from smolit.errors import ValidationError as SmolitValidationError
 from smolit.models.base import (
     ChatMessage,
@@ -38,23 +46,32 @@ from smolit.models.pool import MB, ModelPool
 from smolit.models.registry import BackendRegistry, default_registry
 from smolit.models.stats import ModelStats
 from smolit.models.versions import ModelVersion, ModelVersions
+from smolit.security.egress import EgressPolicy
+from smolit.security.secrets import SecretStore
 
 logger = logging.getLogger(__name__)
 
 RESOLVE_TTL_SECONDS = 1.0
 
 
-def resolve_api_key(definition: ModelDefinition, environ: Mapping[str, str]) -> str | None:
-    """The API key named by ``definition.api_key_env``; None when the model needs none."""
+def resolve_api_key(definition: ModelDefinition, secrets: SecretStore) -> str | None:
+    """The API key named by ``definition.api_key_env``; None when the model needs none.
+
+    Only a secret the operator listed in ``secrets:`` may be named (not one given for
+    another purpose, such as the backup key): else ``SecretNotAllowedError``."""
     if not definition.api_key_env:
         return None
-    value = environ.get(definition.api_key_env)
+    value = secrets.get(definition.api_key_env, field="api_key_env", implicit=False)
     if not value:
         raise ConfigError(
-            f"environment variable {definition.api_key_env} (api_key_env) is not set",
+            f"secret {definition.api_key_env} (api_key_env) is not set",
             details={"api_key_env": definition.api_key_env},
         )
     return value
+
+
+def _no_secrets() -> SecretStore:
+    return SecretStore(SecretsSettings(), {})
 
 
 def _failure(resolved: ResolvedModel, exc: Exception) -> ModelError:
@@ -70,14 +87,21 @@ class ModelManager:
     def __init__(
         self,
         settings: ModelsSettings,
-        environ: Mapping[str, str] | None = None,
+        secrets: SecretStore | None = None,
         registry: BackendRegistry | None = None,
         versions: ModelVersions | None = None,
         resolve_ttl: float = RESOLVE_TTL_SECONDS,
+        egress: EgressPolicy | None = None,
     ) -> None:
+        """``secrets``: where ``api_key_env`` names are read (default: none allowed);
+        ``egress``: where remote backends may connect (default: public addresses only).
+        A configured definition that either refuses is a ``ConfigError`` naming its key."""
         self.default_model = settings.default_model
         self.auto_update = settings.auto_update
-        self._environ: Mapping[str, str] = environ if environ is not None else {}
+        self._secrets = secrets or _no_secrets()
+        self.egress = egress or EgressPolicy()
+        for name, definition in settings.definitions.items():
+            self._check_configured(name, definition)
         self._backends = registry or default_registry()
         self.catalog = ModelCatalog(
             dict(settings.definitions), settings.default_model, self._backends, versions
@@ -152,6 +176,7 @@ class ModelManager:
     ) -> None:
         """Declare a model at run time (outside the registry); ``replace`` unloads the old."""
         self._check_name(name)
+        self.check_policy(definition)
         if self.catalog.has_definition(name) and not replace:
             raise ConflictError(f"model {name!r} is already defined", details={"model": name})
         self.catalog.add_definition(name, definition)
@@ -170,6 +195,23 @@ class ModelManager:
         old = self.pool.put(name, backend)
         if old is not None and old is not backend:
             old.close()
+
+    def check_policy(self, definition: ModelDefinition) -> None:
+        """Refuse a definition whose ``api_key_env`` is not an allowlisted secret
+        (``SecretNotAllowedError``) or whose ``base_url`` the egress policy refuses
+        (``EgressDeniedError``)."""
+        if definition.api_key_env:
+            self._secrets.check(definition.api_key_env, field="api_key_env", implicit=False)
+        if definition.base_url:
+            self.egress.check_url(definition.base_url)
+
+    def _check_configured(self, name: str, definition: ModelDefinition) -> None:
+        try:
+            self.check_policy(definition)
+        except (SecretNotAllowedError, EgressDeniedError) as exc:
+            field = "api_key_env" if isinstance(exc, SecretNotAllowedError) else "base_url"
+            key = f"models.definitions.{name}.{field}"
+            raise ConfigError(f"{key}: {exc.message}", details={"key": key}) from exc
 
     @staticmethod
     def _check_name(name: str) -> None:
@@ -198,8 +240,8 @@ class ModelManager:
             return None
         try:
             cls = self._backends.get(resolved.definition.backend)
-            resolve_api_key(resolved.definition, self._environ)
-        except ConfigError as exc:
+            resolve_api_key(resolved.definition, self._secrets)
+        except (ConfigError, SecretNotAllowedError) as exc:
             return exc.message
         return cls.check_definition(resolved.definition)
 
@@ -212,9 +254,11 @@ class ModelManager:
             return instance
         definition = resolved.definition
         cls = self._backends.get(definition.backend)
-        api_key = resolve_api_key(definition, self._environ)
+        api_key = resolve_api_key(definition, self._secrets)
         try:
-            return cls.from_definition(resolved.key, definition, api_key=api_key)
+            return cls.from_definition(
+                resolved.key, definition, api_key=api_key, egress=self.egress
+            )
         except SmolitError:
             raise
         except Exception as exc:  # a backend may fail in any way while loading
@@ -440,7 +484,9 @@ class ModelManager:
         notes: str | None = None,
         created_by: str | None = None,
     ) -> ModelVersion:
-        """Register ``definition`` as the next version of ``name`` (optionally promoted)."""
+        """Register ``definition`` as the next version of ``name`` (optionally promoted);
+        its secret and URL are checked first (``check_policy``)."""
+        self.check_policy(definition)
         version = self.catalog.register(name, definition, notes=notes, created_by=created_by)
         return self._registered(version, alias, created_by)
 
@@ -455,6 +501,7 @@ class ModelManager:
         created_by: str | None = None,
     ) -> ModelVersion:
         """Copy a model file or directory into the registry as the next version of ``name``."""
+        self.check_policy(definition)
         version = self.catalog.import_path(
             name, path, definition, notes=notes, created_by=created_by
         )

@@ -37,7 +37,8 @@ class SecretStore:
         """``implicit`` names environment variables the operator's configuration names
         directly (``system.backup_key_env``, ``security.encryption_key_env``): the
         configuration file is the allowlist for those."""
-        self._env_names = frozenset(settings.env) | frozenset(n for n in implicit if n)
+        self._listed = frozenset(settings.env)
+        self._env_names = self._listed | frozenset(n for n in implicit if n)
         self._environ = environ
         self._file = self._file_path(settings.file, base_dir)
         self._file_values: dict[str, str] | None = None
@@ -62,13 +63,16 @@ class SecretStore:
             self._file_values = values
             return values
 
-    def allowed(self, name: str) -> bool:
-        """Whether ``name`` is on the operator's allowlist (env names or the file's keys)."""
-        return name in self._env_names or name in self._read_file()
+    def allowed(self, name: str, *, implicit: bool = True) -> bool:
+        """Whether ``name`` is on the operator's allowlist (env names or the file's keys);
+        ``implicit=False`` leaves out the names given only for their own purpose (such as
+        ``system.backup_key_env``), so that a model cannot be handed the backup key."""
+        names = self._env_names if implicit else self._listed
+        return name in names or name in self._read_file()
 
-    def check(self, name: str, *, field: str = "api_key_env") -> str:
+    def check(self, name: str, *, field: str = "api_key_env", implicit: bool = True) -> str:
         """``name`` if it is allowlisted; otherwise a ``SecretNotAllowedError``."""
-        if not self.allowed(name):
+        if not self.allowed(name, implicit=implicit):
             raise SecretNotAllowedError(
                 f"{field}: secret {name!r} is not allowlisted; the operator must add it to "
                 f"{ALLOWLIST_KEY} (or the secrets.file) in the configuration file",
@@ -76,9 +80,9 @@ class SecretStore:
             )
         return name
 
-    def get(self, name: str, *, field: str = "api_key_env") -> str | None:
+    def get(self, name: str, *, field: str = "api_key_env", implicit: bool = True) -> str | None:
         """The value of an allowlisted secret; None when it is allowlisted but unset."""
-        self.check(name, field=field)
+        self.check(name, field=field, implicit=implicit)
         file_values = self._read_file()
         if name in file_values:
             return file_values[name]

@@ -2,8 +2,9 @@
 
 One adapter serves OpenAI, vLLM, Ollama and llama.cpp servers: ``base_url`` is the API
 root (``http://host:port/v1``), ``model`` the name the server expects. The API key is
-passed in by the ``ModelManager``, which resolves ``api_key_env``; this module never
-reads the environment.
+passed in by the ``ModelManager``, which resolves ``api_key_env`` from the operator's
+secret allowlist; this module never reads the environment. Requests go through the egress
+policy: ``base_url`` is checked when the backend is built and every connection again.
 
 ``stream`` asks for ``stream: true`` and reads the server-sent events: ``data:`` lines
 holding chunks whose ``choices[0].delta.content`` is the next piece of text, a last chunk
@@ -29,6 +30,7 @@ from smolit.models.base import (
     ModelBackend,
     StreamEvent,
 )
+from smolit.security.egress import EgressPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +64,9 @@ class OpenAICompatibleBackend(ModelBackend):
         retries: int = 2,
         backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
-        transport: httpx.BaseTransport | None = None,
+        egress: EgressPolicy | None = None,
     ) -> None:
+        """``egress``: the policy requests obey (default: public addresses only)."""
         super().__init__(name, definition)
         reason = self.check_definition(definition)
         if reason is not None:
@@ -73,15 +76,22 @@ class OpenAICompatibleBackend(ModelBackend):
         self.retries = retries
         self.backoff = backoff
         self._sleep = sleep
+        egress = egress or EgressPolicy()
+        egress.check_url(self.url)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         timeout = httpx.Timeout(definition.timeout, connect=min(definition.timeout, 10.0))
-        self._client = httpx.Client(headers=headers, timeout=timeout, transport=transport)
+        self._client = egress.client(timeout=timeout, headers=headers, follow_redirects=False)
 
     @classmethod
     def from_definition(
-        cls, name: str, definition: ModelDefinition, *, api_key: str | None = None
+        cls,
+        name: str,
+        definition: ModelDefinition,
+        *,
+        api_key: str | None = None,
+        egress: EgressPolicy | None = None,
     ) -> ModelBackend:
-        return cls(name, definition, api_key=api_key)
+        return cls(name, definition, api_key=api_key, egress=egress)
 
     @classmethod
     def check_definition(cls, definition: ModelDefinition) -> str | None:
