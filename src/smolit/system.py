@@ -43,8 +43,10 @@ from smolit.routing.encoder import SentenceTransformerEncoder, TextEncoder
 from smolit.routing.neural.model import RouterModel
 from smolit.routing.neural.router import NeuralRouter
 from smolit.routing.online import FeedbackLearner
+from smolit.security.atrest import load_at_rest_keys
 from smolit.security.tokens import Principal, TokenService
 from smolit.storage import Database
+from smolit.storage.private import private_home
 from smolit.tasks import TaskManager, TaskView
 from smolit.tasks.feedback import FeedbackService
 from smolit.tasks.manager import REQUEUE_INTERVAL
@@ -74,7 +76,13 @@ class AgentNN:
         ``queue: local``, Celery with ``queue: redis://...``. A worker passes its own."""
         self.settings = settings
         self.distributed = settings.queue != "local"
-        self.database = Database(settings.database_url)
+        environ = process_environment() if environ is None else environ
+        private_home(settings.home)  # 0700: everything below it is this installation's
+        #: encryption at rest (None when off): the database, knowledge, uploads, indexes
+        self.keys = load_at_rest_keys(settings, environ)
+        self.database = Database(
+            settings.database_url, key=self.keys.database if self.keys else None
+        )
         self.tokens = TokenService(self.database, settings.security.token_bytes)
         self.agents = AgentRegistry(self.database)
         self._encoder = encoder
@@ -83,7 +91,7 @@ class AgentNN:
         self.model_versions = ModelVersions(self.database, settings.models_dir)
         self.models = models or ModelManager(
             settings.models,
-            environ=process_environment() if environ is None else environ,
+            environ=environ,
             versions=self.model_versions,
         )
         self.models.use_registry(self.model_versions)
@@ -94,6 +102,7 @@ class AgentNN:
             self.encoder,
             allowed_roots=settings.knowledge_roots,
             uploads_dir=settings.uploads_dir,
+            keys=self.keys,
         )
         self.knowledge_updater = KnowledgeUpdater(self.knowledge)
         self.router = NeuralRouter(
@@ -138,9 +147,7 @@ class AgentNN:
         self.scheduler.add(
             "metric-rollups", settings.system.metrics_rollup_interval, self.task_rollups.refresh
         )
-        self.backups = BackupManager(
-            settings, process_environment() if environ is None else environ
-        )
+        self.backups = BackupManager(settings, environ)
         self.scheduler.add("backup", settings.system.backup_interval, self._scheduled_backup)
         self.resources = ResourceMonitor(
             settings.home,
@@ -166,7 +173,7 @@ class AgentNN:
         """Create the data directory, migrate the database, load agents and knowledge."""
         if self._prepared:
             return
-        self.settings.home.mkdir(parents=True, exist_ok=True)
+        private_home(self.settings.home)
         self.database.migrate()
         self.models.catalog.sync_config()
         specs = [AgentSpec.from_config(agent) for agent in self.settings.agents]

@@ -1,4 +1,4 @@
-"""``python -m smolit.backup create | list | verify ID | restore ID [--force]``."""
+"""``python -m smolit.backup create | list | verify ID | restore ID [--force] | encrypt``."""
 
 from __future__ import annotations
 
@@ -100,6 +100,26 @@ def restore(
         return
     output.line(f"restored {backup_id} in {seconds} s:")
     for path in report["restored"]:
+        output.line(f"  {path}")
+
+
+@app.command()
+def encrypt(
+    config: ConfigOption = None,
+    home: HomeOption = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="stop a server or worker running on this data first")
+    ] = False,
+    json: JsonOption = False,
+) -> None:
+    """Encrypt existing data in place with the configured at-rest key
+    (security.encryption_key_env or security.encryption_key_file)."""
+    changed = _manager(config, home).encrypt(force=force)
+    if json:
+        output.emit_json({"changed": changed})
+        return
+    output.line(f"encrypted {len(changed)} files" + (":" if changed else ""))
+    for path in changed:
         output.line(f"  {path}")
 
 

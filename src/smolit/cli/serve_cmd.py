@@ -18,6 +18,7 @@ from smolit.cli.options import ConfigOption, HomeOption
 from smolit.config import CONFIG_FILE_NAME, Settings, load_settings, resolve_config_path
 from smolit.errors import SmolitError
 from smolit.logs import configure_logging
+from smolit.storage.private import make_tree_private, private_home
 
 if TYPE_CHECKING:
     from smolit.system import AgentNN
@@ -30,11 +31,13 @@ def install_demo(home: Path) -> bool:
     target = home / CONFIG_FILE_NAME
     if target.exists():
         return False
-    home.mkdir(parents=True, exist_ok=True)
+    private_home(home)
     demo = resources.files("smolit") / "demo"
     with resources.as_file(demo) as demo_dir:
         shutil.copytree(demo_dir / "knowledge", home / "knowledge", dirs_exist_ok=True)
         shutil.copyfile(demo_dir / CONFIG_FILE_NAME, target)
+    make_tree_private(home / "knowledge")
+    target.chmod(0o600)
     return True
 
 
