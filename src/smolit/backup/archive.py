@@ -81,11 +81,13 @@ class ArchiveWriter:
     """Streams a backup archive (tar.gz) into ``out``: members as they come, the manifest
     of their SHA-256 sums last. Every member is 0600 and owned by nobody in particular."""
 
-    def __init__(self, out: BinaryIO, scratch: Path) -> None:
-        """``scratch``: a private directory for SQLCipher snapshots (ciphertext only)."""
+    def __init__(self, out: BinaryIO, scratch: Path, *, sealed: bool) -> None:
+        """``scratch``: a private directory for database snapshots; ``sealed``: the archive
+        is encrypted, so no plain snapshot may be written there (they are taken in memory)."""
         self._gzip = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6)
         self._tar = tarfile.open(fileobj=self._gzip, mode="w|")
         self._scratch = scratch
+        self._sealed = sealed
         self.files: dict[str, dict[str, Any]] = {}
 
     def _add(self, name: str, size: int, data: BinaryIO) -> None:
@@ -103,13 +105,15 @@ class ArchiveWriter:
             self._add(name, os.fstat(handle.fileno()).st_size, handle)
 
     def add_database(self, name: str, path: Path, key: bytes | None) -> None:
-        """A live SQLite database: in memory when plain, through a SQLCipher snapshot
-        (encrypted with ``key``) when not."""
-        if sqlcipher.state(path) == "plain":
+        """A live SQLite database, snapshot into the scratch directory (an encrypted one
+        stays encrypted with ``key``), or in memory when it is plain and the archive is
+        sealed: nothing in the clear is written beside an encrypted backup."""
+        plain = sqlcipher.state(path) == "plain"
+        if plain and self._sealed:
             self.add_bytes(name, snapshot_bytes(path))
             return
         staged = self._scratch / f"{len(self.files)}.db"
-        sqlcipher.snapshot(path, staged, key)
+        sqlcipher.snapshot(path, staged, None if plain else key)
         try:
             self.add_file(name, staged)
         finally:

@@ -153,7 +153,7 @@ class BackupManager:
             with os.fdopen(descriptor, "wb") as out:
                 sealing = SealingWriter(out, key, MAGIC) if key is not None else None
                 sink = cast(BinaryIO, sealing) if sealing is not None else out
-                self._write_archive(ArchiveWriter(sink, scratch), backup_id)
+                self._write_archive(ArchiveWriter(sink, scratch, sealed=key is not None), backup_id)
                 if sealing is not None:
                     sealing.close()  # the last chunk
                 out.flush()
