@@ -22,6 +22,9 @@ app = typer.Typer(
 )
 
 IdArgument = Annotated[str, typer.Argument(help="a backup id (see `list`)")]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="stop a server or worker running on this data first")
+]
 
 
 def _manager(config: ConfigOption, home: HomeOption) -> BackupManager:
@@ -86,9 +89,7 @@ def restore(
     backup_id: IdArgument,
     config: ConfigOption = None,
     home: HomeOption = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="stop a server or worker running on this data first")
-    ] = False,
+    force: ForceOption = False,
     json: JsonOption = False,
 ) -> None:
     """Check a backup in full, then put its data back in the data directory."""
@@ -107,9 +108,7 @@ def restore(
 def encrypt(
     config: ConfigOption = None,
     home: HomeOption = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="stop a server or worker running on this data first")
-    ] = False,
+    force: ForceOption = False,
     json: JsonOption = False,
 ) -> None:
     """Encrypt existing data in place with the configured at-rest key

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from smolit.config import Settings
-from smolit.errors import ConfigError
-from smolit.security.atrest import NEW_KEY_COMMAND, decode_key, load_at_rest_keys
+from smolit.security.atrest import key_from_environment, load_at_rest_keys
 
 MAGIC = b"SMOLBK1\n"
 #: the settings whose key makes backups encrypted, for messages
@@ -23,11 +22,4 @@ def load_backup_key(settings: Settings, environ: Mapping[str, str]) -> bytes | N
     if variable is None:
         keys = load_at_rest_keys(settings, environ)
         return keys.backup if keys else None
-    raw = environ.get(variable)
-    if not raw:
-        raise ConfigError(
-            f"system.backup_key_env names {variable}, which is not set; create a key with "
-            f"`{NEW_KEY_COMMAND}`",
-            details={"key": "system.backup_key_env"},
-        )
-    return decode_key(raw, f"system.backup_key_env (${variable})")
+    return key_from_environment("system.backup_key_env", variable, environ)

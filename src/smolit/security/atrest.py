@@ -45,6 +45,18 @@ def decode_key(raw: str, setting: str) -> bytes:
     return key
 
 
+def key_from_environment(setting: str, variable: str, environ: Mapping[str, str]) -> bytes:
+    """The key in ``$variable``, which ``setting`` names; ``ConfigError`` when it is unset
+    or malformed."""
+    raw = environ.get(variable)
+    if not raw:
+        raise ConfigError(
+            f"{setting} names {variable}, which is not set; create a key with `{NEW_KEY_COMMAND}`",
+            details={"key": setting},
+        )
+    return decode_key(raw, f"{setting} (${variable})")
+
+
 def _derive(master: bytes, purpose: str) -> bytes:
     info = f"smolit encryption at rest: {purpose}".encode()
     return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info).derive(master)
@@ -102,15 +114,9 @@ def load_at_rest_keys(settings: Settings, environ: Mapping[str, str]) -> AtRestK
         )
     if security.encryption_key_env:
         variable = security.encryption_key_env
-        setting = f"security.encryption_key_env (${variable})"
-        raw = environ.get(variable)
-        if not raw:
-            raise ConfigError(
-                f"security.encryption_key_env names {variable}, which is not set; create a "
-                f"key with `{NEW_KEY_COMMAND}`",
-                details={"key": "security.encryption_key_env"},
-            )
-        return AtRestKeys.from_master(decode_key(raw, setting))
+        return AtRestKeys.from_master(
+            key_from_environment("security.encryption_key_env", variable, environ)
+        )
     if security.encryption_key_file:
         base = settings.config_file.parent if settings.config_file else Path.cwd()
         raw = _read_key_file(security.encryption_key_file, base)
