@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from smolit.backup import BackupManager
+from smolit.backup.cli import main
 from smolit.errors import ConfigError, KnowledgeError, StorageError
 from smolit.models import ModelManager
 from smolit.security.envelope import FILE_MAGIC
@@ -56,6 +57,10 @@ def test_everything_under_the_home_is_private(tmp_path: Path) -> None:
     system = build(tmp_path / "home")
     fill(system)
     system.cache.embedding.put_many("e", "1", ["text"], LookupEncoder().encode(["text"]))
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"weights")
+    weights.chmod(0o644)
+    system.model_versions.register_files("tiny", "weights", weights)
     system.backups.create()
     home = system.settings.home
     system.close()
@@ -198,3 +203,13 @@ def test_the_disk_embedding_cache_is_off_with_a_key(tmp_path: Path) -> None:
     system.cache.embedding.put_many("e", "1", ["text"], LookupEncoder().encode(["text"]))
     assert not (tmp_path / "home" / "cache").exists()
     system.close()
+
+
+def test_the_encrypt_command_without_a_key_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    build(tmp_path / "home").close()
+    with pytest.raises(SystemExit) as exited:
+        main(["encrypt", "--home", str(tmp_path / "home")])
+    assert exited.value.code == 2
+    assert "security.encryption_key_env" in capsys.readouterr().err

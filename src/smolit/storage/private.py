@@ -56,10 +56,13 @@ def private_home(home: Path) -> Path:
 def private_file(path: Path) -> Path:
     """Make sure ``path`` exists and is 0600 (created empty when missing)."""
     private_dir(path.parent)
-    descriptor = os.open(path, os.O_CREAT | os.O_WRONLY, FILE_MODE)
+    descriptor = os.open(path, os.O_CREAT | os.O_RDONLY, FILE_MODE)
     try:
-        if stat.S_IMODE(os.fstat(descriptor).st_mode) & OPEN_BITS:
-            os.fchmod(descriptor, FILE_MODE)
+        mode = stat.S_IMODE(os.fstat(descriptor).st_mode)
+        if mode & OPEN_BITS:
+            os.fchmod(descriptor, mode & ~OPEN_BITS)
+    except PermissionError:  # another user's file: theirs to protect
+        logger.warning("%s is mode %o and not ours to change", path, mode)
     finally:
         os.close(descriptor)
     return path
