@@ -12,7 +12,7 @@ import pytest
 
 from smolit.backup import BackupManager
 from smolit.backup.crypto import MAGIC
-from smolit.errors import ValidationError
+from smolit.errors import ConfigError, ValidationError
 from smolit.security.envelope import OpeningReader
 from smolit.system import AgentNN
 from smolit.tasks.store import NewTask, TaskStore
@@ -125,3 +125,15 @@ def test_a_plain_database_restored_under_a_key_comes_back_encrypted(tmp_path: Pa
     BackupManager(keyed, {**BACKUP_KEY, VARIABLE: KEY}).restore(info.id)
     database = tmp_path / "home" / "smolit.db"
     assert not database.read_bytes().startswith(b"SQLite format 3")
+
+
+def test_an_encrypted_database_is_not_restored_without_its_key(tmp_path: Path) -> None:
+    backup_key = {"backup_key_env": "SMOLIT_BACKUP_KEY"}
+    system = build(tmp_path / "home", KEY, system=backup_key, **ENCRYPTED)
+    info = BackupManager(system.settings, {**BACKUP_KEY, VARIABLE: KEY}).create()
+    system.close()
+    plain = small_settings(tmp_path / "other", system=backup_key)
+    (tmp_path / "other" / "backups").mkdir(parents=True)
+    info.path.rename(tmp_path / "other" / "backups" / info.path.name)
+    with pytest.raises(ConfigError, match="encrypted database.*security.encryption_key_env"):
+        BackupManager(plain, BACKUP_KEY).restore(info.id)

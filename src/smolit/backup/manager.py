@@ -139,8 +139,9 @@ class BackupManager:
         """Snapshot the database, knowledge indexes, model files and configuration.
 
         The archive is streamed into ``.<id>.part`` (0600), through the AES-GCM envelope
-        when there is a key, and renamed into place; nothing in the clear is written on the
-        way (plain SQLite snapshots are taken in memory, encrypted ones stay encrypted)."""
+        when there is a key, and renamed into place. With a key nothing in the clear is
+        written on the way: plain SQLite snapshots are then taken in memory, and those of
+        an encrypted installation stay encrypted."""
         key = self._key()
         private_home(self.home)
         private_dir(self.directory)
@@ -168,13 +169,14 @@ class BackupManager:
         return self.get(backup_id)
 
     def _write_archive(self, archive: ArchiveWriter, backup_id: str) -> None:
-        database = self._snapshot_database(archive)
+        key = self._database_key()
+        database = self._snapshot_database(archive, key)
         for name, source in (
             ("knowledge", self.settings.knowledge_dir),
             ("models", self.settings.models_dir),
         ):
             if source.is_dir():
-                archive.add_tree(name, source, self._database_key())
+                archive.add_tree(name, source, key)
         config = self.settings.config_file
         if config is not None and config.is_file():
             archive.add_file(f"config/{CONFIG_FILE_NAME}", config)
@@ -187,13 +189,13 @@ class BackupManager:
             }
         )
 
-    def _snapshot_database(self, archive: ArchiveWriter) -> str:
+    def _snapshot_database(self, archive: ArchiveWriter, key: bytes | None) -> str:
         url = make_url(self.settings.database_url)
         if url.get_backend_name() == "sqlite":
             path = Path(url.database or "")
             if not path.is_file():
                 raise StorageError(f"the database {path} does not exist; nothing to back up")
-            archive.add_database("database/smolit.db", path, self._database_key())
+            archive.add_database("database/smolit.db", path, key)
             return "sqlite"
         if url.get_backend_name() == "postgresql":
             dump = self._pg_tool("pg_dump", "--no-owner", "--clean", "--if-exists")
@@ -345,6 +347,12 @@ class BackupManager:
         replaced page by page), as a database the configured at-rest key opens: a plain
         one is encrypted on the way when there is a key."""
         key = self._database_key()
+        if sqlcipher.state(staged) == "encrypted" and key is None:
+            raise ConfigError(
+                f"the backup holds an encrypted database: set {sqlcipher.KEY_SETTING} to "
+                "the key of the installation it was made of",
+                details={"rule": sqlcipher.KEY_SETTING},
+            )
         if sqlcipher.state(staged) == "plain" and key is not None:
             encrypted = staged.with_name("encrypted.db")
             sqlcipher.export_encrypted(staged, encrypted, key)
