@@ -61,9 +61,10 @@ def test_everything_under_the_home_is_private(tmp_path: Path) -> None:
     weights.write_bytes(b"weights")
     weights.chmod(0o644)
     system.model_versions.register_files("tiny", "weights", weights)
-    system.backups.create()
+    info = system.backups.create()
     home = system.settings.home
     system.close()
+    system.backups.restore(info.id)
     opened = [
         f"{path.relative_to(home)} {stat.S_IMODE(path.stat().st_mode):o}"
         for path in [home, *home.rglob("*")]

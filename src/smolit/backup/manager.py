@@ -317,6 +317,7 @@ class BackupManager:
             if config is None or not _inside(config, self.home):
                 config = self.home / f"smolit.restored-{backup_id}.yaml"
             shutil.copy2(staged_config, config)
+            config.chmod(0o600)  # inside the data directory: private like the rest
             restored.append(str(config))
         return restored
 
