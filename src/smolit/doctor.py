@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from sqlalchemy import text
 
-from smolit.config import Settings
+from smolit.config import Settings, process_environment
 from smolit.errors import SmolitError
 from smolit.security.redact import redact_url
 
@@ -35,10 +35,10 @@ class Finding:
 
 
 def check_database(settings: Settings) -> list[Finding]:
-    from smolit.storage import Database
+    from smolit.security.atrest import open_database
 
     url = redact_url(settings.database_url)
-    database = Database(settings.database_url)
+    database = open_database(settings, process_environment())
     try:
         with database.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -145,9 +145,9 @@ def check_models(settings: Settings) -> list[Finding]:
 def check_registry_files(settings: Settings) -> list[Finding]:
     """Owned model files still match their checksums (a damaged copy fails loudly)."""
     from smolit.models.versions import ModelVersions, path_checksum
-    from smolit.storage import Database
+    from smolit.security.atrest import open_database
 
-    database = Database(settings.database_url)
+    database = open_database(settings, process_environment())
     try:
         versions = ModelVersions(database, settings.models_dir).list()
     except Exception:  # no schema yet: nothing registered

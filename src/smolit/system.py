@@ -43,11 +43,13 @@ from smolit.routing.encoder import SentenceTransformerEncoder, TextEncoder
 from smolit.routing.neural.model import RouterModel
 from smolit.routing.neural.router import NeuralRouter
 from smolit.routing.online import FeedbackLearner
+from smolit.security.atrest import load_at_rest_keys
 from smolit.security.egress import EgressPolicy
 from smolit.security.redact import register_secrets, url_password
 from smolit.security.secrets import SecretStore
 from smolit.security.tokens import Principal, TokenService
 from smolit.storage import Database
+from smolit.storage.private import private_home
 from smolit.tasks import TaskManager, TaskView
 from smolit.tasks.feedback import FeedbackService
 from smolit.tasks.manager import REQUEUE_INTERVAL
@@ -99,7 +101,12 @@ class AgentNN:
         environ = process_environment() if environ is None else environ
         self.secrets = secret_store(settings, environ)
         self._register_masks()
-        self.database = Database(settings.database_url)
+        private_home(settings.home)  # 0700: everything below it is this installation's
+        #: encryption at rest (None when off): the database, knowledge, uploads, indexes
+        self.keys = load_at_rest_keys(settings, environ)
+        self.database = Database(
+            settings.database_url, key=self.keys.database if self.keys else None
+        )
         self.tokens = TokenService(
             self.database,
             settings.security.token_bytes,
@@ -123,6 +130,7 @@ class AgentNN:
             allowed_roots=settings.knowledge_roots,
             uploads_dir=settings.uploads_dir,
             egress=self.egress,
+            keys=self.keys,
         )
         self.knowledge_updater = KnowledgeUpdater(self.knowledge)
         self.router = NeuralRouter(
@@ -207,7 +215,7 @@ class AgentNN:
         """Create the data directory, migrate the database, load agents and knowledge."""
         if self._prepared:
             return
-        self.settings.home.mkdir(parents=True, exist_ok=True)
+        private_home(self.settings.home)
         self.database.migrate()
         self.models.catalog.sync_config()
         specs = [AgentSpec.from_config(agent) for agent in self.settings.agents]

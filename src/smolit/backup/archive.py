@@ -1,10 +1,12 @@
-"""The backup archive: a staged copy of the data, a manifest of SHA-256 checksums, packed
-as tar.gz; and the checks that unpacking does before anything is trusted.
+"""The backup archive: the data and a manifest of SHA-256 checksums, streamed as tar.gz
+(through the AES-GCM envelope when there is a key, so nothing in the clear is written);
+and the checks that unpacking does before anything is trusted.
 
 Layout inside the archive::
 
-    manifest.json               format, id, time, version, database kind, files
-    database/smolit.db          SQLite online backup  (or database/dump.sql from pg_dump)
+    manifest.json               format, id, time, version, database kind, files (last)
+    database/smolit.db          SQLite online backup  (or database/dump.sql from pg_dump);
+                                an encrypted installation's stays encrypted (SQLCipher)
     knowledge/...               the knowledge indexes (SQLite files by the backup API)
     models/...                  registry model files
     config/smolit.yaml          the configuration file, when there is one
@@ -14,15 +16,18 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
-import shutil
+import os
 import sqlite3
 import tarfile
+import time
 import zlib
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 from smolit.errors import ValidationError
+from smolit.storage import sqlcipher
 
 FORMAT = "smolit-backup"
 FORMAT_VERSION = 1
@@ -40,37 +45,101 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def sqlite_snapshot(source: Path, target: Path) -> None:
-    """A consistent copy of a live SQLite database (the online backup API, one step)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+def snapshot_bytes(source: Path) -> bytes:
+    """A consistent copy of a live plain SQLite database, in memory (the online backup
+    API, one step): nothing in the clear is written beside the backup."""
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
     try:
-        dst = sqlite3.connect(target)
+        memory = sqlite3.connect(":memory:")
         try:
-            src.backup(dst)
+            src.backup(memory)
+            return memory.serialize()
         finally:
-            dst.close()
+            memory.close()
     finally:
         src.close()
 
 
-def copy_tree(source: Path, target: Path) -> None:
-    """Copy a directory; SQLite databases inside through the backup API, their side files
-    left out; links are not followed."""
-    for path in sorted(source.rglob("*")):
-        relative = path.relative_to(source)
-        destination = target / relative
-        if path.is_symlink():
-            continue
-        if path.is_dir():
-            destination.mkdir(parents=True, exist_ok=True)
-        elif _sqlite_side_file(path):
-            continue
-        elif path.suffix in SQLITE_SUFFIXES and _is_sqlite(path):
-            sqlite_snapshot(path, destination)
-        elif path.is_file():
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, destination)
+class _Hashing(io.RawIOBase):
+    """Reads ``source`` and sums what was read (one pass for the archive and the sum)."""
+
+    def __init__(self, source: BinaryIO) -> None:
+        super().__init__()
+        self._source = source
+        self.digest = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._source.read(size)
+        self.digest.update(data)
+        return data
+
+
+class ArchiveWriter:
+    """Streams a backup archive (tar.gz) into ``out``: members as they come, the manifest
+    of their SHA-256 sums last. Every member is 0600 and owned by nobody in particular."""
+
+    def __init__(self, out: BinaryIO, scratch: Path, *, sealed: bool) -> None:
+        """``scratch``: a private directory for database snapshots; ``sealed``: the archive
+        is encrypted, so no plain snapshot may be written there (they are taken in memory)."""
+        self._gzip = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6)
+        self._tar = tarfile.open(fileobj=self._gzip, mode="w|")
+        self._scratch = scratch
+        self._sealed = sealed
+        self.files: dict[str, dict[str, Any]] = {}
+
+    def _add(self, name: str, size: int, data: BinaryIO) -> None:
+        member = tarfile.TarInfo(_safe_name(name))
+        member.size, member.mode, member.mtime = size, 0o600, int(time.time())
+        hashing = _Hashing(data)
+        self._tar.addfile(member, hashing)
+        self.files[name] = {"sha256": hashing.digest.hexdigest(), "size": size}
+
+    def add_bytes(self, name: str, data: bytes) -> None:
+        self._add(name, len(data), io.BytesIO(data))
+
+    def add_file(self, name: str, path: Path) -> None:
+        with path.open("rb") as handle:
+            self._add(name, os.fstat(handle.fileno()).st_size, handle)
+
+    def add_database(self, name: str, path: Path, key: bytes | None) -> None:
+        """A live SQLite database, snapshot into the scratch directory (an encrypted one
+        stays encrypted with ``key``), or in memory when it is plain and the archive is
+        sealed: nothing in the clear is written beside an encrypted backup."""
+        plain = sqlcipher.state(path) == "plain"
+        if plain and self._sealed:
+            self.add_bytes(name, snapshot_bytes(path))
+            return
+        staged = self._scratch / f"{len(self.files)}.db"
+        sqlcipher.snapshot(path, staged, None if plain else key)
+        try:
+            self.add_file(name, staged)
+        finally:
+            staged.unlink(missing_ok=True)
+
+    def add_tree(self, prefix: str, source: Path, key: bytes | None) -> None:
+        """The files below ``source``; SQLite databases as snapshots, their side files
+        left out; links not followed."""
+        for path in sorted(source.rglob("*")):
+            name = f"{prefix}/{path.relative_to(source).as_posix()}"
+            if path.is_symlink() or not path.is_file() or _sqlite_side_file(path):
+                continue
+            if path.suffix in SQLITE_SUFFIXES and _is_database(path, key):
+                self.add_database(name, path, key)
+            else:
+                self.add_file(name, path)
+
+    def close(self, info: dict[str, Any]) -> dict[str, Any]:
+        """Write the manifest and finish the archive; the manifest."""
+        manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, **info}
+        manifest["files"] = dict(sorted(self.files.items()))
+        self.add_bytes(MANIFEST, json.dumps(manifest, indent=2).encode())
+        self.files.pop(MANIFEST)
+        self._tar.close()
+        self._gzip.close()
+        return manifest
 
 
 def _sqlite_side_file(path: Path) -> bool:
@@ -80,29 +149,10 @@ def _sqlite_side_file(path: Path) -> bool:
     )
 
 
-def _is_sqlite(path: Path) -> bool:
-    with path.open("rb") as handle:
-        return handle.read(16) == b"SQLite format 3\x00"
-
-
-def write_manifest(staging: Path, info: dict[str, Any]) -> dict[str, Any]:
-    files = {
-        path.relative_to(staging).as_posix(): {
-            "sha256": sha256_of(path),
-            "size": path.stat().st_size,
-        }
-        for path in sorted(staging.rglob("*"))
-        if path.is_file()
-    }
-    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, **info, "files": files}
-    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-    return manifest
-
-
-def pack(staging: Path, target: Path) -> None:
-    with tarfile.open(target, "w:gz", compresslevel=6) as archive:
-        for path in sorted(staging.rglob("*")):
-            archive.add(path, arcname=path.relative_to(staging).as_posix(), recursive=False)
+def _is_database(path: Path, key: bytes | None) -> bool:
+    """A plain SQLite file, or (with an at-rest key) one encrypted with SQLCipher."""
+    found = sqlcipher.state(path)
+    return found == "plain" or (found == "encrypted" and key is not None)
 
 
 def _safe_name(name: str) -> str:
@@ -115,24 +165,23 @@ def _safe_name(name: str) -> str:
     return name
 
 
-def unpack(archive_path: Path, target: Path) -> dict[str, Any]:
-    """Extract a plain archive into ``target`` after checking every member (regular files
-    and directories only, no absolute paths, no ``..``), then check the manifest and every
-    checksum. Returns the manifest."""
+def unpack(stream: BinaryIO, target: Path, name: str) -> dict[str, Any]:
+    """Extract a plain archive, read as a stream, into ``target`` while checking every
+    member (regular files and directories only, no absolute paths, no ``..``), then
+    check the manifest and every checksum. Returns the manifest. ``name`` is for errors."""
     try:
-        with tarfile.open(archive_path, "r:gz") as archive:
-            members = archive.getmembers()
-            for member in members:
+        with tarfile.open(fileobj=stream, mode="r|gz") as archive:
+            for member in archive:
                 _safe_name(member.name)
                 if not (member.isfile() or member.isdir()):
                     raise ValidationError(
                         f"refusing the archive: member {member.name!r} is a link or a special file",
                         details={"member": member.name},
                     )
-            archive.extractall(target, members=members, filter="data")
+                archive.extract(member, target, filter="data")
     except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise ValidationError(
-            f"{archive_path.name} is truncated or damaged, or not a tar.gz archive ({exc})"
+            f"{name} is truncated or damaged, or not a tar.gz archive ({exc})"
         ) from exc
     return check_manifest(target)
 

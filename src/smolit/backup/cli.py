@@ -1,4 +1,4 @@
-"""``python -m smolit.backup create | list | verify ID | restore ID [--force]``."""
+"""``python -m smolit.backup create | list | verify ID | restore ID [--force] | encrypt``."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ app = typer.Typer(
 )
 
 IdArgument = Annotated[str, typer.Argument(help="a backup id (see `list`)")]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="stop a server or worker running on this data first")
+]
 
 
 def _manager(config: ConfigOption, home: HomeOption) -> BackupManager:
@@ -86,9 +89,7 @@ def restore(
     backup_id: IdArgument,
     config: ConfigOption = None,
     home: HomeOption = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="stop a server or worker running on this data first")
-    ] = False,
+    force: ForceOption = False,
     json: JsonOption = False,
 ) -> None:
     """Check a backup in full, then put its data back in the data directory."""
@@ -100,6 +101,24 @@ def restore(
         return
     output.line(f"restored {backup_id} in {seconds} s:")
     for path in report["restored"]:
+        output.line(f"  {path}")
+
+
+@app.command()
+def encrypt(
+    config: ConfigOption = None,
+    home: HomeOption = None,
+    force: ForceOption = False,
+    json: JsonOption = False,
+) -> None:
+    """Encrypt existing data in place with the configured at-rest key
+    (security.encryption_key_env or security.encryption_key_file)."""
+    changed = _manager(config, home).encrypt(force=force)
+    if json:
+        output.emit_json({"changed": changed})
+        return
+    output.line(f"encrypted {len(changed)} files" + (":" if changed else ""))
+    for path in changed:
         output.line(f"  {path}")
 
 

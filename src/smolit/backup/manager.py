@@ -8,30 +8,35 @@ from __future__ import annotations
 
 import builtins
 import errno
+import io
 import os
 import re
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import httpx
 import psutil
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from smolit import __version__
-from smolit.backup.archive import copy_tree, pack, sqlite_snapshot, unpack, write_manifest
-from smolit.backup.crypto import decrypt_file, encrypt_file, is_encrypted, load_key
-from smolit.config import CONFIG_FILE_NAME, Settings
-from smolit.errors import ConflictError, NotFoundError, StorageError, ValidationError
+from smolit.backup.archive import SQLITE_SIDE_FILES, ArchiveWriter, unpack
+from smolit.backup.crypto import KEY_RULE, MAGIC, load_backup_key
+from smolit.backup.encrypt import encrypt_installation
+from smolit.config import CONFIG_FILE_NAME, Settings, process_environment
+from smolit.errors import ConfigError, ConflictError, NotFoundError, StorageError, ValidationError
+from smolit.security.atrest import load_at_rest_keys
+from smolit.security.envelope import OpeningReader, SealingWriter, is_sealed
+from smolit.storage import Database, sqlcipher
+from smolit.storage.private import make_tree_private, private_dir, private_file, private_home
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 PLAIN, SEALED = ".tar.gz", ".tar.gz.enc"
@@ -75,7 +80,13 @@ class BackupManager:
         self._environ = environ
 
     def _key(self) -> bytes | None:
-        return load_key(self.settings.system.backup_key_env, self._environ)
+        """The key that seals backups (``backup.crypto.load_backup_key``)."""
+        return load_backup_key(self.settings, self._environ)
+
+    def _database_key(self) -> bytes | None:
+        """The SQLCipher key of this installation's SQLite files (encryption at rest)."""
+        keys = load_at_rest_keys(self.settings, self._environ)
+        return keys.database if keys else None
 
     # --- list ---------------------------------------------------------------------------
 
@@ -125,79 +136,102 @@ class BackupManager:
         return candidate
 
     def create(self) -> BackupInfo:
-        """Snapshot the database, knowledge indexes, model files and configuration."""
+        """Snapshot the database, knowledge indexes, model files and configuration.
+
+        The archive is streamed into ``.<id>.part`` (0600), through the AES-GCM envelope
+        when there is a key, and renamed into place. With a key nothing in the clear is
+        written on the way: plain SQLite snapshots are then taken in memory, and those of
+        an encrypted installation stay encrypted."""
         key = self._key()
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_home(self.home)
+        private_dir(self.directory)
         backup_id = self._new_id()
         final = self.directory / (backup_id + (SEALED if key else PLAIN))
         partial = self.directory / f".{backup_id}.part"
-        sealed = self.directory / f".{backup_id}.enc.part"
-        staging = Path(tempfile.mkdtemp(prefix=f".{backup_id}.", dir=self.directory))
+        scratch = Path(tempfile.mkdtemp(prefix=f".{backup_id}.", dir=self.directory))
         try:
-            database = self._snapshot_database(staging / "database")
-            for name, source in (
-                ("knowledge", self.settings.knowledge_dir),
-                ("models", self.settings.models_dir),
-            ):
-                if source.is_dir():
-                    copy_tree(source, staging / name)
-            config = self.settings.config_file
-            if config is not None and config.is_file():
-                (staging / "config").mkdir()
-                shutil.copy2(config, staging / "config" / CONFIG_FILE_NAME)
-            write_manifest(
-                staging,
-                {
-                    "id": backup_id,
-                    "created_at": datetime.now(UTC).isoformat(),
-                    "smolit_version": __version__,
-                    "database": database,
-                },
-            )
-            pack(staging, partial)
-            if key is not None:
-                encrypt_file(partial, sealed, key)
-                partial.unlink()
-                sealed.rename(final)
-            else:
-                partial.rename(final)
+            descriptor = os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            with os.fdopen(descriptor, "wb") as out:
+                sealing = SealingWriter(out, key, MAGIC) if key is not None else None
+                sink = cast(BinaryIO, sealing) if sealing is not None else out
+                self._write_archive(ArchiveWriter(sink, scratch, sealed=key is not None), backup_id)
+                if sealing is not None:
+                    sealing.close()  # the last chunk
+                out.flush()
+                os.fsync(out.fileno())
+            partial.rename(final)
         except OSError as exc:
             raise _disk_error(exc, str(final)) from exc
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(scratch, ignore_errors=True)
             partial.unlink(missing_ok=True)
-            sealed.unlink(missing_ok=True)
         self.prune()
         return self.get(backup_id)
 
-    def _snapshot_database(self, target: Path) -> str:
+    def _write_archive(self, archive: ArchiveWriter, backup_id: str) -> None:
+        key = self._database_key()
+        database = self._snapshot_database(archive, key)
+        for name, source in (
+            ("knowledge", self.settings.knowledge_dir),
+            ("models", self.settings.models_dir),
+        ):
+            if source.is_dir():
+                archive.add_tree(name, source, key)
+        config = self.settings.config_file
+        if config is not None and config.is_file():
+            archive.add_file(f"config/{CONFIG_FILE_NAME}", config)
+        archive.close(
+            {
+                "id": backup_id,
+                "created_at": datetime.now(UTC).isoformat(),
+                "smolit_version": __version__,
+                "database": database,
+            }
+        )
+
+    def _snapshot_database(self, archive: ArchiveWriter, key: bytes | None) -> str:
         url = make_url(self.settings.database_url)
-        target.mkdir(parents=True)
         if url.get_backend_name() == "sqlite":
             path = Path(url.database or "")
             if not path.is_file():
                 raise StorageError(f"the database {path} does not exist; nothing to back up")
-            sqlite_snapshot(path, target / "smolit.db")
+            archive.add_database("database/smolit.db", path, key)
             return "sqlite"
         if url.get_backend_name() == "postgresql":
-            self._pg_tool("pg_dump", "--no-owner", "--clean", "--if-exists",
-                          "-f", str(target / "dump.sql"))  # fmt: skip
+            dump = self._pg_tool("pg_dump", "--no-owner", "--clean", "--if-exists")
+            archive.add_bytes("database/dump.sql", dump)
             return "postgresql"
         raise StorageError(f"backups support SQLite and PostgreSQL, not {url.get_backend_name()}")
 
-    def _pg_tool(self, tool: str, *args: str) -> None:
+    def pg_command(self, tool: str, *args: str) -> tuple[builtins.list[str], dict[str, str]]:
+        """The argv and environment of a PostgreSQL client tool: the password goes in
+        ``PGPASSWORD`` (the child's environment), never in argv, which every user of
+        the machine can read in the process list."""
+        url = make_url(self.settings.database_url).set(drivername="postgresql")
+        password = url.password or url.query.get("password")
+        query = {k: v for k, v in url.query.items() if k != "password"}
+        url = URL.create("postgresql", url.username, None, url.host, url.port, url.database, query)
+        environment = dict(process_environment())
+        if password:
+            environment["PGPASSWORD"] = str(password)
+        dsn = url.render_as_string(hide_password=False)
+        return [tool, f"--dbname={dsn}", *args], environment
+
+    def _pg_tool(self, tool: str, *args: str) -> bytes:
+        """Run ``tool``; its standard output."""
         binary = shutil.which(tool)
         if binary is None:
             raise StorageError(
                 f"{tool} is not installed; install the PostgreSQL client tools "
                 "(apt-get install postgresql-client) to back up or restore PostgreSQL"
             )
-        url = make_url(self.settings.database_url).set(drivername="postgresql")
-        dsn = url.render_as_string(hide_password=False)
-        done = subprocess.run([binary, f"--dbname={dsn}", *args], capture_output=True, text=True)
+        argv, environment = self.pg_command(binary, *args)
+        done = subprocess.run(argv, capture_output=True, env=environment)
         if done.returncode != 0:
-            detail = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"
+            errors = done.stderr.decode(errors="replace").strip()
+            detail = errors.splitlines()[-1] if errors else "failed"
             raise StorageError(f"{tool}: {detail}")
+        return done.stdout
 
     def prune(self) -> builtins.list[str]:
         """Delete all but the newest ``system.backup_keep`` backups; their ids."""
@@ -210,16 +244,32 @@ class BackupManager:
     # --- verify and restore -------------------------------------------------------------
 
     def _open(self, info: BackupInfo, work: Path) -> dict[str, Any]:
-        """Decrypt (when sealed), unpack into ``work/content`` and check every checksum."""
-        archive = info.path
-        if info.encrypted or is_encrypted(info.path):
-            archive = work / "archive.tar.gz"
-            decrypt_file(info.path, archive, self._key())
-        return unpack(archive, work / "content")
+        """Decrypt (when sealed) as a stream, unpack into ``work/content`` and check every
+        checksum. With a key configured, a plain archive is refused: anyone who can write
+        to the backups directory could have made it."""
+        key = self._key()
+        with info.path.open("rb") as raw:
+            sealed = is_sealed(raw.read(len(MAGIC)), MAGIC)
+            raw.seek(0)
+            if not sealed:
+                if key is not None:
+                    raise ValidationError(
+                        f"refusing {info.path.name}: it is not encrypted, and with "
+                        f"{KEY_RULE} set only encrypted backups are restored or verified",
+                        details={"backup_id": info.id, "rule": KEY_RULE},
+                    )
+                return unpack(raw, work / "content", info.path.name)
+            if key is None:
+                raise ConfigError(
+                    f"{info.path.name} is encrypted: set {KEY_RULE} to the key it was made with",
+                    details={"backup_id": info.id, "rule": KEY_RULE},
+                )
+            stream = io.BufferedReader(OpeningReader(raw, key, MAGIC))
+            return unpack(stream, work / "content", info.path.name)
 
     def verify(self, backup_id: str) -> dict[str, Any]:
         info = self.get(backup_id)
-        self.home.mkdir(parents=True, exist_ok=True)
+        private_home(self.home)
         with tempfile.TemporaryDirectory(prefix=".verify-", dir=self.home) as work:
             manifest = self._open(info, Path(work))
         return {
@@ -258,6 +308,7 @@ class BackupManager:
             if (content / name).is_dir():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(content / name, target)
+                make_tree_private(target)
             shutil.rmtree(old, ignore_errors=True)
             restored.append(str(target))
         staged_config = content / "config" / CONFIG_FILE_NAME
@@ -266,6 +317,7 @@ class BackupManager:
             if config is None or not _inside(config, self.home):
                 config = self.home / f"smolit.restored-{backup_id}.yaml"
             shutil.copy2(staged_config, config)
+            config.chmod(0o600)  # inside the data directory: private like the rest
             restored.append(str(config))
         return restored
 
@@ -288,25 +340,59 @@ class BackupManager:
             return url.render_as_string(hide_password=True)
         target = Path(url.database or "")
         self._check_inside(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        source = sqlite3.connect(f"file:{staged / 'smolit.db'}?mode=ro", uri=True)
-        try:
-            destination = sqlite3.connect(target)
-            try:
-                source.backup(destination)
-            finally:
-                destination.close()
-        finally:
-            source.close()
+        self._restore_sqlite(staged / "smolit.db", target)
         return str(target)
+
+    def _restore_sqlite(self, staged: Path, target: Path) -> None:
+        """Copy the staged database over ``target`` (the backup API, so an open file is
+        replaced page by page), as a database the configured at-rest key opens: a plain
+        one is encrypted on the way when there is a key."""
+        key = self._database_key()
+        if sqlcipher.state(staged) == "encrypted" and key is None:
+            raise ConfigError(
+                f"the backup holds an encrypted database: set {sqlcipher.KEY_SETTING} to "
+                "the key of the installation it was made of",
+                details={"rule": sqlcipher.KEY_SETTING},
+            )
+        if sqlcipher.state(staged) == "plain" and key is not None:
+            encrypted = staged.with_name("encrypted.db")
+            sqlcipher.export_encrypted(staged, encrypted, key)
+            staged = encrypted
+        expected = "plain" if key is None else "encrypted"
+        if sqlcipher.state(target) not in ("new", expected):
+            # restore replaces it whole: one of the other kind is removed first
+            for suffix in ("", *SQLITE_SIDE_FILES):
+                target.with_name(target.name + suffix).unlink(missing_ok=True)
+        private_file(target)
+        sqlcipher.snapshot(staged, target, key)
+
+    # --- encryption at rest for existing data ------------------------------------------
+
+    def encrypt(self, *, force: bool = False) -> builtins.list[str]:
+        """Encrypt this data directory in place with the configured at-rest key (see
+        ``backup.encrypt``); refuses while a server or worker uses it unless ``force``."""
+        keys = load_at_rest_keys(self.settings, self._environ)
+        if keys is None:
+            raise ConfigError(
+                "nothing to encrypt with: set security.encryption_key_env (or "
+                "security.encryption_key_file) first",
+                details={"rule": "security.encryption_key_env"},
+            )
+        self._stop_live_servers(force)
+        return encrypt_installation(self.settings, keys)
 
     # --- a live server ------------------------------------------------------------------
 
     def _live(self) -> builtins.list[dict[str, Any]]:
         from smolit.distributed.workers import WorkerRegistry
-        from smolit.storage import Database
 
-        database = Database(self.settings.database_url)
+        url = make_url(self.settings.database_url)
+        key = self._database_key()
+        if url.get_backend_name() == "sqlite" and (
+            sqlcipher.state(Path(url.database or "")) != "encrypted"
+        ):
+            key = None  # still plain: ``encrypt`` is about to encrypt it
+        database = Database(self.settings.database_url, key=key)
         try:
             return [w for w in WorkerRegistry(database, stale_after=15).list() if w["alive"]]
         except SQLAlchemyError:  # no database yet, or not migrated: nothing runs on it

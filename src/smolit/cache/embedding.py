@@ -25,6 +25,7 @@ from smolit.cache.bounded import CacheStats, check_ttl
 from smolit.cache.policies import PolicyName, check_policy
 from smolit.cache.redis_tier import RedisTier
 from smolit.errors import ValidationError
+from smolit.storage.private import private_file
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class EmbeddingCache:
     # --- the disk tier, opened on first use and rebuilt when corrupt ---------------------
 
     def _open(self) -> diskcache.Cache:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_file(self.directory / "cache.db")  # diskcache's SQLite file, 0600
         return diskcache.Cache(
             str(self.directory),
             size_limit=max(self.limit_bytes, 1),

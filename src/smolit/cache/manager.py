@@ -78,7 +78,10 @@ class CacheManager:
         total_mb: int,
         redis_url: str | None = None,
         clock: Clock = time.monotonic,
+        disk_embeddings: bool = True,
     ) -> None:
+        """``disk_embeddings=False`` turns the embedding cache off (with encryption at
+        rest: vectors of private text are not kept in the clear on disk)."""
         self.settings = settings
         self.total_bytes = total_mb * MB
         shares = settings.shares
@@ -87,7 +90,10 @@ class CacheManager:
         self.memory = MemoryCache(self._share(shares.memory), clock=clock, **common)
         self.tensor = TensorCache(self._share(shares.tensor), clock=clock, **common)
         self.embedding = EmbeddingCache(
-            embeddings_dir(home), self._share(shares.embedding), redis=self.redis, **common
+            embeddings_dir(home),
+            self._share(shares.embedding) if disk_embeddings else 0,
+            redis=self.redis,
+            **common,
         )
         self.response = ResponseCache(
             self._share(shares.response), redis=self.redis, clock=clock, **common
@@ -103,6 +109,9 @@ class CacheManager:
             total_mb=settings.system.cache_size,
             redis_url=shared_redis_url(settings),
             clock=clock,
+            disk_embeddings=not (
+                settings.security.encryption_key_env or settings.security.encryption_key_file
+            ),
         )
 
     def _share(self, share: float) -> int:

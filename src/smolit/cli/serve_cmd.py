@@ -20,6 +20,7 @@ from smolit.errors import SmolitError
 from smolit.logs import configure_logging
 from smolit.security.tls import server_tls
 from smolit.security.tokens import ADMIN_TOKEN_FILE, save_admin_token
+from smolit.storage.private import make_tree_private, private_home
 
 if TYPE_CHECKING:
     from smolit.system import AgentNN
@@ -32,11 +33,13 @@ def install_demo(home: Path) -> bool:
     target = home / CONFIG_FILE_NAME
     if target.exists():
         return False
-    home.mkdir(parents=True, exist_ok=True)
+    private_home(home)
     demo = resources.files("smolit") / "demo"
     with resources.as_file(demo) as demo_dir:
         shutil.copytree(demo_dir / "knowledge", home / "knowledge", dirs_exist_ok=True)
         shutil.copyfile(demo_dir / CONFIG_FILE_NAME, target)
+    make_tree_private(home / "knowledge")
+    target.chmod(0o600)
     return True
 
 

@@ -8,9 +8,10 @@ import typer
 
 from smolit.cli import output
 from smolit.cli.options import ConfigOption, HomeOption, JsonOption
-from smolit.config import load_settings
+from smolit.config import load_settings, process_environment
+from smolit.security.atrest import open_database
 from smolit.security.tokens import TokenService
-from smolit.storage import Database
+from smolit.storage.private import private_home
 
 app = typer.Typer(
     help="Manage API tokens (operator commands on the local database).", no_args_is_help=True
@@ -19,8 +20,8 @@ app = typer.Typer(
 
 def _service(config: object, home: object) -> TokenService:
     settings = load_settings(config, home)  # type: ignore[arg-type]
-    settings.home.mkdir(parents=True, exist_ok=True)
-    database = Database(settings.database_url)
+    private_home(settings.home)
+    database = open_database(settings, process_environment())
     database.migrate()
     return TokenService(database, settings.security.token_bytes)
 

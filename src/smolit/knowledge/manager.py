@@ -56,8 +56,9 @@ from smolit.knowledge.source_store import SourceStore
 from smolit.knowledge.sources import classify
 from smolit.knowledge.store import KnowledgeStore
 from smolit.knowledge.sync import SourceSync, SyncLimits
-from smolit.knowledge.uploads import safe_file_name, store_upload
+from smolit.knowledge.uploads import read_upload, safe_file_name, store_upload
 from smolit.routing.encoder import TextEncoder
+from smolit.security.atrest import AtRestKeys
 from smolit.security.egress import EgressPolicy
 
 logger = logging.getLogger(__name__)
@@ -128,11 +129,13 @@ class KnowledgeManager:
         allowed_roots: Sequence[Path] = (),
         uploads_dir: Path | None = None,
         egress: EgressPolicy | None = None,
+        keys: AtRestKeys | None = None,
     ) -> None:
         """``allowed_roots`` are the directories file and directory sources may lie under;
         uploads are kept in ``uploads_dir`` (default ``directory/uploads``), one
         directory per collection; URL sources are fetched through ``egress`` (default: a
-        policy that allows public addresses only)."""
+        policy that allows public addresses only). ``keys`` encrypt the knowledge base,
+        its vector indexes and the uploads at rest."""
         if settings.chunk_overlap >= settings.chunk_words:
             raise ConfigError(
                 f"knowledge.chunk_overlap ({settings.chunk_overlap}) must be less than "
@@ -144,9 +147,13 @@ class KnowledgeManager:
         self._encoder_provider = encoder_provider
         self._encoder: TextEncoder | None = None
         self._encoder_lock = threading.Lock()
-        self._store = KnowledgeStore(directory / DATABASE_FILE)
+        database_key = keys.database if keys else None
+        self._files_key = keys.files if keys else None
+        self._store = KnowledgeStore(
+            directory / DATABASE_FILE, key=database_key, files_key=self._files_key
+        )
         self._searcher = Searcher(self._store, lambda query: self._encode([query])[0])
-        self._sources = SourceStore(self._store.path)
+        self._sources = SourceStore(self._store.path, database_key)
         self.allowed_roots = tuple(Path(os.path.realpath(root)) for root in allowed_roots)
         self.uploads_dir = uploads_dir or directory / "uploads"
         self._max_file_bytes = int(settings.max_file_mb * MB)
@@ -427,7 +434,7 @@ class KnowledgeManager:
             )
         path = self.uploads_dir / collection / name
         documents = extract(data, name, str(path))
-        store_upload(path, data)
+        store_upload(path, data, self._files_key)
         report = IngestReport()
         results = self._ingest(collection, documents, report)
         stored = [record for record, _ in results if record is not None]
@@ -440,6 +447,17 @@ class KnowledgeManager:
                 self._store.remove_document(record.id)
                 report.removed += 1
         return stored, report
+
+    def upload(self, collection: str, filename: str) -> bytes:
+        """The original of an upload, as it was sent (decrypted when sealed at rest)."""
+        _check_collection(collection)
+        path = self.uploads_dir / collection / safe_file_name(filename)
+        if not path.is_file():
+            raise NotFoundError(
+                f"no upload {filename!r} in collection {collection!r}",
+                details={"collection": collection, "filename": filename},
+            )
+        return read_upload(path, self._files_key)
 
     # --- sources ---------------------------------------------------------------------------
 

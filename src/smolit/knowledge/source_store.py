@@ -7,7 +7,6 @@ it), so that writing sync state never drops the cached embeddings of a collectio
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from smolit.errors import ConflictError
 from smolit.knowledge.records import SourceItem, SourceKind, SourceRecord, SyncStatus
 from smolit.knowledge.sqlite_file import SqliteFile
 from smolit.knowledge.store import upgrade_schema
+from smolit.storage import sqlcipher
 
 #: a sync report keeps at most this many per-document errors
 MAX_REPORTED_ERRORS = 100
@@ -57,11 +57,11 @@ class SourceStore(SqliteFile):
 
     integrity_error = ConflictError  # e.g. the same source added twice
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
+    def __init__(self, path: Path, key: bytes | None = None) -> None:
+        super().__init__(path, key)
         try:
             upgrade_schema(self._open())
-        except sqlite3.Error as exc:
+        except sqlcipher.ERRORS as exc:
             raise self._cannot_open(exc) from exc
 
     def close(self) -> None:

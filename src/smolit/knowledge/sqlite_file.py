@@ -1,8 +1,9 @@
 """``SqliteFile``: one SQLite connection to the knowledge file, shared by every thread.
 
-Calls take turns on a lock; ``_read`` and ``_transaction`` turn SQLite errors into
-``KnowledgeError`` naming the file (integrity errors, such as a duplicate, into
-``integrity_error``). Closing twice is fine; a call after closing is a ``KnowledgeError``.
+With a key the file is encrypted (SQLCipher, ``storage.sqlcipher``). Calls take turns
+on a lock; ``_read`` and ``_transaction`` turn SQLite errors into ``KnowledgeError``
+naming the file (integrity errors, such as a duplicate, into ``integrity_error``).
+Closing twice is fine; a call after closing is a ``KnowledgeError``.
 """
 
 from __future__ import annotations
@@ -14,20 +15,25 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from smolit.errors import KnowledgeError, SmolitError
+from smolit.storage import sqlcipher
 
 
 class SqliteFile:
     #: what a broken constraint (a duplicate) becomes
     integrity_error: type[SmolitError] = KnowledgeError
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, key: bytes | None = None) -> None:
+        """``key``: the SQLCipher key of the file (encryption at rest)."""
         self.path = path
+        self._key = key
         self._lock = threading.RLock()
         self._db: sqlite3.Connection | None = None
 
     def _open(self) -> sqlite3.Connection:
         """Connect (autocommit: transactions are explicit) and wait up to 5 s for a lock."""
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db = sqlcipher.connect(
+            self.path, self._key, check_same_thread=False, isolation_level=None
+        )
         self._db.execute("PRAGMA busy_timeout = 5000")
         return self._db
 
@@ -47,7 +53,7 @@ class SqliteFile:
         with self._lock:
             try:
                 yield self._connection()
-            except sqlite3.Error as exc:
+            except sqlcipher.ERRORS as exc:
                 raise KnowledgeError(f"knowledge base {self.path}: {exc}") from exc
 
     @contextmanager
@@ -62,9 +68,9 @@ class SqliteFile:
             except BaseException as exc:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.IntegrityError):
+                if isinstance(exc, sqlcipher.INTEGRITY_ERRORS):
                     raise self.integrity_error(f"knowledge base {self.path}: {exc}") from exc
-                if isinstance(exc, sqlite3.Error):
+                if isinstance(exc, sqlcipher.ERRORS):
                     raise KnowledgeError(f"knowledge base {self.path}: {exc}") from exc
                 raise
 

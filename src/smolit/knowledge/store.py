@@ -35,6 +35,8 @@ from smolit.knowledge.fulltext import (
 from smolit.knowledge.records import DocumentRecord, SearchHit
 from smolit.knowledge.sqlite_file import SqliteFile
 from smolit.knowledge.vectors import FaissVectorStore, VectorStore, to_blobs
+from smolit.storage import sqlcipher
+from smolit.storage.private import private_file
 
 #: the directory beside the database file that holds the vector indexes
 INDEX_DIRECTORY = "indexes"
@@ -132,12 +134,16 @@ def upgrade_schema(db: sqlite3.Connection) -> None:
 class KnowledgeStore(SqliteFile):
     """All knowledge of one installation in the SQLite file at ``path``."""
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
+    def __init__(
+        self, path: Path, *, key: bytes | None = None, files_key: bytes | None = None
+    ) -> None:
+        """``key`` encrypts the file (SQLCipher), ``files_key`` the vector indexes
+        (AES-GCM); both come from the at-rest key (``security.atrest``)."""
+        super().__init__(path, key)
         self._writes = 0  # commits on this connection, which PRAGMA data_version misses
         self._term_counts = TermCounts()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(path)  # SQLite gives its -wal and -shm files this file's mode
             db = self._open()
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
@@ -149,9 +155,11 @@ class KnowledgeStore(SqliteFile):
             (self._identity,) = db.execute(
                 "SELECT value FROM meta WHERE key = 'store_id'"
             ).fetchone()
-        except (OSError, sqlite3.Error) as exc:
+        except sqlcipher.OPEN_ERRORS as exc:
             raise self._cannot_open(exc) from exc
-        self.vectors: VectorStore = FaissVectorStore(self, path.parent / INDEX_DIRECTORY)
+        self.vectors: VectorStore = FaissVectorStore(
+            self, path.parent / INDEX_DIRECTORY, key=files_key
+        )
 
     # --- connection handling -------------------------------------------------------------
 

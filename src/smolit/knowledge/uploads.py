@@ -1,12 +1,13 @@
-"""Uploaded files: a safe file name, and a place under the data directory to keep them."""
+"""Uploaded files: a safe file name, and a place under the data directory to keep them
+(0600, sealed with AES-GCM when encryption at rest is on)."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path, PureWindowsPath
 
 from smolit.errors import KnowledgeError, ValidationError
+from smolit.security.envelope import seal, unseal
+from smolit.storage.private import write_private
 
 #: longest file name an upload may have
 MAX_NAME_CHARS = 255
@@ -33,17 +34,20 @@ def safe_file_name(name: str) -> str:
     return name
 
 
-def store_upload(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (a reader never sees half a file)."""
+def store_upload(path: Path, data: bytes, key: bytes | None = None) -> None:
+    """Write ``data`` to ``path`` atomically and 0600 (a reader never sees half a file);
+    sealed with AES-GCM when there is an at-rest ``key``."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                file.write(data)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_private(path, seal(data, key) if key is not None else data)
     except OSError as exc:
         raise KnowledgeError(f"cannot store the upload at {path}: {exc}") from exc
+
+
+def read_upload(path: Path, key: bytes | None = None) -> bytes:
+    """The bytes ``store_upload`` kept at ``path``; ``ValidationError`` when the sealed
+    file was altered or sealed with another key."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise KnowledgeError(f"cannot read the upload at {path}: {exc}") from exc
+    return unseal(data, key) if key is not None else data

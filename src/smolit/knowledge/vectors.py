@@ -5,8 +5,9 @@ rebuilt from it. ``FaissVectorStore`` keeps one index per collection in memory a
 ``<directory>/<collection>.faiss``; before a search it checks that the index holds exactly
 the collection's chunk ids, adds what is missing and drops what is gone, and rebuilds it
 when the file is missing, unreadable or made for another dimension. Files are written to a
-temporary name and renamed, so a crash leaves the old file or the new one, and either is
-checked against SQLite on the next start.
+temporary name (0600) and renamed, so a crash leaves the old file or the new one, and either
+is checked against SQLite on the next start. With an at-rest key they are sealed with
+AES-GCM; an altered file fails to open and is rebuilt like a damaged one.
 
 Index kind, by the size of a collection:
 
@@ -24,8 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
@@ -37,7 +36,9 @@ import faiss
 import numpy as np
 import torch
 
-from smolit.errors import KnowledgeError
+from smolit.errors import KnowledgeError, ValidationError
+from smolit.security.envelope import seal, unseal
+from smolit.storage.private import write_private
 
 logger = logging.getLogger(__name__)
 
@@ -158,43 +159,34 @@ def _new_index(dimension: int, kind: IndexKind) -> _Index:
     return _Index(index=index, kind=kind, dimension=dimension)
 
 
-def _write_atomically(index: Any, path: Path) -> None:
-    """Write ``index`` (or bytes) to a temporary file beside ``path``, flush, rename over."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.close(handle)
-        if isinstance(index, bytes):
-            Path(temporary).write_bytes(index)
-        else:
-            faiss.write_index(index, temporary)
-        with open(temporary, "rb+") as written:
-            os.fsync(written.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _signature(ids: np.ndarray, identity: str) -> dict[str, Any]:
     return {"source": identity, "count": int(len(ids)), "id_sum": int(ids.sum())}
 
 
-def _save(current: _Index, path: Path, identity: str) -> None:
-    """The index, then its sidecar naming the source and the ids it holds."""
-    _write_atomically(current.index, path)
+def _save(current: _Index, path: Path, identity: str, key: bytes | None) -> None:
+    """The index, then its sidecar naming the source and the ids it holds; each written
+    0600 to a temporary file and renamed over, sealed (AES-GCM) when there is a key."""
     sidecar = json.dumps(_signature(current.ids(), identity)).encode()
-    _write_atomically(sidecar, path.with_suffix(".json"))
+    index = faiss.serialize_index(current.index).tobytes()
+    for target, data in ((path, index), (path.with_suffix(".json"), sidecar)):
+        write_private(target, seal(data, key) if key is not None else data)
 
 
-def _read(path: Path, identity: str) -> _Index | None:
-    """The index in ``path``, or None when it is missing, unreadable or not the source's."""
+def _load(path: Path, key: bytes | None) -> bytes:
+    data = path.read_bytes()
+    return unseal(data, key) if key is not None else data
+
+
+def _read(path: Path, identity: str, key: bytes | None) -> _Index | None:
+    """The index in ``path``, or None when it is missing, unreadable (also: altered, or
+    sealed with another key) or not the source's."""
     if not path.exists():
         return None
     try:
-        index = faiss.read_index(str(path))
-        sidecar = json.loads(path.with_suffix(".json").read_text())
-    except (RuntimeError, OSError, ValueError) as exc:
+        raw = np.frombuffer(_load(path, key), dtype=np.uint8)
+        index = faiss.deserialize_index(raw)
+        sidecar = json.loads(_load(path.with_suffix(".json"), key))
+    except (RuntimeError, OSError, ValueError, ValidationError) as exc:
         logger.warning("rebuilding the vector index %s: cannot read it (%s)", path, exc)
         return None
     if not isinstance(index, faiss.IndexIDMap2):
@@ -220,9 +212,11 @@ def _exact(ids: np.ndarray, matrix: np.ndarray, query: np.ndarray, limit: int) -
 class FaissVectorStore(VectorStore):
     """FAISS indexes of the collections of ``source``, saved under ``directory``."""
 
-    def __init__(self, source: ChunkSource, directory: Path) -> None:
+    def __init__(self, source: ChunkSource, directory: Path, *, key: bytes | None = None) -> None:
+        """``key`` seals the index files (AES-GCM, ``security.envelope``)."""
         self._source = source
         self.directory = directory
+        self._key = key
         self._indexes: dict[str, _Index] = {}
         self._lock = threading.Lock()
 
@@ -289,7 +283,7 @@ class FaissVectorStore(VectorStore):
             return current
         wanted = np.array(self._source.chunk_ids(collection), dtype=np.int64)
         if current is None:
-            current = _read(self.path(collection), self._source.identity())
+            current = _read(self.path(collection), self._source.identity(), self._key)
         if current is not None:
             current = self._update(collection, current, wanted)
         if current is None:
@@ -323,7 +317,7 @@ class FaissVectorStore(VectorStore):
                 return None
             current.index.add_with_ids(np.ascontiguousarray(matrix), ids)
         logger.debug("vector index %r: +%d -%d", collection, len(missing), len(gone))
-        _save(current, self.path(collection), self._source.identity())
+        _save(current, self.path(collection), self._source.identity(), self._key)
         return current
 
     def _build(self, collection: str, wanted: np.ndarray) -> _Index | None:
@@ -335,7 +329,7 @@ class FaissVectorStore(VectorStore):
         built = _new_index(matrix.shape[1], index_kind(len(ids)))
         built.index.add_with_ids(np.ascontiguousarray(matrix), ids)
         logger.info("built a %s vector index of %d chunks for %r", built.kind, len(ids), collection)
-        _save(built, self.path(collection), self._source.identity())
+        _save(built, self.path(collection), self._source.identity(), self._key)
         return built
 
     def close(self) -> None:

@@ -28,6 +28,7 @@ from sqlalchemy.orm import make_transient
 from smolit.config import NAME_PATTERN
 from smolit.errors import ConflictError, NotFoundError, StorageError, ValidationError
 from smolit.storage import Database, ModelAliasEventRow, ModelAliasRow, ModelVersionRow
+from smolit.storage.private import make_tree_private, private_dir
 from smolit.storage.tables import utcnow
 
 ALIAS_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -140,7 +141,7 @@ class ModelVersions:
         version folder, and the version's ``path`` is that file.
         """
         check_model_name(name)
-        (self._dir / name).mkdir(parents=True, exist_ok=True)
+        private_dir(self._dir / name)
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self._dir / name))
         try:
             if files.is_dir():
@@ -149,6 +150,7 @@ class ModelVersions:
             else:
                 shutil.copy2(files, staging / files.name)
                 inner = files.name
+            make_tree_private(staging)  # model files are this installation's: 0600
             checksum, size = (
                 directory_checksum(staging) if not inner else file_checksum(staging / inner)
             )

@@ -5,11 +5,12 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from smolit.config import Settings
+from smolit.config import Settings, process_environment
 from smolit.errors import ValidationError
 from smolit.models.versions import ModelVersion, ModelVersions
 from smolit.routing.neural.model import RouterModel
-from smolit.storage import Database
+from smolit.security.atrest import open_database
+from smolit.storage.private import private_home
 
 ROUTER_MODEL_NAME = "router"
 
@@ -20,8 +21,8 @@ class RouterCheckpoints:
 
     @classmethod
     def open(cls, settings: Settings) -> RouterCheckpoints:
-        settings.home.mkdir(parents=True, exist_ok=True)
-        database = Database(settings.database_url)
+        private_home(settings.home)
+        database = open_database(settings, process_environment())
         database.migrate()
         return cls(ModelVersions(database, settings.models_dir))
 

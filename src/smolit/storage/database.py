@@ -13,13 +13,15 @@ from typing import Any, TypeVar
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.engine import CursorResult, make_url
+from sqlalchemy.engine import URL, CursorResult, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from smolit.errors import StorageError
 from smolit.security.redact import redact_url
+from smolit.storage import sqlcipher
 from smolit.storage.group_commit import GroupCommitter, WriteJob
+from smolit.storage.private import private_file
 
 T = TypeVar("T")
 
@@ -50,23 +52,36 @@ def _normalise(url: str) -> str:
     return url
 
 
-def create_database_engine(url: str) -> Engine:
+def _sqlite_file(parsed: URL, key: bytes | None) -> dict[str, Any]:
+    """Engine options for a SQLite file: created 0600, opened through ``sqlcipher``
+    (encrypted with ``key`` when there is one)."""
+    if not parsed.database or parsed.database == ":memory:" or parsed.query:
+        if key is not None:
+            raise StorageError("encryption at rest needs a SQLite file database")
+        return {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    path = Path(parsed.database)
+
+    def connect() -> Any:
+        private_file(path)  # SQLite gives its -wal and -shm files the database file's mode
+        return sqlcipher.connect(path, key, check_same_thread=False, timeout=30)
+
+    options: dict[str, Any] = {"creator": connect}
+    if key is not None:
+        options["module"] = sqlcipher.sqlcipher3
+    return options
+
+
+def create_database_engine(url: str, key: bytes | None = None) -> Engine:
+    """An engine for ``url``; ``key`` encrypts a SQLite file (SQLCipher)."""
     url = _normalise(url)
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise StorageError(f"invalid database URL {redact_url(url)!r}") from exc
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # connections to a SQLite file are cheap: enough that no thread waits for one
         # (writers still take turns on the file's lock)
-        engine = create_engine(
-            url,
-            connect_args={"check_same_thread": False, "timeout": 30},
-            pool_size=32,
-            max_overflow=64,
-        )
+        engine = create_engine(url, pool_size=32, max_overflow=64, **_sqlite_file(parsed, key))
         event.listen(engine, "connect", _enable_sqlite_wal)
         return engine
     if parsed.get_backend_name() != "postgresql":
@@ -74,15 +89,17 @@ def create_database_engine(url: str) -> Engine:
             f"unsupported database {redact_url(url)}: use sqlite:/// or postgresql://",
             details={"url": redact_url(url)},
         )
+    # PostgreSQL: the server's disk encryption (or TDE) protects it at rest, not ``key``
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
 class Database:
     """Owns the engine; hands out sessions; applies migrations."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, key: bytes | None = None) -> None:
+        """``key``: the SQLCipher key of a SQLite database (encryption at rest)."""
         self.url = _normalise(url)
-        self.engine = create_database_engine(self.url)
+        self.engine = create_database_engine(self.url, key)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer at a time; left to its busy handler, waiting writers sleep
         # in growing steps (up to 100 ms each), which gives long latency tails under load.
