@@ -36,6 +36,7 @@ from smolit.knowledge.updates import JOB_NAME as KNOWLEDGE_SYNC_JOB
 from smolit.knowledge.updates import KnowledgeUpdater
 from smolit.metrics.tasks import TaskRollups
 from smolit.models import ModelManager
+from smolit.models.base import GenerationResultCodec
 from smolit.models.versions import ModelVersions
 from smolit.monitor.resources import ResourceMonitor
 from smolit.routing.checkpoints import RouterCheckpoints
@@ -43,6 +44,7 @@ from smolit.routing.encoder import SentenceTransformerEncoder, TextEncoder
 from smolit.routing.neural.model import RouterModel
 from smolit.routing.neural.router import NeuralRouter
 from smolit.routing.online import FeedbackLearner
+from smolit.security.deployment_key import deployment_key
 from smolit.security.tokens import Principal, TokenService
 from smolit.storage import Database
 from smolit.tasks import TaskManager, TaskView
@@ -79,7 +81,10 @@ class AgentNN:
         self.agents = AgentRegistry(self.database)
         self._encoder = encoder
         self._encoder_lock = threading.Lock()
-        self.cache = CacheManager.from_settings(settings)
+        self._environ = process_environment() if environ is None else environ
+        self.cache = CacheManager.from_settings(
+            settings, key=self._deployment_key, response_codec=GenerationResultCodec()
+        )
         self.model_versions = ModelVersions(self.database, settings.models_dir)
         self.models = models or ModelManager(
             settings.models,
@@ -149,6 +154,10 @@ class AgentNN:
         )
         self._background: list[asyncio.Task[None]] = []
         self._prepared = False
+
+    def _deployment_key(self) -> bytes:
+        """The key sealing shared cache values (the caches resolve it on first use)."""
+        return deployment_key(self.settings, self.database, self._environ)
 
     def encoder(self) -> TextEncoder:
         """The shared sentence encoder, loaded on first use."""

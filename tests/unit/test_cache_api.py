@@ -18,12 +18,12 @@ from smolit.cache import CacheManager
 from smolit.cache.cli import main
 from smolit.system import AgentNN
 from tests.conftest import free_port
-from tests.unit.helpers import small_system
+from tests.unit.helpers import TEST_KEY, small_system
 
 
 def cached_app(home: Path) -> tuple[AgentNN, FastAPI]:
     system = small_system(home)
-    system.cache = CacheManager.from_settings(system.settings)  # type: ignore[attr-defined]
+    system.cache = CacheManager.from_settings(system.settings, key=TEST_KEY)  # type: ignore[attr-defined]
     app = create_app(system)
     app.include_router(cache_routes.router)
     return system, app

@@ -11,7 +11,7 @@ from kombu.serialization import loads
 
 from smolit.config import Settings
 from smolit.distributed.celery_app import create_celery
-from tests.unit.test_cache_tampering import Exploit
+from tests.unit.helpers import Exploit
 
 
 def app_conf() -> dict[str, object]:

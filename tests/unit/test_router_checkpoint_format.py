@@ -14,7 +14,7 @@ from smolit.errors import ModelError
 from smolit.routing.encoder import bundled_minilm_path
 from smolit.routing.neural.encoder_net import MiniEncoder
 from smolit.routing.neural.model import RouterModel
-from tests.unit.test_cache_tampering import Exploit
+from tests.unit.helpers import Exploit
 
 
 @pytest.fixture(scope="module")
