@@ -177,6 +177,7 @@ class AgentNN:
             return
         self.settings.home.mkdir(parents=True, exist_ok=True)
         self.database.migrate()
+        self.cache.signer.resolve()  # the deployment key: configured, or made once here
         self.models.catalog.sync_config()
         specs = [AgentSpec.from_config(agent) for agent in self.settings.agents]
         self.agents.sync_from_config(specs)

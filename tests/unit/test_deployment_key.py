@@ -84,3 +84,12 @@ def test_the_server_and_a_command_seal_with_the_stored_key(tmp_path: Path) -> No
         assert served == Signer(stored_key(system.database)).seal("response", "k", b"v")
     finally:
         system.close()
+
+
+def test_a_system_with_an_unset_configured_secret_fails_at_start(tmp_path: Path) -> None:
+    system = small_system(tmp_path, security={"deployment_key_env": "SMOLIT_CACHE_KEY"})
+    try:
+        with pytest.raises(ConfigError, match="SMOLIT_CACHE_KEY"):
+            system.prepare()
+    finally:
+        system.close()

@@ -48,16 +48,25 @@ class Signer:
 
     def _secret(self) -> bytes:
         with self._lock:
+            if self._key is not None:
+                return self._key
+        # resolved outside the lock: the source may wait for the database, whose writers
+        # may be waiting for this lock; two threads resolving at once get the same key
+        key = self._source() if callable(self._source) else self._source
+        if len(key) < MIN_KEY_BYTES:
+            raise ConfigError(
+                f"the deployment key must be at least {MIN_KEY_BYTES} bytes "
+                "(security.deployment_key_env)",
+                details={"rule": "security.deployment_key_env"},
+            )
+        with self._lock:
             if self._key is None:
-                key = self._source() if callable(self._source) else self._source
-                if len(key) < MIN_KEY_BYTES:
-                    raise ConfigError(
-                        f"the deployment key must be at least {MIN_KEY_BYTES} bytes "
-                        "(security.deployment_key_env)",
-                        details={"rule": "security.deployment_key_env"},
-                    )
                 self._key = key
             return self._key
+
+    def resolve(self) -> None:
+        """Resolve the key now (at start-up), so a misconfiguration fails there."""
+        self._secret()
 
     def tag(self, kind: str, key: str, payload: bytes) -> bytes:
         message = _framed(kind.encode(), key.encode("utf-8", "surrogatepass"), payload)
