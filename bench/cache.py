@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import secrets
 import statistics
 import tempfile
 import time
@@ -26,6 +27,7 @@ import torch
 
 from smolit.cache import CachedEncoder, EmbeddingCache, MemoryCache, TensorCache
 from smolit.cache.policies import POLICIES
+from smolit.cache.signing import Signer
 from smolit.routing.encoder import SentenceTransformerEncoder
 
 WORDS = (
@@ -63,7 +65,8 @@ def corpus(size: int, seed: int = 3) -> list[str]:
 def embedding_speedup(texts: list[str], directory: Path) -> dict[str, Any]:
     encoder = SentenceTransformerEncoder()
     encoder.encode(texts[:8])  # load and warm the weights outside the timings
-    cache = EmbeddingCache(directory, 256 * 1024 * 1024)
+    # a key of its own: warm lookups verify each vector's tag, as in a deployment
+    cache = EmbeddingCache(directory, 256 * 1024 * 1024, signer=Signer(secrets.token_bytes(32)))
     cached = CachedEncoder(encoder, cache)
     started = time.perf_counter()
     cold = cached.encode(texts)

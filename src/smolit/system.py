@@ -36,6 +36,7 @@ from smolit.knowledge.updates import JOB_NAME as KNOWLEDGE_SYNC_JOB
 from smolit.knowledge.updates import KnowledgeUpdater
 from smolit.metrics.tasks import TaskRollups
 from smolit.models import ModelManager
+from smolit.models.base import GenerationResultCodec
 from smolit.models.versions import ModelVersions
 from smolit.monitor.resources import ResourceMonitor
 from smolit.routing.checkpoints import RouterCheckpoints
@@ -44,6 +45,7 @@ from smolit.routing.neural.model import RouterModel
 from smolit.routing.neural.router import NeuralRouter
 from smolit.routing.online import FeedbackLearner
 from smolit.security.atrest import load_at_rest_keys
+from smolit.security.deployment_key import deployment_key
 from smolit.security.egress import EgressPolicy
 from smolit.security.redact import register_secrets, url_password
 from smolit.security.secrets import SecretStore
@@ -115,7 +117,10 @@ class AgentNN:
         self.agents = AgentRegistry(self.database)
         self._encoder = encoder
         self._encoder_lock = threading.Lock()
-        self.cache = CacheManager.from_settings(settings)
+        self._environ = environ
+        self.cache = CacheManager.from_settings(
+            settings, key=self._deployment_key, response_codec=GenerationResultCodec()
+        )
         self.egress = EgressPolicy.from_settings(settings.security)
         self.model_versions = ModelVersions(self.database, settings.models_dir)
         self.models = models or ModelManager(
@@ -199,6 +204,10 @@ class AgentNN:
             ]
         )
 
+    def _deployment_key(self) -> bytes:
+        """The key sealing shared cache values (the caches resolve it on first use)."""
+        return deployment_key(self.settings, self.database, self._environ)
+
     def encoder(self) -> TextEncoder:
         """The shared sentence encoder, loaded on first use."""
         with self._encoder_lock:
@@ -217,6 +226,7 @@ class AgentNN:
             return
         private_home(self.settings.home)
         self.database.migrate()
+        self.cache.signer.resolve()  # the deployment key: configured, or made once here
         self.models.catalog.sync_config()
         specs = [AgentSpec.from_config(agent) for agent in self.settings.agents]
         self.agents.sync_from_config(specs)

@@ -5,10 +5,30 @@ from __future__ import annotations
 from pathlib import Path
 
 from smolit.agents.spec import AgentSpec
+from smolit.cache.signing import Signer
 from smolit.config import AgentConfig, ModelDefinition, Settings
 from smolit.models import ModelManager
 from smolit.system import AgentNN
 from smolit.testing import FakeModel, LookupEncoder
+
+
+class Exploit:
+    """Unpickling this creates ``marker``: proof that a stored value ran code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[Path]]:
+        return (Path.touch, (self.marker,))
+
+
+#: a deployment key for caches built outside a system
+TEST_KEY = b"test deployment key, 32 bytes!!!"
+
+
+def cache_signer() -> Signer:
+    return Signer(TEST_KEY)
+
 
 COOKING = AgentSpec(
     name="cooking",

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import diskcache
 import pytest
 import uvicorn
 from fastapi import FastAPI
@@ -16,14 +17,15 @@ from smolit.api import create_app
 from smolit.api.routes import cache as cache_routes
 from smolit.cache import CacheManager
 from smolit.cache.cli import main
+from smolit.cache.embedding import SealedDisk, embedding_key
 from smolit.system import AgentNN
 from tests.conftest import free_port
-from tests.unit.helpers import small_system
+from tests.unit.helpers import TEST_KEY, small_system
 
 
 def cached_app(home: Path) -> tuple[AgentNN, FastAPI]:
     system = small_system(home)
-    system.cache = CacheManager.from_settings(system.settings)  # type: ignore[attr-defined]
+    system.cache = CacheManager.from_settings(system.settings, key=TEST_KEY)  # type: ignore[attr-defined]
     app = create_app(system)
     app.include_router(cache_routes.router)
     return system, app
@@ -51,6 +53,18 @@ def test_stats_need_a_token(api: tuple[TestClient, CacheManager, dict, dict]) ->
     assert client.get("/cache").status_code == 401
     body = client.get("/cache", headers=user).json()
     assert body["caches"]["memory"]["entries"] == 1
+
+
+def test_stats_count_values_refused_from_a_shared_store(
+    api: tuple[TestClient, CacheManager, dict, dict],
+) -> None:
+    client, cache, _admin, user = api
+    key = embedding_key("lookup:8", "1", "egg")
+    with diskcache.Cache(str(cache.embedding.directory), disk=SealedDisk) as disk:
+        disk.set(key, b"written without the deployment key")
+    assert cache.embedding.get_many("lookup:8", "1", ["egg"], 8) == [None]
+    body = client.get("/cache", headers=user).json()
+    assert body["caches"]["embedding"]["rejected"] == 1
 
 
 def test_clearing_needs_an_admin(api: tuple[TestClient, CacheManager, dict, dict]) -> None:

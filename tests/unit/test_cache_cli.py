@@ -12,6 +12,7 @@ import pytest
 from smolit.cache import CachedEncoder, EmbeddingCache
 from smolit.cache.cli import main
 from smolit.testing import LookupEncoder
+from tests.unit.helpers import cache_signer
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -25,7 +26,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 def seed(home: Path) -> None:
-    cache = EmbeddingCache(home / "cache" / "embeddings", 1 << 20)
+    cache = EmbeddingCache(home / "cache" / "embeddings", 1 << 20, signer=cache_signer())
     CachedEncoder(LookupEncoder(), cache).encode(["boil an egg", "bake bread"])
     cache.close()
 

@@ -11,6 +11,7 @@ import torch
 from smolit.cache import CachedEncoder, EmbeddingCache
 from smolit.routing.encoder import TextEncoder
 from smolit.testing import LookupEncoder
+from tests.unit.helpers import cache_signer
 
 
 class CountingEncoder(TextEncoder):
@@ -28,7 +29,7 @@ class CountingEncoder(TextEncoder):
 
 
 def disk_cache(home: Path, limit: int = 1 << 20) -> EmbeddingCache:
-    return EmbeddingCache(home / "cache" / "embeddings", limit)
+    return EmbeddingCache(home / "cache" / "embeddings", limit, signer=cache_signer())
 
 
 def test_only_misses_are_encoded_in_one_batch(tmp_path: Path) -> None:

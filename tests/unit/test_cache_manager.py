@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from smolit.cache import CacheCollector, CacheManager
 from smolit.config import CacheSettings, Settings, load_settings
 from smolit.errors import ConfigError, ValidationError
+from tests.unit.helpers import TEST_KEY
 
 
 class Clock:
@@ -23,7 +24,7 @@ class Clock:
 
 def build(home: Path, clock: Clock | None = None, **cache: object) -> CacheManager:
     settings = CacheSettings.model_validate(cache)
-    return CacheManager(settings, home=home, total_mb=8, clock=clock or Clock())
+    return CacheManager(settings, home=home, total_mb=8, key=TEST_KEY, clock=clock or Clock())
 
 
 def test_each_cache_gets_its_share_of_the_budget(tmp_path: Path) -> None:
@@ -54,8 +55,8 @@ def test_an_unknown_policy_in_config_lists_the_valid_ones(tmp_path: Path) -> Non
 def test_the_queue_url_enables_the_redis_tier(tmp_path: Path) -> None:
     settings = Settings(queue="redis://127.0.0.1:1/0")
     settings.home = tmp_path
-    assert CacheManager.from_settings(settings).redis is not None
-    assert CacheManager.from_settings(Settings(home=tmp_path)).redis is None
+    assert CacheManager.from_settings(settings, key=TEST_KEY).redis is not None
+    assert CacheManager.from_settings(Settings(home=tmp_path), key=TEST_KEY).redis is None
 
 
 def test_clear_one_type_leaves_the_others(tmp_path: Path) -> None:

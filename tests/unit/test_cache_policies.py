@@ -92,7 +92,7 @@ def test_a_value_larger_than_the_cache_evicts_nothing() -> None:
     cache.set("b", "x" * 10)
     assert cache.set("huge", "x" * 31) is False
     assert "a" in cache and "b" in cache and "huge" not in cache
-    assert cache.counters.rejected == 1 and cache.counters.evictions["size"] == 0
+    assert cache.counters.oversized == 1 and cache.counters.evictions["size"] == 0
 
 
 def test_unknown_policy_lists_the_valid_ones() -> None:

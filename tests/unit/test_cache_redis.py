@@ -13,10 +13,16 @@ import torch
 
 from smolit.cache import CacheManager
 from smolit.config import CacheSettings
-from smolit.models.base import ChatMessage, GenerationParams, GenerationResult
+from smolit.models.base import (
+    ChatMessage,
+    GenerationParams,
+    GenerationResult,
+    GenerationResultCodec,
+)
 from smolit.routing.encoder import TextEncoder
 from smolit.testing import LookupEncoder
 from tests.conftest import RedisServer
+from tests.unit.helpers import TEST_KEY
 
 pytestmark = pytest.mark.redis
 
@@ -45,9 +51,17 @@ class CountingEncoder(TextEncoder):
         return self._inner.encode(texts)
 
 
-def manager(home: Path, url: str, clock: Clock | None = None) -> CacheManager:
+def manager(
+    home: Path, url: str, clock: Clock | None = None, key: bytes = TEST_KEY
+) -> CacheManager:
     return CacheManager(
-        CacheSettings(), home=home, total_mb=16, redis_url=url, clock=clock or Clock()
+        CacheSettings(),
+        home=home,
+        total_mb=16,
+        key=key,
+        redis_url=url,
+        response_codec=GenerationResultCodec(),
+        clock=clock or Clock(),
     )
 
 

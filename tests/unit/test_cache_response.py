@@ -7,7 +7,12 @@ import pytest
 
 from smolit.cache import ResponseCache
 from smolit.errors import ValidationError
-from smolit.models.base import ChatMessage, GenerationParams, GenerationResult
+from smolit.models.base import (
+    ChatMessage,
+    GenerationParams,
+    GenerationResult,
+    GenerationResultCodec,
+)
 
 MESSAGES = [ChatMessage("system", "be brief"), ChatMessage("user", "boil an egg?")]
 GREEDY = GenerationParams(max_new_tokens=32, temperature=0.0)
@@ -15,14 +20,14 @@ RESULT = GenerationResult(text="9 minutes", model="smollm2@1", completion_tokens
 
 
 def test_a_deterministic_generation_is_served_again() -> None:
-    cache = ResponseCache(1 << 20)
+    cache = ResponseCache(1 << 20, codec=GenerationResultCodec())
     assert cache.put("smollm2@1", MESSAGES, GREEDY, RESULT) is True
     assert cache.get("smollm2@1", MESSAGES, GREEDY) == RESULT
     assert cache.stats()["hits"] == 1
 
 
 def test_sampled_generations_are_never_cached() -> None:
-    cache = ResponseCache(1 << 20)
+    cache = ResponseCache(1 << 20, codec=GenerationResultCodec())
     warm = GenerationParams(temperature=0.7)
     assert cache.put("smollm2@1", MESSAGES, warm, RESULT) is False
     assert cache.get("smollm2@1", MESSAGES, warm) is None
@@ -40,13 +45,13 @@ def test_sampled_generations_are_never_cached() -> None:
 def test_another_version_prompt_or_parameter_is_a_miss(
     model: str, messages: list[ChatMessage], params: GenerationParams
 ) -> None:
-    cache = ResponseCache(1 << 20)
+    cache = ResponseCache(1 << 20, codec=GenerationResultCodec())
     cache.put("smollm2@1", MESSAGES, GREEDY, RESULT)
     assert cache.get(model, messages, params) is None
 
 
 def test_plain_mappings_key_like_dataclasses() -> None:
-    cache = ResponseCache(1 << 20)
+    cache = ResponseCache(1 << 20, codec=GenerationResultCodec())
     cache.put("m@1", MESSAGES, GREEDY, RESULT)
     plain = [{"role": m.role, "content": m.content} for m in MESSAGES]
     params = {

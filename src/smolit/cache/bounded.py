@@ -36,6 +36,9 @@ class CacheStats:
     hits: int = 0
     misses: int = 0
     #: values not cached because they were larger than the whole cache
+    oversized: int = 0
+    #: values read from a shared store (Redis, the disk) and refused: a missing or wrong
+    #: authentication tag, or a payload of the wrong shape
     rejected: int = 0
     evictions: dict[str, int] = field(default_factory=lambda: dict.fromkeys(EVICTION_REASONS, 0))
 
@@ -49,6 +52,7 @@ class CacheStats:
             "hits": self.hits,
             "misses": self.misses,
             "hit_rate": self.hit_rate,
+            "oversized": self.oversized,
             "rejected": self.rejected,
             "evictions": dict(self.evictions),
         }
@@ -164,7 +168,7 @@ class BoundedCache:
         """Cache ``value`` measured as ``size`` bytes for ``lifetime`` seconds."""
         with self._lock:
             if size > self.limit_bytes:
-                self.counters.rejected += 1
+                self.counters.oversized += 1
                 self._store.pop(key, None)  # the old value is stale now
                 return False
             self._store[key] = Entry(value, size, self._clock() + lifetime)

@@ -17,12 +17,14 @@ import typer
 from smolit.cache.embedding import EmbeddingCache
 from smolit.cache.manager import CACHE_TYPES, MB, check_type, embeddings_dir, shared_redis_url
 from smolit.cache.redis_tier import RedisTier
+from smolit.cache.signing import Signer
 from smolit.cli import output
 from smolit.cli.client import call
 from smolit.cli.entry import run
 from smolit.cli.options import ConfigOption, HomeOption, JsonOption, TokenOption, UrlOption
 from smolit.config import Settings, load_settings, process_environment
 from smolit.errors import StorageError, ValidationError
+from smolit.security.deployment_key import deployment_key_source
 
 IN_PROCESS_NOTE = (
     "in-memory caches live in the server process: set SMOLIT_URL and SMOLIT_TOKEN "
@@ -57,6 +59,8 @@ class _StoredTiers:
             int(settings.system.cache_size * MB * share),
             policy=settings.cache.policy,
             default_ttl=settings.cache.default_ttl,
+            # resolved only if a value is read or written: clearing and counting are not
+            signer=Signer(deployment_key_source(settings, process_environment())),
         )
         url = shared_redis_url(settings)
         self.redis = RedisTier(url) if url else None
@@ -156,7 +160,18 @@ def stats(
             return
         rows = [_row(name, s) for name, s in body["caches"].items()]
         output.table(
-            ["cache", "entries", "bytes", "limit", "hits", "misses", "hit rate", "evictions"], rows
+            [
+                "cache",
+                "entries",
+                "bytes",
+                "limit",
+                "hits",
+                "misses",
+                "hit rate",
+                "rejected",
+                "evictions",
+            ],
+            rows,
         )
         return
     tiers = _StoredTiers(load_settings(config, home))
@@ -183,6 +198,7 @@ def _row(name: str, s: dict[str, Any]) -> list[str]:
         str(s["hits"]),
         str(s["misses"]),
         rate,
+        str(s["rejected"]),
         evictions,
     ]
 

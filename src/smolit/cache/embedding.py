@@ -5,6 +5,12 @@ fine-tuned or replaced encoder never reads another's vectors. The disk tier live
 ``<home>/cache/embeddings/``; diskcache is safe for several processes at once, so the
 server, its workers and ``python -m smolit.cache`` can all use it. A corrupt cache file
 is detected, discarded and rebuilt empty: embeddings can always be computed again.
+
+Vectors are raw float32 bytes sealed with the deployment key (``Signer``) on disk and in
+Redis. ``SealedDisk`` keeps diskcache from unpickling anything in ``cache.db``: keys are
+strings, values raw bytes in the database; a row in any other mode (pickle, a file) is
+refused, and so is a value without this deployment's tag for its key. A refused value is
+a miss, counted as ``rejected``.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import torch
 from smolit.cache.bounded import CacheStats, check_ttl
 from smolit.cache.policies import PolicyName, check_policy
 from smolit.cache.redis_tier import RedisTier
+from smolit.cache.signing import Signer, refuse
 from smolit.errors import ValidationError
 from smolit.storage.private import private_file
 
@@ -39,6 +46,43 @@ DISK_POLICIES: dict[PolicyName, str] = {
     "fifo": "least-recently-stored",
     "ttl": "least-recently-stored",
 }
+
+
+class _Refused:
+    """What ``SealedDisk.fetch`` gives for a row stored in a refused mode."""
+
+
+REFUSED = _Refused()
+
+
+class SealedDisk(diskcache.Disk):
+    """diskcache's serialisation cut down to what cannot run code: string keys, values as
+    raw bytes inside ``cache.db``. A row stored in pickle, text or file mode (only a
+    doctored ``cache.db`` has one) reads as ``REFUSED``; pickled keys are refused; no file
+    a row names is ever read or deleted."""
+
+    def put(self, key: Any) -> Any:
+        if type(key) is not str:
+            raise TypeError(f"embedding cache keys are strings, not {type(key).__qualname__}")
+        return key, True
+
+    def get(self, key: Any, raw: bool) -> Any:
+        if not raw or type(key) is not str:
+            raise TypeError("refused a non-string key in the embedding cache")
+        return key
+
+    def store(self, value: Any, read: bool, key: Any = diskcache.core.UNKNOWN) -> tuple[Any, ...]:
+        if read or type(value) is not bytes:
+            raise TypeError(f"embedding cache values are bytes, not {type(value).__qualname__}")
+        return 0, diskcache.core.MODE_RAW, None, sqlite3.Binary(value)
+
+    def fetch(self, mode: int, filename: Any, value: Any, read: bool) -> Any:
+        if mode == diskcache.core.MODE_RAW and filename is None and type(value) is bytes:
+            return value
+        return REFUSED
+
+    def remove(self, file_path: Any) -> None:
+        """Nothing: this disk writes no files, so a file a row names is not its own."""
 
 
 def embedding_key(encoder_id: str, version: str, text: str) -> str:
@@ -67,9 +111,11 @@ class EmbeddingCache:
         *,
         policy: str = "lru",
         default_ttl: float = 3600,
+        signer: Signer,
         redis: RedisTier | None = None,
     ) -> None:
         self.directory = directory
+        self.signer = signer
         self.limit_bytes = limit_bytes
         self.policy = check_policy(policy)
         self.default_ttl = check_ttl(default_ttl, 3600)
@@ -88,6 +134,7 @@ class EmbeddingCache:
             str(self.directory),
             size_limit=max(self.limit_bytes, 1),
             eviction_policy=DISK_POLICIES[self.policy],
+            disk=SealedDisk,
             cull_limit=0,  # this class culls after each write, counting what left
         )
 
@@ -133,13 +180,15 @@ class EmbeddingCache:
             return [None] * len(texts)
         keys = [embedding_key(encoder_id, version, text) for text in texts]
         raws = self._disk_call(lambda c: [c.get(key) for key in keys], [None] * len(keys))
-        found = [_from_bytes(raw, dimension) for raw in raws]
+        found = [
+            self._vector(key, raw, dimension, "disk") for key, raw in zip(keys, raws, strict=True)
+        ]
         missing = [i for i, vector in enumerate(found) if vector is None]
         if missing and self.redis is not None:
             shared = self.redis.get_many(KIND, [keys[i] for i in missing])
             copies: dict[str, bytes] = {}
             for i, raw in zip(missing, shared, strict=True):
-                vector = _from_bytes(raw, dimension)
+                vector = self._vector(keys[i], raw, dimension, "Redis")
                 if vector is not None and raw is not None:
                     found[i] = vector
                     copies[keys[i]] = raw
@@ -149,6 +198,22 @@ class EmbeddingCache:
         self.counters.hits += hits
         self.counters.misses += len(texts) - hits
         return found
+
+    def _vector(self, key: str, raw: Any, dimension: int, store: str) -> torch.Tensor | None:
+        """The vector sealed in ``raw``; None when absent or refused (counted, logged)."""
+        if raw is None:
+            return None
+        if raw is REFUSED:
+            refuse(self.counters, KIND, key, store, "stored in a mode that is not raw bytes")
+            return None
+        payload = self.signer.open(KIND, key, raw)
+        if payload is None:
+            refuse(self.counters, KIND, key, store, "missing or wrong HMAC tag")
+            return None
+        vector = _from_bytes(payload, dimension)
+        if vector is None:
+            refuse(self.counters, KIND, key, store, f"not {dimension} float32 values")
+        return vector
 
     def put_many(
         self,
@@ -164,9 +229,10 @@ class EmbeddingCache:
         if self.limit_bytes == 0 or not texts:
             return
         lifetime = check_ttl(ttl, self.default_ttl)
+        keys = [embedding_key(encoder_id, version, text) for text in texts]
         items = {
-            embedding_key(encoder_id, version, text): _to_bytes(vector)
-            for text, vector in zip(texts, vectors, strict=True)
+            key: self.signer.seal(KIND, key, _to_bytes(vector))
+            for key, vector in zip(keys, vectors, strict=True)
         }
         self._write_disk(items, lifetime)
         if self.redis is not None:

@@ -6,7 +6,8 @@ responses are shared between processes through Redis. ``start()`` sweeps this pr
 memory caches every ``cache.cleanup_interval`` seconds in a daemon thread; ``stop()`` ends
 it. The stores processes share (the embedding cache on disk; Redis expires its own keys)
 are swept by ``cleanup_shared``, which the deployment runs once per interval as the
-``cache-cleanup`` job.
+``cache-cleanup`` job. What goes to those shared stores is sealed with the deployment key
+(``key``), which the composition root resolves (``smolit.security.deployment_key``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from smolit.cache.embedding import EmbeddingCache
 from smolit.cache.encoder import CachedEncoder
 from smolit.cache.policies import Clock
 from smolit.cache.redis_tier import RedisTier
-from smolit.cache.response import ResponseCache
+from smolit.cache.response import JsonCodec, ResponseCache
+from smolit.cache.signing import KeySource, Signer
 from smolit.cache.tensor import TensorCache
 from smolit.config import CacheSettings, Settings
 from smolit.errors import ValidationError
@@ -76,13 +78,18 @@ class CacheManager:
         *,
         home: Path,
         total_mb: int,
+        key: KeySource,
         redis_url: str | None = None,
+        response_codec: JsonCodec | None = None,
         clock: Clock = time.monotonic,
         disk_embeddings: bool = True,
     ) -> None:
-        """``disk_embeddings=False`` turns the embedding cache off (with encryption at
-        rest: vectors of private text are not kept in the clear on disk)."""
+        """``key``: the deployment key (or what resolves it on first use); ``response_codec``
+        maps the response cache's values to JSON (plain JSON data by default);
+        ``disk_embeddings=False`` turns the embedding cache off (with encryption at rest:
+        vectors of private text are not kept in the clear on disk)."""
         self.settings = settings
+        self.signer = Signer(key)
         self.total_bytes = total_mb * MB
         shares = settings.shares
         common: dict[str, Any] = {"policy": settings.policy, "default_ttl": settings.default_ttl}
@@ -92,22 +99,37 @@ class CacheManager:
         self.embedding = EmbeddingCache(
             embeddings_dir(home),
             self._share(shares.embedding) if disk_embeddings else 0,
+            signer=self.signer,
             redis=self.redis,
             **common,
         )
         self.response = ResponseCache(
-            self._share(shares.response), redis=self.redis, clock=clock, **common
+            self._share(shares.response),
+            redis=self.redis,
+            signer=self.signer,
+            codec=response_codec,
+            clock=clock,
+            **common,
         )
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, clock: Clock = time.monotonic) -> CacheManager:
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        key: KeySource,
+        response_codec: JsonCodec | None = None,
+        clock: Clock = time.monotonic,
+    ) -> CacheManager:
         return cls(
             settings.cache,
             home=settings.home,
             total_mb=settings.system.cache_size,
+            key=key,
             redis_url=shared_redis_url(settings),
+            response_codec=response_codec,
             clock=clock,
             disk_embeddings=not (
                 settings.security.encryption_key_env or settings.security.encryption_key_file

@@ -12,8 +12,9 @@ from smolit.cache.policies import EVICTION_REASONS
 
 
 class CacheCollector(Collector):
-    """Per cache: hits, misses, hit rate, evictions by reason, entries, bytes, limit;
-    the tensor cache's bytes per device and whether the Redis tier is reachable."""
+    """Per cache: hits, misses, hit rate, evictions by reason, values refused from a
+    shared store (``rejected``), entries, bytes, limit; the tensor cache's bytes per device
+    and whether the Redis tier is reachable."""
 
     def __init__(self, cache: CacheManager) -> None:
         self._cache = cache
@@ -25,6 +26,11 @@ class CacheCollector(Collector):
         evictions = CounterMetricFamily(
             "smolit_cache_evictions", "Entries evicted, by reason", labels=["cache", "reason"]
         )
+        rejected = CounterMetricFamily(
+            "smolit_cache_rejected",
+            "Values read from a shared store and refused (bad HMAC tag, mode or shape)",
+            labels=labels,
+        )
         rate = GaugeMetricFamily("smolit_cache_hit_rate", "Hits per lookup", labels=labels)
         entries = GaugeMetricFamily("smolit_cache_entries", "Entries held", labels=labels)
         size = GaugeMetricFamily("smolit_cache_bytes", "Bytes held", labels=labels)
@@ -35,12 +41,13 @@ class CacheCollector(Collector):
             misses.add_metric([name], s["misses"])
             for reason in EVICTION_REASONS:
                 evictions.add_metric([name, reason], s["evictions"][reason])
+            rejected.add_metric([name], s["rejected"])
             if s["hit_rate"] is not None:
                 rate.add_metric([name], s["hit_rate"])
             entries.add_metric([name], s["entries"])
             size.add_metric([name], s["bytes"])
             limit.add_metric([name], s["limit_bytes"])
-        yield from (hits, misses, evictions, rate, entries, size, limit)
+        yield from (hits, misses, evictions, rejected, rate, entries, size, limit)
         devices = GaugeMetricFamily(
             "smolit_cache_tensor_bytes", "Tensor cache bytes per device", labels=["device"]
         )

@@ -4,6 +4,11 @@ A response is keyed by the model *version* key (``name@version``: a promoted new
 never serves the old one's answers), the messages and every generation parameter. Other
 temperatures sample, so their calls are neither looked up nor stored. With a Redis tier,
 one worker's answer is a hit for every other worker.
+
+Responses leave the process as JSON through a ``JsonCodec`` (the model manager's maps a
+``GenerationResult``), sealed with the deployment key (``Signer``). A value read from Redis
+that is not sealed with this deployment's key for this very key, or that does not parse
+into the codec's shape, is a miss, counted as ``rejected``: nothing read is executed.
 """
 
 from __future__ import annotations
@@ -12,19 +17,49 @@ import dataclasses
 import hashlib
 import json
 import logging
-import pickle
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
-from smolit.cache.bounded import MISSING, BoundedCache, check_ttl, pickled
+from smolit.cache.bounded import MISSING, BoundedCache, check_ttl
 from smolit.cache.policies import Clock
 from smolit.cache.redis_tier import RedisTier
-from smolit.errors import ValidationError
+from smolit.cache.signing import Signer, refuse
+from smolit.errors import ConfigError, ValidationError
 
 logger = logging.getLogger(__name__)
 
 KIND = "response"
+
+
+class JsonCodec(Protocol):
+    """A cached value as JSON data and back; ``load`` raises ``ValueError`` (or
+    ``TypeError``) for data of any other shape than ``dump`` writes."""
+
+    def dump(self, value: Any) -> Any: ...
+
+    def load(self, data: Any) -> Any: ...
+
+
+class PlainJson:
+    """Values that are JSON data already (mappings, lists, strings, numbers)."""
+
+    def dump(self, value: Any) -> Any:
+        return value
+
+    def load(self, data: Any) -> Any:
+        return data
+
+
+def _encoded(codec: JsonCodec, value: Any) -> bytes:
+    try:
+        return json.dumps(codec.dump(value), separators=(",", ":")).encode("ascii")
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ValidationError(
+            f"cannot cache a response of type {type(value).__qualname__}: it is not JSON "
+            f"data for this cache's codec ({exc})",
+            details={"type": type(value).__qualname__},
+        ) from exc
 
 
 def _plain(value: Any) -> Any:
@@ -71,7 +106,7 @@ def is_deterministic(params: Any) -> bool:
 
 
 class ResponseCache:
-    """Generation results in memory, measured by pickled size, and in Redis if given."""
+    """Generation results in memory, measured by their JSON size, and in Redis if given."""
 
     def __init__(
         self,
@@ -80,12 +115,18 @@ class ResponseCache:
         policy: str = "lru",
         default_ttl: float = 3600,
         redis: RedisTier | None = None,
+        signer: Signer | None = None,
+        codec: JsonCodec | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
+        if redis is not None and signer is None:
+            raise ConfigError("a response cache shared through Redis needs a deployment key")
         self.memory = BoundedCache(
             KIND, limit_bytes, policy=policy, default_ttl=default_ttl, clock=clock
         )
         self.redis = redis
+        self.signer = signer
+        self.codec: JsonCodec = codec or PlainJson()
         #: lookups and stores skipped because the generation samples (temperature > 0)
         self.skipped = 0
         self.redis_hits = 0
@@ -103,17 +144,21 @@ class ResponseCache:
         return None if value is MISSING else value
 
     def _from_redis(self, key: str) -> Any:
-        assert self.redis is not None
+        assert self.redis is not None and self.signer is not None
         raw = self.redis.get_many(KIND, [key])[0]
         if raw is None:
             return MISSING
+        payload = self.signer.open(KIND, key, raw)
+        if payload is None:
+            refuse(self.memory.counters, KIND, key, "Redis", "missing or wrong HMAC tag")
+            return MISSING
         try:
-            value = pickle.loads(raw)
-        except Exception as exc:  # a foreign or truncated value: treat it as absent
-            logger.warning("ignoring an unreadable cached response in Redis: %s", exc)
+            value = self.codec.load(json.loads(payload))
+        except (ValueError, TypeError, RecursionError) as exc:
+            refuse(self.memory.counters, KIND, key, "Redis", f"{type(exc).__name__}: {exc}")
             return MISSING
         self.redis_hits += 1
-        self.memory.put_sized(key, value, len(raw), self.memory.default_ttl)
+        self.memory.put_sized(key, value, len(payload), self.memory.default_ttl)
         return value
 
     def put(
@@ -126,10 +171,10 @@ class ResponseCache:
             return False
         key = response_key(model_key, messages, params)
         lifetime = check_ttl(ttl, self.memory.default_ttl)
-        raw = pickled(result)
-        stored = self.memory.put_sized(key, result, len(raw), lifetime)
-        if stored and self.redis is not None:
-            self.redis.set_many(KIND, {key: raw}, lifetime)
+        payload = _encoded(self.codec, result)
+        stored = self.memory.put_sized(key, result, len(payload), lifetime)
+        if stored and self.redis is not None and self.signer is not None:
+            self.redis.set_many(KIND, {key: self.signer.seal(KIND, key, payload)}, lifetime)
         return stored
 
     def expire(self) -> int:

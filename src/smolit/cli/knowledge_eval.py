@@ -15,11 +15,12 @@ import typer
 from smolit.cache import CacheManager
 from smolit.cli import output
 from smolit.cli.options import HomeOption, JsonOption
-from smolit.config import load_settings
+from smolit.config import load_settings, process_environment
 from smolit.errors import ValidationError
 from smolit.knowledge.evaluation import run_evaluation
 from smolit.knowledge.records import SEARCH_MODES, SearchMode
 from smolit.routing.encoder import BUNDLED_MINILM, SentenceTransformerEncoder
+from smolit.security.deployment_key import deployment_key_source
 
 
 def _progress(message: str) -> None:
@@ -56,7 +57,9 @@ def eval_command(
             )
         modes.append(name)
     settings = load_settings(None, home)
-    cache = CacheManager.from_settings(settings)
+    cache = CacheManager.from_settings(
+        settings, key=deployment_key_source(settings, process_environment())
+    )
     try:
         # the embedding cache under SMOLIT_HOME makes a second run on the same corpus fast
         result = run_evaluation(

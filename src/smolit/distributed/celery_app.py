@@ -1,10 +1,12 @@
 """The Celery application of the distributed mode: Redis broker, no result backend.
 
 Results, task state and everything else live in the database; Celery only carries task
-ids. ``acks_late`` with ``reject_on_worker_lost`` returns a message to the queue when the
-process running it dies; the re-queue job (``TaskManager.requeue_due``) covers the rest
-(a whole worker SIGKILLed, a message lost with the broker), and the database claim makes a
-task run once even when its id is delivered twice.
+ids, as JSON: pickle is neither sent nor accepted, so a message written into Redis by
+someone else can never run code in a worker. ``acks_late`` with ``reject_on_worker_lost``
+returns a message to the queue when the process running it dies; the re-queue job
+(``TaskManager.requeue_due``) covers the rest (a whole worker SIGKILLed, a message lost with
+the broker), and the database claim makes a task run once even when its id is delivered
+twice.
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ def create_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_ignore_result=True,
+        # JSON only, in and out: a pickled message is refused before it is decoded
+        task_serializer="json",
+        result_serializer="json",
+        event_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from smolit.config import ModelDefinition
 from smolit.security.egress import EgressPolicy
@@ -42,6 +43,39 @@ class GenerationResult:
     #: seconds from the call to the first generated token, when the backend can tell
     first_token_seconds: float | None = None
     extra: dict[str, str] = field(default_factory=dict)
+
+
+#: the JSON types of each ``GenerationResult`` field, as the response cache stores it
+_RESULT_FIELDS: dict[str, tuple[type, ...]] = {
+    "text": (str,),
+    "model": (str,),
+    "prompt_tokens": (int,),
+    "completion_tokens": (int,),
+    "seconds": (int, float),
+    "finish_reason": (str,),
+    "first_token_seconds": (int, float, type(None)),
+    "extra": (dict,),
+}
+
+
+class GenerationResultCodec:
+    """``GenerationResult`` as JSON data and back, for the response cache other processes
+    share: ``load`` accepts exactly the fields ``dump`` writes, each of its JSON type."""
+
+    def dump(self, value: Any) -> dict[str, Any]:
+        if not isinstance(value, GenerationResult):
+            raise TypeError(f"expected a GenerationResult, not {type(value).__qualname__}")
+        return dataclasses.asdict(value)
+
+    def load(self, data: Any) -> GenerationResult:
+        if not isinstance(data, dict) or set(data) != set(_RESULT_FIELDS):
+            raise ValueError("not a generation result: the fields differ")
+        for name, types in _RESULT_FIELDS.items():
+            if isinstance(data[name], bool) or not isinstance(data[name], types):
+                raise ValueError(f"not a generation result: {name!r} has the wrong type")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in data["extra"].items()):
+            raise ValueError("not a generation result: 'extra' must map strings to strings")
+        return GenerationResult(**data)
 
 
 @dataclass(frozen=True)

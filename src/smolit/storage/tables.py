@@ -235,3 +235,14 @@ class MetricRollupRow(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     owner: Mapped[str | None] = mapped_column(String(200))
+
+
+class DeploymentKeyRow(Base):
+    """A random key generated once for the whole deployment (base64), e.g. the key that
+    authenticates values in shared caches."""
+
+    __tablename__ = "deployment_keys"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -36,7 +36,10 @@ class MiniEncoder(nn.Module, TextEncoder):
         try:
             with quiet_loading():
                 tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-                model = AutoModel.from_pretrained(str(path), local_files_only=True)
+                # safetensors only: a pickled pytorch_model.bin is never read
+                model = AutoModel.from_pretrained(
+                    str(path), local_files_only=True, use_safetensors=True
+                )
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot load the router encoder from {path}: {exc}") from exc
         total = len(model.encoder.layer)

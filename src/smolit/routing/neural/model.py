@@ -3,8 +3,12 @@
 A trained model may also keep its training examples' vectors (``Neighbours``): its own
 labels are then scored by their nearest examples instead of their mean prototype.
 
-Saved as a directory: ``encoder/`` (Hugging Face format), ``prototypes.pt`` and
-``router.json`` (labels, scale, threshold, metadata). Nothing in it is pickled code.
+Saved as a directory: ``encoder/`` (Hugging Face format, safetensors weights),
+``prototypes.safetensors`` and ``router.json`` (labels, scale, threshold, metadata).
+Nothing in it is pickled: checkpoints live in the model registry, which other processes
+and backups share, so reading one must never run code. The one legacy exception: a
+checkpoint written before safetensors keeps its ``prototypes.pt``, which is read only
+through torch's ``weights_only`` loader (tensors and plain containers, no code).
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from pickle import UnpicklingError
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 
 from smolit.errors import ModelError
 from smolit.routing.encoder import TextEncoder
@@ -25,6 +32,9 @@ from smolit.routing.neural.encoder_net import MiniEncoder
 from smolit.routing.neural.static import StaticEncoder
 
 FORMAT_VERSION = 1
+TENSORS_FILE = "prototypes.safetensors"
+#: how checkpoints written before safetensors hold their tensors (read, never written)
+LEGACY_TENSORS_FILE = "prototypes.pt"
 OOS = "oos"
 
 
@@ -265,12 +275,12 @@ class RouterModel:
         encoder.save(directory / "encoder")
         tensors = {"prototypes": self.prototypes.contiguous()}
         if self.static is not None:
-            tensors["static_table"] = self.static.encoder.save_table()
+            tensors["static_table"] = self.static.encoder.save_table().contiguous()
             tensors["static_prototypes"] = self.static.prototypes.contiguous()
         if self.neighbours is not None:
-            tensors["neighbour_vectors"] = self.neighbours.vectors.to(torch.float16)
+            tensors["neighbour_vectors"] = self.neighbours.vectors.to(torch.float16).contiguous()
             tensors["neighbour_owners"] = self.neighbours.owners.contiguous()
-        torch.save(tensors, directory / "prototypes.pt")
+        save_file({k: v.detach().cpu() for k, v in tensors.items()}, directory / TENSORS_FILE)
         document = {
             "format": FORMAT_VERSION,
             "labels": self.labels,
@@ -295,8 +305,8 @@ class RouterModel:
     def load(cls, directory: Path) -> RouterModel:
         try:
             document = json.loads((directory / "router.json").read_text(encoding="utf-8"))
-            tensors = torch.load(directory / "prototypes.pt", weights_only=True)
-        except (OSError, ValueError, RuntimeError) as exc:
+            tensors = _load_tensors(directory)
+        except (OSError, ValueError, RuntimeError, SafetensorError, UnpicklingError) as exc:
             raise ModelError(f"cannot read router checkpoint {directory}: {exc}") from exc
         if document.get("format") != FORMAT_VERSION:
             raise ModelError(
@@ -317,6 +327,18 @@ class RouterModel:
             _load_static(document.get("static"), tensors, encoder),
             _load_neighbours(document.get("neighbours"), tensors, len(labels)),
         )
+
+
+def _load_tensors(directory: Path) -> dict[str, torch.Tensor]:
+    """The checkpoint's tensors: safetensors, or a legacy file through ``weights_only``."""
+    if (directory / TENSORS_FILE).exists() or not (directory / LEGACY_TENSORS_FILE).exists():
+        return load_file(directory / TENSORS_FILE)
+    tensors = torch.load(directory / LEGACY_TENSORS_FILE, weights_only=True)
+    if not isinstance(tensors, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in tensors.items()
+    ):
+        raise ValueError(f"{LEGACY_TENSORS_FILE} does not hold named tensors")
+    return tensors
 
 
 def _load_static(
