@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from smolit.api.deps import PrincipalDep, SystemDep
 from smolit.errors import SmolitError, ValidationError
 from smolit.models.base import ChatMessage, GenerationParams, GenerationResult
+from smolit.security.permissions import require_privilege
 from smolit.security.tokens import Principal
 from smolit.system import AgentNN
 
@@ -193,6 +194,12 @@ async def chat_completions(
     """Chat with a registered model, or with the whole system as ``agent-nn``."""
     if body.model == ROUTED_MODEL:
         return await _routed(system, body, principal)
+    require_privilege(
+        principal,
+        system.settings.security.privileged_roles,
+        f"calling a model directly through /v1 (model {body.model!r}; "
+        f"{ROUTED_MODEL!r} is open to every token)",
+    )
     params = await asyncio.to_thread(_params, system, body)
     messages = body.chat()
     if not body.stream:
