@@ -211,6 +211,13 @@ def test_v1_models_lists_agent_nn_and_the_models(api: Api) -> None:
     assert ids[0] == "agent-nn" and {"canned", "fake"} <= set(ids)
 
 
+def test_registering_an_unknown_backend_is_422_not_500(api: Api) -> None:
+    client, admin, _ = api
+    body = {"name": "m", "definition": {"backend": "nope"}}
+    response = client.post("/models", json=body, headers=admin)
+    assert response.status_code == 422 and "unknown model backend 'nope'" in response.text
+
+
 def test_direct_model_call_from_a_user_is_403_naming_the_rule(api: Api) -> None:
     client, _, user = api
     response = chat(client, user, model="canned")
