@@ -241,3 +241,15 @@ def test_a_body_with_ten_thousand_unknown_keys_gets_a_short_answer(hostile: Host
     )
     assert response.status_code == 422 and len(response.content) < 10_000
     assert response.json()["error"]["details"]["more_problems"] == 9_980
+
+
+def test_a_collection_name_with_a_trailing_newline_is_refused(hostile: Hostile) -> None:
+    document = hostile.system.settings.home / "eggs.md"
+    document.write_text("# Eggs\n\nboil them\n")
+    before = hostile.stored()
+    body = {"location": str(document), "sync": False}
+    response = hostile.client.post(
+        "/knowledge/cooking%0A/sources", json=body, headers=hostile.tokens["admin"]
+    )
+    assert response.status_code == 422 and "invalid collection name" in response.text
+    assert hostile.stored() == before
