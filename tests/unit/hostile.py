@@ -13,6 +13,17 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+#: the fields an agent is created or changed with
+AGENT_FIELDS: dict[str, Any] = {
+    "description": "d",
+    "examples": ["e"],
+    "skills": {"s": ["x"]},
+    "system_prompt": "p",
+    "model": "fake",
+    "knowledge_collection": "cooking",
+    "enabled": True,
+    "cache_responses": False,
+}
 #: a valid body per JSON operation; hostile variants replace one leaf at a time
 VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/tasks"): {
@@ -22,27 +33,8 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "idempotency_key": "k",
     },
     ("POST", "/tasks/{task_id}/feedback"): {"success": True, "rating": 3, "comment": "ok"},
-    ("POST", "/agents"): {
-        "name": "hostile",
-        "description": "d",
-        "examples": ["e"],
-        "skills": {"s": ["x"]},
-        "system_prompt": "p",
-        "model": "fake",
-        "knowledge_collection": "cooking",
-        "enabled": True,
-        "cache_responses": False,
-    },
-    ("PATCH", "/agents/{name}"): {
-        "description": "d",
-        "examples": ["e"],
-        "skills": {"s": ["x"]},
-        "system_prompt": "p",
-        "model": "fake",
-        "knowledge_collection": "cooking",
-        "enabled": True,
-        "cache_responses": False,
-    },
+    ("POST", "/agents"): {"name": "hostile", **AGENT_FIELDS},
+    ("PATCH", "/agents/{name}"): AGENT_FIELDS,
     ("POST", "/tokens"): {"user": "eve", "role": "user", "name": "n"},
     ("POST", "/models"): {
         "name": "m",

@@ -8,22 +8,22 @@ error shape, and nothing stored by a refused request.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from smolit.api import create_app
 from smolit.storage.tables import Base
 from smolit.system import AgentNN
 from smolit.testing import FakeModel
-from tests.conftest import POSTGRES_ADMIN_URL
+from tests.conftest import private_postgres_database
 from tests.unit.helpers import small_system
 from tests.unit.hostile import (
     MUTATING,
@@ -122,41 +122,24 @@ def _error(body: str) -> dict[str, Any] | None:
     return error
 
 
-def _postgres_url() -> Iterator[str]:
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"smolit_test_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - no server: skip the PostgreSQL half
-        admin.dispose()
-        pytest.skip(f"no PostgreSQL server at 127.0.0.1:5432 ({exc.__class__.__name__})")
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def hostile(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Hostile]:
     home = tmp_path_factory.mktemp(request.param)
-    urls = _postgres_url() if request.param == "postgresql" else iter([None])
-    url = next(urls)
-    system = small_system(home, FakeModel(default="fake answer"), storage=url)
-    app = create_app(system)
-    with TestClient(app, raise_server_exceptions=False) as client, ThreadPoolExecutor(1) as pool:
+    with ExitStack() as stack:
+        postgres = request.param == "postgresql"
+        url = stack.enter_context(private_postgres_database()) if postgres else None
+        system = small_system(home, FakeModel(default="fake answer"), storage=url)
+        app = create_app(system)
+        client = stack.enter_context(TestClient(app, raise_server_exceptions=False))
+        pool = stack.enter_context(ThreadPoolExecutor(1))
         system.knowledge.add_document("cooking", "Eggs", "boil an egg for seven minutes", "e.md")
-        admin = system.tokens.create("root", "admin").secret
-        user = system.tokens.create("bob", "user").secret
         tokens = {
-            r: {"Authorization": f"Bearer {t}"} for r, t in zip(ROLES, (admin, user), strict=True)
+            role: {"Authorization": f"Bearer {system.tokens.create(role, role).secret}"}
+            for role in ROLES
         }
         yield Hostile(client, system, tokens, pool, app.openapi())
-    next(urls, None)
 
 
 def test_every_json_operation_has_a_valid_body_with_every_field(hostile: Hostile) -> None:
