@@ -24,24 +24,28 @@ DB_INT_MAX = 2**31 - 1
 
 def plain_text(value: T) -> T:
     """``value`` unchanged, when no string in it (dict keys included) holds a NUL or a
-    lone surrogate; else a ``ValueError`` that pydantic reports against the field."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("contains a NUL character (U+0000), which is not allowed")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError(
-                "contains a lone UTF-16 surrogate, which is not valid Unicode"
-            ) from None
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            plain_text(key)
-            plain_text(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            plain_text(item)
+    lone surrogate; else a ``ValueError`` that pydantic reports against the field.
+    Iterative, so that no nesting the JSON parser accepts can exhaust the stack here."""
+    pending: list[Any] = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
     return value
+
+
+def _check_text(text: str) -> None:
+    if "\x00" in text:
+        raise ValueError("contains a NUL character (U+0000), which is not allowed")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("contains a lone UTF-16 surrogate, which is not valid Unicode") from None
 
 
 Text = Annotated[str, BeforeValidator(plain_text)]

@@ -48,7 +48,7 @@ class SyncRequest(BaseModel):
     )
 
 
-def _collection_view(system: AgentNN, name: PathName) -> dict[str, Any]:
+def _collection_view(system: AgentNN, name: str) -> dict[str, Any]:
     stats = system.knowledge.stats(name)
     return {"name": name, **stats, "sources": len(system.knowledge.sources(name))}
 
@@ -215,7 +215,7 @@ async def upload_document(
     return {"documents": [d.to_dict() for d in documents], "report": report.to_dict()}
 
 
-async def _document_in(system: AgentNN, collection: PathName, document_id: PathName) -> None:
+async def _document_in(system: AgentNN, collection: str, document_id: str) -> None:
     document = await asyncio.to_thread(system.knowledge.get_document, document_id)
     if document.collection != collection:
         raise NotFoundError(
