@@ -61,55 +61,38 @@ class Hostile:
         counts.update({f"knowledge.{k}": v for k, v in stats.items() if isinstance(v, int)})
         return counts
 
-    def send(self, case: Case, role: str, headers: dict[str, str] | None = None) -> list[str]:
-        """Problems with the answer to ``case`` (none when it is well refused or harmless)."""
+    def send(self, case: Case, role: str, must_refuse: bool = False) -> list[str]:
+        """Problems with the answer to ``case`` (none when it is well refused or harmless);
+        with ``must_refuse``, anything but a 422 naming the field is one too."""
         before = self.stored() if case.method in MUTATING else None
-        all_headers = {**self.tokens[role], "Content-Type": "application/json", **(headers or {})}
+        headers = {**self.tokens[role], "Content-Type": "application/json"}
         future = self.pool.submit(
-            self.client.request, case.method, case.url, content=case.content, headers=all_headers
+            self.client.request, case.method, case.url, content=case.content, headers=headers
         )
         try:
             response = future.result(timeout=REQUEST_TIMEOUT)
         except FutureTimeout:
             return [f"{role} {case.describe()}: no answer in {REQUEST_TIMEOUT} s"]
-        where = f"{role} {case.describe()} -> {response.status_code}"
-        if response.status_code >= 500:
-            return [f"{where}: {response.text[:300]}"]
-        if response.status_code < 400:
-            return []
-        problems = []
-        error = _error(response.text)
-        if error is None:
-            problems.append(f"{where}: not the error shape: {response.text[:200]}")
-        if before is not None and self.stored() != before:
-            problems.append(f"{where}: a refused request stored something")
-        return problems
+        where = f"{role} {case.describe()} -> {response.status_code}: {response.text[:200]}"
+        status, error = response.status_code, _error(response.text)
+        if status >= 500 or (status >= 400 and error is None):
+            return [where]
+        if before is not None and status >= 400 and self.stored() != before:
+            return [f"{where}: a refused request stored something"]
+        if not must_refuse or (status == 403 and role == "user"):
+            return []  # or refused before the body matters
+        if case.ignorable and status < 300:
+            return []  # an unknown field, ignored
+        named = case.field is None or (error is not None and case.field in error["message"])
+        return [] if status == 422 and named else [f"{where}: not a 422 naming {case.field}"]
 
     def sweep(self, cases: Iterable[Case], must_refuse: bool = False) -> list[str]:
-        problems: list[str] = []
-        for case in cases:
-            for role in ROLES:
-                problems += self.send(case, role)
-                if must_refuse:
-                    problems += self.refused_naming_field(case, role)
-        return problems
-
-    def refused_naming_field(self, case: Case, role: str) -> list[str]:
-        response = self.client.request(
-            case.method,
-            case.url,
-            content=case.content,
-            headers={**self.tokens[role], "Content-Type": "application/json"},
-        )
-        error = _error(response.text)
-        if (response.status_code == 403 and role == "user") or (
-            case.ignorable and response.status_code < 300
-        ):
-            return []  # refused before the body matters, or the field is ignored
-        named = case.field is None or (error is not None and case.field in error["message"])
-        if response.status_code != 422 or error is None or not named:
-            return [f"{role} {case.describe()}: {response.status_code} {response.text[:200]}"]
-        return []
+        return [
+            problem
+            for case in cases
+            for role in ROLES
+            for problem in self.send(case, role, must_refuse)
+        ]
 
 
 def _error(body: str) -> dict[str, Any] | None:
