@@ -106,7 +106,10 @@ class FeedbackService:
                 query = query.where(TaskFeedbackRow.created_at >= self._seen_until)
             with self._db.session() as session:
                 rows = session.execute(
-                    query.order_by(TaskFeedbackRow.created_at.desc()).limit(REPLAY_LIMIT)
+                    # task id breaks ties, so every process replays in the same order
+                    query.order_by(
+                        TaskFeedbackRow.created_at.desc(), TaskFeedbackRow.task_id.desc()
+                    ).limit(REPLAY_LIMIT)
                 ).all()
             learned = 0
             for task_id, user, agent, context, value, created in reversed(rows):
