@@ -33,7 +33,8 @@ def current_request_id() -> str | None:
 def accept_request_id(value: str | None) -> str:
     """``value`` when it is a usable id (at most 64 of ``A-Z a-z 0-9 . _ : -``), else a new
     one: a client cannot inject log lines or oversized values through the header."""
-    if value is not None and REQUEST_ID_PATTERN.match(value):
+    # fullmatch: ``$`` would let a trailing newline through into logs and the echoed header
+    if value is not None and REQUEST_ID_PATTERN.fullmatch(value):
         return value
     return uuid.uuid4().hex
 

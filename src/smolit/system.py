@@ -43,7 +43,7 @@ from smolit.routing.checkpoints import RouterCheckpoints
 from smolit.routing.encoder import SentenceTransformerEncoder, TextEncoder
 from smolit.routing.neural.model import RouterModel
 from smolit.routing.neural.router import NeuralRouter
-from smolit.routing.online import FeedbackLearner
+from smolit.routing.online import FeedbackLearner, OnlineSettings
 from smolit.security.atrest import load_at_rest_keys
 from smolit.security.deployment_key import deployment_key
 from smolit.security.egress import EgressPolicy
@@ -140,7 +140,7 @@ class AgentNN:
         self.knowledge_updater = KnowledgeUpdater(self.knowledge)
         self.router = NeuralRouter(
             RouterModel.untrained(self.encoder(), settings.router.out_of_scope_threshold),
-            FeedbackLearner(),
+            FeedbackLearner(OnlineSettings(user_cap=settings.security.feedback_user_cap)),
             explore=settings.router.explore,
         )
         self.feedback = FeedbackService(self.database, self.router)

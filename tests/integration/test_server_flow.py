@@ -135,3 +135,15 @@ def test_cli_with_a_wrong_token_fails_in_one_line(server: RunningServer) -> None
         result.stderr.strip()
         == "error: HTTP 401: invalid or revoked token (set SMOLIT_TOKEN or pass --token)"
     )
+
+
+def test_cli_high_priority_needs_a_privileged_role(server: RunningServer) -> None:
+    with server.client() as client:
+        token = client.post("/tokens", json={"user": "carol"}).json()["token"]
+    result = server.cli("task", "submit", "Do I need a visa?", "--priority", "high", token=token)
+    assert result.returncode == 1
+    assert "HTTP 403: priority 'high' needs one of the roles in security.privileged_roles" in (
+        result.stderr
+    )
+    admin = server.cli("task", "submit", "Do I need a visa?", "--priority", "high")
+    assert admin.returncode == 0 and admin.stdout.strip()

@@ -366,3 +366,31 @@ def test_a_lost_database_is_503_naming_it_and_a_retry_works(
     assert client.get(f"/tasks/{task_id}", headers=auth).status_code == 500
     monkeypatch.setattr(store, "visible", visible)
     assert client.get(f"/tasks/{task_id}", headers=auth).status_code == 200
+
+
+def user_auth(client: TestClient, admin: dict[str, str]) -> dict[str, str]:
+    token = client.post("/tokens", json={"user": "bob"}, headers=admin).json()["token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_high_priority_from_a_user_is_403_naming_the_rule(
+    api: tuple[TestClient, dict[str, str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    client, admin = api
+    user = user_auth(client, admin)
+    response = client.post("/tasks", json={"text": "boil an egg", "priority": "high"}, headers=user)
+    assert response.status_code == 403
+    assert (
+        "priority 'high' needs one of the roles in security.privileged_roles"
+        in (response.json()["error"]["message"])
+    )
+    assert client.get("/tasks", headers=user).json()["tasks"] == []
+    assert "refused priority 'high' to user bob" in caplog.text
+
+
+def test_high_priority_from_an_admin_is_accepted(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, admin = api
+    response = client.post(
+        "/tasks", json={"text": "boil an egg", "priority": "high"}, headers=admin
+    )
+    assert response.status_code == 202 and response.json()["priority"] == "high"

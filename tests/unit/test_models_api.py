@@ -211,6 +211,40 @@ def test_v1_models_lists_agent_nn_and_the_models(api: Api) -> None:
     assert ids[0] == "agent-nn" and {"canned", "fake"} <= set(ids)
 
 
+def test_registering_an_unknown_backend_is_422_not_500(api: Api) -> None:
+    client, admin, _ = api
+    body = {"name": "m", "definition": {"backend": "nope"}}
+    response = client.post("/models", json=body, headers=admin)
+    assert response.status_code == 422 and "unknown model backend 'nope'" in response.text
+
+
+def test_direct_model_call_from_a_user_is_403_naming_the_rule(api: Api) -> None:
+    client, _, user = api
+    response = chat(client, user, model="canned")
+    assert response.status_code == 403
+    message = response.json()["error"]["message"]
+    assert "model 'canned'" in message and "security.privileged_roles" in message
+
+
+def test_unknown_model_from_a_user_is_403_not_a_list_of_models(api: Api) -> None:
+    client, _, user = api
+    response = chat(client, user, model="nope")
+    assert response.status_code == 403 and "canned" not in response.text
+
+
+def test_agent_nn_is_open_to_users(api: Api) -> None:
+    client, _, user = api
+    reply = chat(client, user, model="agent-nn")
+    assert reply.status_code == 200 and reply.json()["agent_nn"]["task_id"]
+
+
+def test_privileged_roles_are_configurable(tmp_path: Path) -> None:
+    system = small_system(tmp_path, security={"privileged_roles": ["admin", "user"]})
+    with TestClient(create_app(system)) as client:
+        user = {"Authorization": f"Bearer {system.tokens.create('bob', 'user').secret}"}
+        assert chat(client, user, model="fake").status_code == 200
+
+
 def test_v1_needs_a_token(api: Api) -> None:
     client, _, _ = api
     assert client.get("/v1/models").status_code == 401

@@ -178,3 +178,8 @@ def test_the_system_registers_its_secret_values_for_masking(tmp_path: Path) -> N
         assert redact_text("sent pk-live-9876 upstream") == "sent *** upstream"
     finally:
         system.close()
+
+
+def test_generic_key_and_token_parameters_are_masked_in_query_strings_only() -> None:
+    assert redact_text("GET /x?key=abc123&token=def456") == "GET /x?key=***&token=***"
+    assert redact_text("values must be KEY=VALUE") == "values must be KEY=VALUE"

@@ -11,7 +11,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from smolit.api import create_app
-from smolit.logs import JsonFormatter, RequestIdFilter, configure_logging, request_id_var
+from smolit.logs import (
+    JsonFormatter,
+    RequestIdFilter,
+    accept_request_id,
+    configure_logging,
+    request_id_var,
+)
 from tests.unit.helpers import small_system
 
 Api = tuple[TestClient, dict[str, str]]
@@ -41,6 +47,11 @@ def test_an_unusable_request_id_is_replaced(api: Api) -> None:
     client, _ = api
     sent = "x" * 65
     assert client.get("/health", headers={"X-Request-ID": sent}).headers["X-Request-ID"] != sent
+
+
+@pytest.mark.parametrize("sent", ["abc\n", "abc\r\nX-Injected: yes", "abc\r"])
+def test_a_request_id_with_a_line_break_is_replaced(sent: str) -> None:
+    assert accept_request_id(sent) != sent and "\n" not in accept_request_id(sent)
 
 
 def test_an_error_response_carries_the_request_id(api: Api) -> None:

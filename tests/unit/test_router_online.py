@@ -123,3 +123,27 @@ def test_disabled_learner_ignores_feedback() -> None:
     learn = learner(enabled=False)
     feed(learn, "a", "ctx", 0.0, 30)
     assert learn.choose({"a": 0.6, "b": 0.4}, "ctx").agent == "a"
+
+
+def test_version_1_state_still_loads() -> None:
+    restored = learner()
+    restored.load_state_dict(
+        {"version": 1, "agents": {"a": {"total": [3.0, 1.0], "contexts": {"x": [2.0, 0.0]}}}}
+    )
+    assert restored.stats("a")["a"]["evidence"] == 4.0
+    assert restored.stats("a")["a"]["contexts"]["x"]["evidence"] == 2.0
+
+
+def test_one_users_repeated_feedback_is_averaged_within_the_cap() -> None:
+    learn = learner(forgetting=1.0, user_cap=3.0)
+    for value in (0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0):
+        learn.record("a", "ctx", value, user="mallory")
+    stats = learn.stats("a")["a"]
+    assert stats["evidence"] == 3.0 and stats["mean"] > 0.7
+
+
+def test_negligible_user_shares_are_dropped() -> None:
+    learn = learner(forgetting=0.5)
+    for i in range(200):
+        learn.record("a", None, 1.0, user=f"user{i}")
+    assert len(learn.state_dict()["agents"]["a"]["total"]["users"]) < 100

@@ -7,7 +7,7 @@ from typing import TypeVar
 
 import pytest
 
-from smolit.errors import ModelError, NotFoundError, ValidationError
+from smolit.errors import ModelError, NotFoundError, PermissionDeniedError, ValidationError
 from smolit.security.tokens import Principal
 from smolit.system import AgentNN
 from smolit.tasks import TaskStatus, TaskView
@@ -17,6 +17,7 @@ from tests.unit.helpers import small_system
 T = TypeVar("T")
 ALICE = Principal("alice", "user", "t1")
 BOB = Principal("bob", "user", "t2")
+ROOT = Principal("root", "admin", "t3")
 
 
 def run_in(system: AgentNN, body: Callable[[AgentNN], Awaitable[T]]) -> T:
@@ -183,9 +184,9 @@ def test_high_priority_tasks_run_first(tmp_path: Path) -> None:
         blocker = await s.tasks.submit("boil an egg first", ALICE)
         await asyncio.sleep(0.02)  # the single worker is busy with the blocker
         low = await s.tasks.submit("bake bread low", ALICE, SubmitOptions(priority="low"))
-        high = await s.tasks.submit("roast a chicken high", ALICE, SubmitOptions(priority="high"))
+        high = await s.tasks.submit("roast a chicken high", ROOT, SubmitOptions(priority="high"))
         for view in (blocker, low, high):
-            await s.tasks.get(view.id, ALICE, wait=30)
+            await s.tasks.get(view.id, ROOT, wait=30)
         return [calls[-1].content for calls in model.calls]
 
     order = run_in(system, body)
@@ -294,3 +295,15 @@ def test_agents_do_not_cache_responses_unless_they_opt_in(tmp_path: Path) -> Non
 
     run_in(small_system(tmp_path, model), body)
     assert len(model.calls) == 2
+
+
+def test_high_priority_from_the_python_api_needs_a_privileged_role(tmp_path: Path) -> None:
+    from smolit.tasks.manager import SubmitOptions
+
+    system = small_system(tmp_path)
+
+    async def body(s: AgentNN) -> None:
+        await s.tasks.submit("boil an egg", ALICE, SubmitOptions(priority="high"))
+
+    with pytest.raises(PermissionDeniedError, match="security.privileged_roles"):
+        run_in(system, body)

@@ -43,8 +43,10 @@ def error_response(
 
 
 def _field_path(location: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in location if p not in ("body", "query", "path")]
-    return ".".join(parts) or str(location[0] if location else "request")
+    """``("body", "path")`` -> ``path``: only the first item says where the field is."""
+    if location and location[0] in ("body", "query", "path", "header"):
+        return ".".join(str(p) for p in location[1:]) or str(location[0])
+    return ".".join(str(p) for p in location) or "request"
 
 
 async def _smolit_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -53,14 +55,23 @@ async def _smolit_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.http_status, exc.kind, exc.message, exc.details, headers)
 
 
+#: problems a 422 lists; a body with 10,000 unknown keys must not get a 1 MB answer
+MAX_PROBLEMS = 20
+
+
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
     problems = [
         {"field": _field_path(tuple(err.get("loc", ()))), "message": err.get("msg", "invalid")}
-        for err in exc.errors()
+        for err in errors[:MAX_PROBLEMS]
     ]
     message = "; ".join(f"{p['field']}: {p['message']}" for p in problems) or "invalid request"
-    return error_response(422, "validation_error", message, {"problems": problems})
+    details: dict[str, Any] = {"problems": problems}
+    if len(errors) > MAX_PROBLEMS:
+        details["more_problems"] = len(errors) - MAX_PROBLEMS
+        message += f"; and {len(errors) - MAX_PROBLEMS} more problems"
+    return error_response(422, "validation_error", message, details)
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:

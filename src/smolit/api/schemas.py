@@ -1,17 +1,62 @@
-"""Request and response bodies. Requests forbid unknown fields: a typo is an error."""
+"""Request and response bodies. Requests forbid unknown fields: a typo is an error.
+
+Every string a request carries is ``Text`` (or inside a ``JsonObject``): no NUL character
+(PostgreSQL text cannot hold one, and paths and C libraries cut at it) and no lone UTF-16
+surrogate (JSON can escape one, UTF-8 cannot encode it). Integers the database stores are
+bounded by ``DB_INT_MAX`` so that no value overflows a column.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Path
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from smolit.config import NAME_PATTERN
 
-AgentName = Annotated[str, Field(pattern=NAME_PATTERN, description="lowercase, digits, - and _")]
-Example = Annotated[str, Field(min_length=1, max_length=4000)]
-SkillName = Annotated[str, Field(min_length=1, max_length=100)]
+T = TypeVar("T")
+
+#: the largest integer a database INTEGER column holds everywhere (PostgreSQL: 32 bits)
+DB_INT_MAX = 2**31 - 1
+
+
+def plain_text(value: T) -> T:
+    """``value`` unchanged, when no string in it (dict keys included) holds a NUL or a
+    lone surrogate; else a ``ValueError`` that pydantic reports against the field.
+    Iterative, so that no nesting the JSON parser accepts can exhaust the stack here."""
+    pending: list[Any] = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+    return value
+
+
+def _check_text(text: str) -> None:
+    if "\x00" in text:
+        raise ValueError("contains a NUL character (U+0000), which is not allowed")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("contains a lone UTF-16 surrogate, which is not valid Unicode") from None
+
+
+Text = Annotated[str, BeforeValidator(plain_text)]
+JsonObject = Annotated[dict[str, Any], BeforeValidator(plain_text)]
+DbInt = Annotated[int, Field(le=DB_INT_MAX)]
+#: a path parameter that names something: a task id, an agent, a model, a collection, ...
+PathName = Annotated[Text, Path(min_length=1, max_length=200)]
+
+AgentName = Annotated[Text, Field(pattern=NAME_PATTERN, description="lowercase, digits, - and _")]
+Example = Annotated[Text, Field(min_length=1, max_length=4000)]
+SkillName = Annotated[Text, Field(min_length=1, max_length=100)]
 Skills = dict[SkillName, list[Example]]
 
 
@@ -20,12 +65,12 @@ class Strict(BaseModel):
 
 
 class TaskSubmit(Strict):
-    text: str = Field(description="the task in natural language", examples=["Boil an egg?"])
+    text: Text = Field(description="the task in natural language", examples=["Boil an egg?"])
     priority: Literal["low", "normal", "high"] = "normal"
     timeout: float | None = Field(
         None, gt=0, description="seconds (default system.task_timeout, at most max_task_timeout)"
     )
-    idempotency_key: str | None = Field(
+    idempotency_key: Text | None = Field(
         None,
         min_length=1,
         max_length=200,
@@ -63,7 +108,7 @@ class TaskOut(BaseModel):
 class FeedbackIn(Strict):
     success: bool | None = Field(None, description="did the answer solve the task?")
     rating: int | None = Field(None, ge=1, le=5, description="1 (useless) to 5 (perfect)")
-    comment: str | None = Field(None, max_length=2000)
+    comment: Text | None = Field(None, max_length=2000)
 
 
 class FeedbackOut(BaseModel):
@@ -82,22 +127,22 @@ class TaskList(BaseModel):
 
 class AgentCreate(Strict):
     name: AgentName
-    description: str = Field(min_length=1, max_length=4000)
+    description: Text = Field(min_length=1, max_length=4000)
     examples: list[Example] = Field(default_factory=list, max_length=1000)
     skills: Skills = Field(default_factory=dict, description="skill name -> example tasks")
-    system_prompt: str = Field("You are a helpful assistant.", min_length=1, max_length=20_000)
-    model: str | None = Field(None, min_length=1, max_length=128)
+    system_prompt: Text = Field("You are a helpful assistant.", min_length=1, max_length=20_000)
+    model: Text | None = Field(None, min_length=1, max_length=128)
     knowledge_collection: AgentName | None = None
     enabled: bool = True
     cache_responses: bool = False
 
 
 class AgentPatch(Strict):
-    description: str | None = Field(None, min_length=1, max_length=4000)
+    description: Text | None = Field(None, min_length=1, max_length=4000)
     examples: list[Example] | None = Field(None, max_length=1000)
     skills: Skills | None = None
-    system_prompt: str | None = Field(None, min_length=1, max_length=20_000)
-    model: str | None = Field(None, min_length=1, max_length=128)
+    system_prompt: Text | None = Field(None, min_length=1, max_length=20_000)
+    model: Text | None = Field(None, min_length=1, max_length=128)
     knowledge_collection: AgentName | None = None
     enabled: bool | None = None
     cache_responses: bool | None = None
@@ -123,9 +168,9 @@ class AgentList(BaseModel):
 
 
 class TokenCreate(Strict):
-    user: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
+    user: Text = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
     role: Literal["admin", "user"] = "user"
-    name: str = Field("default", min_length=1, max_length=64)
+    name: Text = Field("default", min_length=1, max_length=64)
 
 
 class TokenOut(BaseModel):
@@ -141,36 +186,38 @@ class Health(BaseModel):
     version: str
 
 
-ModelName = Annotated[str, Field(pattern=NAME_PATTERN, description="lowercase, digits, - and _")]
+ModelName = Annotated[Text, Field(pattern=NAME_PATTERN, description="lowercase, digits, - and _")]
 Alias = Annotated[
-    str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$", description="e.g. production, staging")
+    Text, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$", description="e.g. production, staging")
 ]
 
 
 class ModelRegister(Strict):
     name: ModelName
-    definition: dict[str, Any] = Field(
+    definition: JsonObject = Field(
         description="the backend definition: backend, path | base_url + model, api_key_env, "
         "max_new_tokens, temperature, ... (see docs/models.md)",
         examples=[{"backend": "openai", "base_url": "http://localhost:8080/v1", "model": "m"}],
     )
     alias: Alias | None = Field(None, description="promote the new version to this alias")
-    notes: str | None = Field(None, max_length=2000)
+    notes: Text | None = Field(None, max_length=2000)
 
 
 class ModelImport(Strict):
-    path: str = Field(min_length=1, description="a .gguf file or model directory on the server")
+    path: Text = Field(
+        min_length=1, max_length=4096, description="a .gguf file or model directory on the server"
+    )
     name: ModelName
-    backend: str = Field("transformers", min_length=1)
-    definition: dict[str, Any] = Field(
+    backend: Text = Field("transformers", min_length=1, max_length=64)
+    definition: JsonObject = Field(
         default_factory=dict, description="more definition fields (max_new_tokens, ...)"
     )
     alias: Alias | None = None
-    notes: str | None = Field(None, max_length=2000)
+    notes: Text | None = Field(None, max_length=2000)
 
 
 class ModelPromote(Strict):
-    version: int = Field(ge=1)
+    version: DbInt = Field(ge=1)
     alias: Alias = "production"
 
 

@@ -112,7 +112,7 @@ class BackupManager:
         return sorted(found, key=lambda b: (b.created_at, b.id), reverse=True)
 
     def get(self, backup_id: str) -> BackupInfo:
-        if not ID_PATTERN.match(backup_id):
+        if not ID_PATTERN.fullmatch(backup_id):
             raise ValidationError(f"{backup_id!r} is not a backup id")
         backups = self.list()
         for info in backups:

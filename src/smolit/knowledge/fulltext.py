@@ -191,7 +191,7 @@ def document_filter(filters: dict[str, str] | None) -> tuple[str, list[str]]:
         elif key in _COLUMNS:
             conditions.append(f"{_COLUMNS[key]} = ?")
             args.append(value)
-        elif _FILTER_KEY.match(key):
+        elif _FILTER_KEY.fullmatch(key):
             conditions.append("CAST(json_extract(d.metadata, ?) AS TEXT) = ?")
             args += [f'$."{key}"', value]
         else:

@@ -87,7 +87,7 @@ class _Prepared:
 
 
 def _check_collection(collection: str) -> None:
-    if not re.match(NAME_PATTERN, collection):
+    if not re.fullmatch(NAME_PATTERN, collection):
         raise ValidationError(
             f"invalid collection name {collection!r}: use 1-64 lower-case letters, digits, "
             "'_' or '-', starting with a letter or digit",

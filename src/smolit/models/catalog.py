@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError as PydanticValidationError
 
 from smolit.config import ModelDefinition
-from smolit.errors import NotFoundError, ValidationError
+from smolit.errors import ConfigError, NotFoundError, ValidationError
 from smolit.models.registry import BackendRegistry
 from smolit.models.versions import ModelVersion, ModelVersions, path_checksum
 
@@ -146,7 +146,10 @@ class ModelCatalog:
 
     def check(self, definition: ModelDefinition) -> None:
         """``ValidationError`` when ``definition`` cannot work (unknown backend, bad path)."""
-        cls = self._backends.get(definition.backend)
+        try:
+            cls = self._backends.get(definition.backend)
+        except ConfigError as exc:  # a caller's definition, not the configuration file
+            raise ValidationError(exc.message, details=exc.details) from exc
         reason = cls.check_definition(definition)
         if reason is not None:
             raise ValidationError(reason, details={"backend": definition.backend})

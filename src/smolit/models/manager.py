@@ -215,7 +215,7 @@ class ModelManager:
 
     @staticmethod
     def _check_name(name: str) -> None:
-        if not re.match(NAME_PATTERN, name):
+        if not re.fullmatch(NAME_PATTERN, name):
             raise SmolitValidationError(
                 f"invalid model name {name!r}: lower-case letters, digits, '-' and '_'",
                 details={"model": name},

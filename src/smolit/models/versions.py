@@ -404,7 +404,7 @@ class ModelVersions:
 
 
 def check_model_name(name: str) -> None:
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise ValidationError(
             f"invalid model name {name!r}: lower-case letters, digits, '-' and '_' (at most 64)",
             details={"model": name},
@@ -412,7 +412,7 @@ def check_model_name(name: str) -> None:
 
 
 def _check_alias(alias: str) -> None:
-    if not ALIAS_PATTERN.match(alias) or alias == "latest":
+    if not ALIAS_PATTERN.fullmatch(alias) or alias == "latest":
         raise ValidationError(
             f"invalid alias {alias!r}: lower-case letters, digits, '-' and '_', "
             "starting with a letter, not 'latest'",

@@ -29,8 +29,9 @@ class Router(ABC):
         """Score every agent for ``text`` and pick one, or declare it out of scope."""
 
     @abstractmethod
-    def learn(self, agent: str, context: str | None, value: float) -> None:
-        """Hear how a task routed to ``agent`` turned out (``value`` in [0, 1])."""
+    def learn(self, agent: str, context: str | None, value: float, user: str | None = None) -> None:
+        """Hear how a task routed to ``agent`` turned out (``value`` in [0, 1]), from
+        ``user`` (whose influence the router may bound; None: not from an account)."""
 
     async def aroute(self, text: str, available: set[str] | None = None) -> RouteDecision:
         return await asyncio.to_thread(self.route, text, available)

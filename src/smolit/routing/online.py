@@ -26,6 +26,17 @@ only if its feedback is better. An agent that starts failing in a context loses 
 context's traffic quickly because its old evidence decays (``forgetting``), while its
 evidence in other contexts is untouched.
 
+One user's influence is bounded (``user_cap``): each estimate keeps, per user, the share
+of its pseudo-counts that user's feedback put there, and the weight behind it. A user's
+first ``user_cap`` observations add as anyone's do; after that each new one first scales the
+user's old share down so that the weight behind it stays at ``user_cap``: the user's
+feedback is averaged within the cap (recent ratings count most) instead of adding up, so
+one account repeating a rating cannot outweigh many accounts rating once. A share decays
+with its estimate's clock (the estimate's observation count), exactly as the pooled counts
+do, so subtracting it is exact. A share decayed below ``NEGLIGIBLE_SHARE`` is treated as
+absent and may be dropped at any time without changing any result, which keeps the state
+small and the same in every process that learns the same feedback in the same order.
+
 Pure logic: no database, no encoder, no torch. ``choose`` costs microseconds.
 """
 
@@ -40,7 +51,13 @@ from typing import Any
 
 from smolit.errors import ValidationError
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+#: state versions ``load_state_dict`` reads (1: before per-user shares)
+READABLE_VERSIONS = (1, 2)
+#: a user's share whose decayed weight is below this is treated as absent (and dropped)
+NEGLIGIBLE_SHARE = 1e-6
+#: an estimate first sweeps its negligible user shares when it holds more than this many
+SWEEP_USERS_OVER = 64
 
 
 @dataclass(frozen=True)
@@ -66,6 +83,9 @@ class OnlineSettings:
     fit_weight: float = 0.5
     #: When False, ``choose`` returns argmax ``p_fit``; feedback is still recorded.
     enabled: bool = True
+    #: Most observation weight one user's feedback carries in one estimate (an agent's,
+    #: or an agent's in one context); see the module docstring. security.feedback_user_cap.
+    user_cap: float = 5.0
 
     def __post_init__(self) -> None:
         if self.prior_successes <= 0 or self.prior_failures <= 0:
@@ -76,6 +96,8 @@ class OnlineSettings:
             raise ValidationError("forgetting must be in (0, 1]")
         if not 0.0 <= self.plausibility <= 1.0:
             raise ValidationError("plausibility must be in [0, 1]")
+        if not self.user_cap > 0:
+            raise ValidationError("user_cap must be positive")
 
 
 @dataclass(frozen=True)
@@ -100,16 +122,69 @@ def outcome_value(success: bool | None, rating: int | None) -> float:
 
 
 @dataclass(slots=True)
+class _Estimate:
+    """Decayed pseudo-counts [successes, failures] of one estimate, its clock (observations
+    so far) and each user's share: [successes, failures, weight, clock when last set]."""
+
+    counts: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    clock: int = 0
+    users: dict[str, list[float]] = field(default_factory=dict)
+    #: sweep negligible shares when ``users`` grows past this (doubles: amortised O(1))
+    sweep_at: int = SWEEP_USERS_OVER
+
+    @property
+    def evidence(self) -> float:
+        return self.counts[0] + self.counts[1]
+
+    def add(self, value: float, user: str | None, settings: OnlineSettings) -> None:
+        """Decay, then add one outcome; a user's outcome stays within ``user_cap``."""
+        forgetting = settings.forgetting
+        self.clock += 1
+        self.counts[0] *= forgetting
+        self.counts[1] *= forgetting
+        if user is None:
+            self.counts[0] += value
+            self.counts[1] += 1.0 - value
+            return
+        succ, fail, weight = self._share(user, forgetting)
+        cap = settings.user_cap
+        added = min(1.0, cap)
+        kept = min(weight, cap - added)
+        scale = kept / weight if weight > 0 else 0.0
+        new_succ = succ * scale + added * value
+        new_fail = fail * scale + added * (1.0 - value)
+        self.counts[0] = max(0.0, self.counts[0] + new_succ - succ)
+        self.counts[1] = max(0.0, self.counts[1] + new_fail - fail)
+        self.users[user] = [new_succ, new_fail, kept + added, float(self.clock)]
+        if len(self.users) > self.sweep_at:
+            self._sweep(forgetting)
+
+    def _share(self, user: str, forgetting: float) -> tuple[float, float, float]:
+        """The user's share decayed to now, and its weight; zeros when negligible."""
+        share = self.users.get(user)
+        if share is None:
+            return 0.0, 0.0, 0.0
+        decay = forgetting ** (self.clock - share[3])
+        succ, fail = share[0] * decay, share[1] * decay
+        if succ + fail < NEGLIGIBLE_SHARE:
+            return 0.0, 0.0, 0.0
+        return succ, fail, share[2]
+
+    def _sweep(self, forgetting: float) -> None:
+        self.users = {
+            user: share
+            for user, share in self.users.items()
+            if (share[0] + share[1]) * forgetting ** (self.clock - share[3]) >= NEGLIGIBLE_SHARE
+        }
+        self.sweep_at = max(SWEEP_USERS_OVER, 2 * len(self.users))
+
+
+@dataclass(slots=True)
 class _Evidence:
-    """One agent's decayed pseudo-counts: [successes, failures], overall and per context."""
+    """One agent's estimates: overall and per context."""
 
-    total: list[float] = field(default_factory=lambda: [0.0, 0.0])
-    contexts: dict[str, list[float]] = field(default_factory=dict)
-
-
-def _decay_add(counts: list[float], value: float, forgetting: float) -> None:
-    counts[0] = counts[0] * forgetting + value
-    counts[1] = counts[1] * forgetting + (1.0 - value)
+    total: _Estimate = field(default_factory=_Estimate)
+    contexts: dict[str, _Estimate] = field(default_factory=dict)
 
 
 class FeedbackLearner:
@@ -161,7 +236,7 @@ class FeedbackLearner:
 
     def _has_evidence(self, agent: str) -> bool:
         ev = self._agents.get(agent)
-        return ev is not None and ev.total[0] + ev.total[1] > 0
+        return ev is not None and ev.total.evidence > 0
 
     def _posterior(self, agent: str, context: str | None) -> tuple[float, float]:
         """Beta parameters of the agent's success rate in ``context``, shrunk to its global rate."""
@@ -169,27 +244,32 @@ class FeedbackLearner:
         ev = self._agents.get(agent)
         alpha, beta = settings.prior_successes, settings.prior_failures
         if ev is not None:
-            alpha, beta = alpha + ev.total[0], beta + ev.total[1]
+            alpha, beta = alpha + ev.total.counts[0], beta + ev.total.counts[1]
         if context is None:
             return alpha, beta
-        counts = ev.contexts.get(context) if ev is not None else None
-        succ, fail = counts if counts else (0.0, 0.0)
+        estimate = ev.contexts.get(context) if ev is not None else None
+        succ, fail = estimate.counts if estimate else (0.0, 0.0)
         strength = min(settings.shrinkage, alpha + beta) / (alpha + beta)
         # the floor keeps Beta parameters valid when shrinkage is 0 and nothing is known
         return max(succ + strength * alpha, 1e-9), max(fail + strength * beta, 1e-9)
 
     # --- learning ---------------------------------------------------------------------
 
-    def record(self, agent: str, context: str | None, value: float) -> None:
-        """Add one outcome in [0, 1] for ``agent`` in ``context`` (None: global only)."""
+    def record(
+        self, agent: str, context: str | None, value: float, user: str | None = None
+    ) -> None:
+        """Add one outcome in [0, 1] for ``agent`` in ``context`` (None: global only).
+
+        ``user``: who gave the feedback; their weight in each estimate is capped at
+        ``user_cap``. None (feedback not from an account) is not capped.
+        """
         if not 0.0 <= value <= 1.0:  # also rejects NaN
             raise ValidationError(f"feedback value must be in [0, 1], got {value!r}")
-        forgetting = self.settings.forgetting
         with self._lock:
             ev = self._agents.setdefault(agent, _Evidence())
-            _decay_add(ev.total, value, forgetting)
+            ev.total.add(value, user, self.settings)
             if context is not None:
-                _decay_add(ev.contexts.setdefault(context, [0.0, 0.0]), value, forgetting)
+                ev.contexts.setdefault(context, _Estimate()).add(value, user, self.settings)
 
     def forget_agent(self, agent: str) -> None:
         """Drop all evidence about ``agent`` (it was removed); unknown agents are ignored."""
@@ -211,15 +291,15 @@ class FeedbackLearner:
         alpha, beta = self._posterior(agent, None)
         ev = self._agents.get(agent, _Evidence())
         contexts = {}
-        for context, counts in sorted(ev.contexts.items()):
+        for context, estimate in sorted(ev.contexts.items()):
             c_alpha, c_beta = self._posterior(agent, context)
             contexts[context] = {
                 "mean": round(c_alpha / (c_alpha + c_beta), 4),
-                "evidence": round(counts[0] + counts[1], 4),
+                "evidence": round(estimate.evidence, 4),
             }
         return {
             "mean": round(alpha / (alpha + beta), 4),
-            "evidence": round(ev.total[0] + ev.total[1], 4),
+            "evidence": round(ev.total.evidence, 4),
             "contexts": contexts,
         }
 
@@ -228,24 +308,25 @@ class FeedbackLearner:
         with self._lock:
             agents = {
                 name: {
-                    "total": list(ev.total),
-                    "contexts": {c: list(v) for c, v in ev.contexts.items()},
+                    "total": _estimate_state(ev.total),
+                    "contexts": {c: _estimate_state(e) for c, e in ev.contexts.items()},
                 }
                 for name, ev in self._agents.items()
             }
         return {"version": STATE_VERSION, "agents": agents}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Replace the learned evidence with ``state`` (from ``state_dict``)."""
-        if state.get("version") != STATE_VERSION:
+        """Replace the learned evidence with ``state`` (from ``state_dict``, this version
+        or version 1, whose estimates have no per-user shares yet)."""
+        if state.get("version") not in READABLE_VERSIONS:
             raise ValidationError(
                 f"unsupported online-learner state version {state.get('version')!r}"
             )
         try:
             agents = {
                 str(name): _Evidence(
-                    total=_counts(raw["total"]),
-                    contexts={str(c): _counts(v) for c, v in raw["contexts"].items()},
+                    total=_load_estimate(raw["total"]),
+                    contexts={str(c): _load_estimate(v) for c, v in raw["contexts"].items()},
                 )
                 for name, raw in state["agents"].items()
             }
@@ -253,6 +334,28 @@ class FeedbackLearner:
             raise ValidationError(f"malformed online-learner state: {exc}") from exc
         with self._lock:
             self._agents = agents
+
+
+def _estimate_state(estimate: _Estimate) -> dict[str, Any]:
+    return {
+        "counts": list(estimate.counts),
+        "clock": estimate.clock,
+        "users": {user: list(share) for user, share in estimate.users.items()},
+    }
+
+
+def _load_estimate(raw: Any) -> _Estimate:
+    if isinstance(raw, list):  # version 1: the pseudo-counts alone
+        return _Estimate(counts=_counts(raw))
+    clock = int(raw["clock"])
+    users = {}
+    for user, share in raw["users"].items():
+        succ, fail, weight, at = (float(x) for x in share)
+        _counts([succ, fail])
+        if not 0.0 <= weight <= 1e12 or not 0.0 <= at <= clock:
+            raise ValueError(f"malformed user share {share!r}")
+        users[str(user)] = [succ, fail, weight, at]
+    return _Estimate(counts=_counts(raw["counts"]), clock=clock, users=users)
 
 
 def _counts(raw: Any) -> list[float]:

@@ -2,7 +2,8 @@
 
 ``redact_text`` masks the password in a URL's userinfo (``redis://:***@host``), the values
 of secret-looking parameters (``password=``, ``passwd=``, ``pwd=``, ``token=``,
-``secret=``, ``key=``, ``api_key=``, case-insensitive, in query strings or ``k=v`` text),
+``secret=``, ``api_key=``, case-insensitive, in query strings or ``k=v`` text; ``key=``
+and ``token=`` in query strings),
 bearer tokens (``snn_...`` and ``Bearer xxx``) and every known secret value: those
 passed, and those registered for the process with ``register_secrets`` (the composition
 root registers the values its ``SecretStore`` can hand out, and the passwords of the
@@ -23,10 +24,12 @@ T = TypeVar("T")
 
 #: the password of a URL's userinfo: scheme://user:PASSWORD@host
 _URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s]*:)[^\s/?#]*(?=@)")
-#: secret-looking parameters, in query strings (?password=x&...) or key=value text
+#: secret-looking parameters, in query strings (?password=x&...) or key=value text; the
+#: generic names ``key`` and ``token`` only in a query string (``?key=``, ``&token=``), so
+#: that text such as "use KEY=VALUE" stays readable
 _SECRET_PARAMETER = re.compile(
-    r"(?i)(?P<head>(?<![A-Za-z0-9_])(?:password|passwd|pwd|token|secret|key|api_key|apikey"
-    r"|access_token)=)[^&\s#;,'\"]+"
+    r"(?i)(?P<head>(?:(?<![A-Za-z0-9_])(?:password|passwd|pwd|secret|api_key|apikey"
+    r"|access_token)|(?<=[?&])(?:token|key))=)[^&\s#;,'\"]+"
 )
 _BEARER = re.compile(r"(?i)(?P<head>\bBearer\s+)[^\s'\",;]+")
 _API_TOKEN = re.compile(r"\bsnn_[A-Za-z0-9_-]+")

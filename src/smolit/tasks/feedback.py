@@ -76,7 +76,7 @@ class FeedbackService:
             )
             agent = task.agent
         with self._lock:
-            self._router.learn(agent, context, value)
+            self._router.learn(agent, context, value, principal.user)
             self._mark_seen(task_id, created)
         return Feedback(task_id, agent, context, success, rating, value)
 
@@ -96,6 +96,7 @@ class FeedbackService:
         with self._lock:
             query = select(
                 TaskFeedbackRow.task_id,
+                TaskFeedbackRow.user,
                 TaskFeedbackRow.agent,
                 TaskFeedbackRow.context,
                 TaskFeedbackRow.value,
@@ -105,18 +106,21 @@ class FeedbackService:
                 query = query.where(TaskFeedbackRow.created_at >= self._seen_until)
             with self._db.session() as session:
                 rows = session.execute(
-                    query.order_by(TaskFeedbackRow.created_at.desc()).limit(REPLAY_LIMIT)
+                    # task id breaks ties, so every process replays in the same order
+                    query.order_by(
+                        TaskFeedbackRow.created_at.desc(), TaskFeedbackRow.task_id.desc()
+                    ).limit(REPLAY_LIMIT)
                 ).all()
             learned = 0
-            for task_id, agent, context, value, created in reversed(rows):
+            for task_id, user, agent, context, value, created in reversed(rows):
                 created = as_utc(created)
                 if self._seen_until is not None and (
                     created < self._seen_until
                     or (created == self._seen_until and task_id in self._seen_at_edge)
                 ):
                     continue
-                if agent:
-                    self._router.learn(agent, context, value)
+                if agent:  # with its user, so that replay weighs it as record did
+                    self._router.learn(agent, context, value, user)
                     learned += 1
                 self._mark_seen(task_id, created)
             return learned

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from smolit.agents.supervisor import Supervisor
 from smolit.config import Settings
 from smolit.errors import SmolitError, ValidationError
+from smolit.security.permissions import require_privilege
 from smolit.security.tokens import Principal
 from smolit.tasks.queues import LocalQueue, TaskQueue
 from smolit.tasks.runner import TaskRunner
@@ -193,6 +194,9 @@ class TaskManager:
         if not self._running:
             raise SmolitError("the task manager is not running")
         options = options or SubmitOptions()
+        if options.priority == "high":
+            roles = self._settings.security.privileged_roles
+            require_privilege(principal, roles, "priority 'high'")
         text = validate_task_text(text, self._max_chars)
         timeout = self._system.task_timeout if options.timeout is None else options.timeout
         if not 0 < timeout <= self._system.max_task_timeout:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response, status
 
 from smolit.agents.spec import AgentSpec
 from smolit.api.deps import AdminDep, PrincipalDep, SystemDep
-from smolit.api.schemas import AgentCreate, AgentList, AgentOut, AgentPatch
+from smolit.api.schemas import AgentCreate, AgentList, AgentOut, AgentPatch, PathName
 from smolit.system import AgentNN
 
 router = APIRouter(prefix="/agents", tags=["agents"])
@@ -27,7 +27,7 @@ async def list_agents(system: SystemDep, _principal: PrincipalDep) -> AgentList:
 
 
 @router.get("/{name}", response_model=AgentOut)
-async def get_agent(name: str, system: SystemDep, _principal: PrincipalDep) -> AgentOut:
+async def get_agent(name: PathName, system: SystemDep, _principal: PrincipalDep) -> AgentOut:
     return _out(system, await asyncio.to_thread(system.agents.get, name))
 
 
@@ -42,13 +42,13 @@ async def add_agent(body: AgentCreate, system: SystemDep, _admin: AdminDep) -> A
 
 @router.patch("/{name}", response_model=AgentOut)
 async def update_agent(
-    name: str, body: AgentPatch, system: SystemDep, _admin: AdminDep
+    name: PathName, body: AgentPatch, system: SystemDep, _admin: AdminDep
 ) -> AgentOut:
     changes = body.model_dump(exclude_unset=True)
     return _out(system, await asyncio.to_thread(system.agents.update, name, changes))
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
-async def remove_agent(name: str, system: SystemDep, _admin: AdminDep) -> Response:
+async def remove_agent(name: PathName, system: SystemDep, _admin: AdminDep) -> Response:
     await asyncio.to_thread(system.agents.remove, name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -16,6 +16,7 @@ from fastapi import APIRouter, File, Query, Request, Response, UploadFile, statu
 from pydantic import BaseModel, ConfigDict, Field
 
 from smolit.api.deps import AdminDep, PrincipalDep, SystemDep
+from smolit.api.schemas import DB_INT_MAX, PathName, Text, plain_text
 from smolit.errors import NotFoundError, ValidationError
 from smolit.knowledge.records import SearchMode
 from smolit.system import AgentNN
@@ -25,13 +26,13 @@ router = APIRouter(prefix="/knowledge", tags=["knowledge"])
 #: the upload route, for the body size limit (``api.limits``)
 UPLOAD_PATH = re.compile(r"/knowledge/[^/]+/documents/?")
 
-Pattern = Annotated[str, Field(min_length=1, max_length=500)]
+Pattern = Annotated[Text, Field(min_length=1, max_length=500)]
 
 
 class SourceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    location: str = Field(
+    location: Text = Field(
         min_length=1, max_length=4096, description="a path on the server, or an http(s) URL"
     )
     include: list[Pattern] = Field(default_factory=list, max_length=100)
@@ -42,7 +43,9 @@ class SourceCreate(BaseModel):
 class SyncRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    source_id: str | None = Field(None, description="one source; all of the collection if absent")
+    source_id: Text | None = Field(
+        None, max_length=200, description="one source; all of the collection if absent"
+    )
 
 
 def _collection_view(system: AgentNN, name: str) -> dict[str, Any]:
@@ -67,7 +70,7 @@ async def list_collections(system: SystemDep, _principal: PrincipalDep) -> dict[
 
 @router.get("/{collection}")
 async def show_collection(
-    collection: str, system: SystemDep, _principal: PrincipalDep
+    collection: PathName, system: SystemDep, _principal: PrincipalDep
 ) -> dict[str, Any]:
     """One collection's counts of documents, chunks and sources."""
     if collection not in await asyncio.to_thread(system.knowledge.collections):
@@ -80,7 +83,7 @@ async def show_collection(
 
 @router.get("/{collection}/sources")
 async def list_sources(
-    collection: str, system: SystemDep, _principal: PrincipalDep
+    collection: PathName, system: SystemDep, _principal: PrincipalDep
 ) -> dict[str, Any]:
     """The sources of a collection, each with the status and counts of its last sync."""
     sources = await asyncio.to_thread(system.knowledge.sources, collection)
@@ -89,7 +92,7 @@ async def list_sources(
 
 @router.post("/{collection}/sources", status_code=status.HTTP_201_CREATED)
 async def add_source(
-    collection: str, body: SourceCreate, system: SystemDep, _admin: AdminDep
+    collection: PathName, body: SourceCreate, system: SystemDep, _admin: AdminDep
 ) -> dict[str, Any]:
     """Add a file, directory or URL as a source, and (by default) sync it."""
     source = await asyncio.to_thread(
@@ -103,7 +106,7 @@ async def add_source(
 
 @router.get("/{collection}/sources/{source_id}")
 async def show_source(
-    collection: str, source_id: str, system: SystemDep, _principal: PrincipalDep
+    collection: PathName, source_id: PathName, system: SystemDep, _principal: PrincipalDep
 ) -> dict[str, Any]:
     source = await asyncio.to_thread(system.knowledge.get_source, source_id, collection)
     return source.to_dict()
@@ -111,7 +114,7 @@ async def show_source(
 
 @router.delete("/{collection}/sources/{source_id}")
 async def remove_source(
-    collection: str, source_id: str, system: SystemDep, _admin: AdminDep
+    collection: PathName, source_id: PathName, system: SystemDep, _admin: AdminDep
 ) -> dict[str, Any]:
     """Forget a source and remove its documents from both indexes."""
     removed = await asyncio.to_thread(system.knowledge.remove_source, source_id, collection)
@@ -120,7 +123,7 @@ async def remove_source(
 
 @router.post("/{collection}/sync")
 async def sync(
-    collection: str,
+    collection: PathName,
     system: SystemDep,
     _admin: AdminDep,
     body: SyncRequest | None = None,
@@ -148,11 +151,11 @@ SEARCH_PARAMETERS = frozenset({"q", "mode", "top_k"})
 
 @router.get("/{collection}/search")
 async def search(
-    collection: str,
+    collection: PathName,
     request: Request,
     system: SystemDep,
     _principal: PrincipalDep,
-    q: Annotated[str, Query(min_length=1, max_length=10_000, description="the query")],
+    q: Annotated[Text, Query(min_length=1, max_length=10_000, description="the query")],
     mode: Annotated[SearchMode, Query()] = "hybrid",
     top_k: Annotated[int | None, Query(ge=0, le=100)] = None,
 ) -> dict[str, Any]:
@@ -165,6 +168,10 @@ async def search(
     filters = {
         key: value for key, value in request.query_params.items() if key not in SEARCH_PARAMETERS
     }
+    try:
+        plain_text(filters)
+    except ValueError as exc:
+        raise ValidationError(f"search filters: {exc}", details={"field": "filters"}) from exc
     hits = await asyncio.to_thread(
         system.knowledge.search, collection, q, top_k, mode, filters or None
     )
@@ -176,12 +183,14 @@ async def search(
 
 @router.get("/{collection}/documents")
 async def list_documents(
-    collection: str,
+    collection: PathName,
     system: SystemDep,
     _principal: PrincipalDep,
-    source_id: Annotated[str | None, Query(description="only this source's")] = None,
+    source_id: Annotated[
+        Text | None, Query(max_length=200, description="only this source's")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
 ) -> dict[str, Any]:
     documents = await asyncio.to_thread(
         system.knowledge.list_documents, collection, source_id, limit, offset
@@ -191,7 +200,7 @@ async def list_documents(
 
 @router.post("/{collection}/documents", status_code=status.HTTP_201_CREATED)
 async def upload_document(
-    collection: str,
+    collection: PathName,
     system: SystemDep,
     _admin: AdminDep,
     file: Annotated[UploadFile, File(description="the document")],
@@ -217,7 +226,7 @@ async def _document_in(system: AgentNN, collection: str, document_id: str) -> No
 
 @router.get("/{collection}/documents/{document_id}")
 async def show_document(
-    collection: str, document_id: str, system: SystemDep, _principal: PrincipalDep
+    collection: PathName, document_id: PathName, system: SystemDep, _principal: PrincipalDep
 ) -> dict[str, Any]:
     await _document_in(system, collection, document_id)
     document = await asyncio.to_thread(system.knowledge.get_document, document_id)
@@ -226,7 +235,7 @@ async def show_document(
 
 @router.delete("/{collection}/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def remove_document(
-    collection: str, document_id: str, system: SystemDep, _admin: AdminDep
+    collection: PathName, document_id: PathName, system: SystemDep, _admin: AdminDep
 ) -> Response:
     await _document_in(system, collection, document_id)
     await asyncio.to_thread(system.knowledge.remove_document, document_id)

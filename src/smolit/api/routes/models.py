@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
+from fastapi import Path as PathParameter
 
 from smolit.api.deps import AdminDep, PrincipalDep, SystemDep
-from smolit.api.schemas import ModelImport, ModelPromote, ModelRegister, ModelRollback
+from smolit.api.schemas import (
+    DB_INT_MAX,
+    ModelImport,
+    ModelPromote,
+    ModelRegister,
+    ModelRollback,
+    PathName,
+)
 from smolit.errors import NotFoundError
 from smolit.models.catalog import parse_definition
 from smolit.models.report import model_detail, model_summaries, version_view
@@ -41,7 +49,7 @@ async def loaded_models(system: SystemDep, _principal: PrincipalDep) -> dict[str
 
 
 @router.delete("/loaded/{key}")
-async def unload_model(key: str, system: SystemDep, _admin: AdminDep) -> dict[str, Any]:
+async def unload_model(key: PathName, system: SystemDep, _admin: AdminDep) -> dict[str, Any]:
     """Unload one model now (it loads again on its next use)."""
     if not await asyncio.to_thread(system.models.unload, key):
         loaded = system.models.loaded()
@@ -53,7 +61,7 @@ async def unload_model(key: str, system: SystemDep, _admin: AdminDep) -> dict[st
 
 
 @router.get("/{name}")
-async def show_model(name: str, system: SystemDep, _principal: PrincipalDep) -> dict[str, Any]:
+async def show_model(name: PathName, system: SystemDep, _principal: PrincipalDep) -> dict[str, Any]:
     """All versions of one model with their performance, its aliases and their history."""
     return await asyncio.to_thread(model_detail, system.models, system.database, name)
 
@@ -91,7 +99,7 @@ async def import_model(body: ModelImport, system: SystemDep, admin: AdminDep) ->
 
 @router.post("/{name}/promote")
 async def promote_model(
-    name: str, body: ModelPromote, system: SystemDep, admin: AdminDep
+    name: PathName, body: ModelPromote, system: SystemDep, admin: AdminDep
 ) -> dict[str, Any]:
     """Point ``name@alias`` at a version; agents using the alias switch without a restart."""
     version = await asyncio.to_thread(
@@ -102,7 +110,7 @@ async def promote_model(
 
 @router.post("/{name}/rollback")
 async def rollback_model(
-    name: str, body: ModelRollback, system: SystemDep, admin: AdminDep
+    name: PathName, body: ModelRollback, system: SystemDep, admin: AdminDep
 ) -> dict[str, Any]:
     """Point ``name@alias`` back where it pointed before its last move."""
     version = await asyncio.to_thread(system.models.rollback, name, body.alias, admin.user)
@@ -111,8 +119,8 @@ async def rollback_model(
 
 @router.delete("/{name}/versions/{version}")
 async def remove_model_version(
-    name: str,
-    version: int,
+    name: PathName,
+    version: Annotated[int, PathParameter(ge=1, le=DB_INT_MAX)],
     system: SystemDep,
     _admin: AdminDep,
     force: bool = Query(False, description="also drop aliases that point at it"),

@@ -21,8 +21,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from smolit.api.deps import PrincipalDep, SystemDep
+from smolit.api.schemas import Text
 from smolit.errors import SmolitError, ValidationError
 from smolit.models.base import ChatMessage, GenerationParams, GenerationResult
+from smolit.security.permissions import require_privilege
 from smolit.security.tokens import Principal
 from smolit.system import AgentNN
 
@@ -35,13 +37,13 @@ OWNER = "agent-nn"
 class ContentPart(BaseModel):
     model_config = ConfigDict(extra="ignore")
     type: Literal["text"]
-    text: str
+    text: Text
 
 
 class Message(BaseModel):
     model_config = ConfigDict(extra="ignore")
     role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[ContentPart] = Field(max_length=1_000_000)
+    content: Text | list[ContentPart] = Field(max_length=1_000_000)
 
     def text(self) -> str:
         if isinstance(self.content, str):
@@ -58,13 +60,13 @@ class ChatRequest(BaseModel):
     """OpenAI's request body; fields this server cannot honour are refused, not ignored."""
 
     model_config = ConfigDict(extra="ignore")
-    model: str = Field(min_length=1, max_length=200)
+    model: Text = Field(min_length=1, max_length=200)
     messages: list[Message] = Field(min_length=1, max_length=1000)
     max_tokens: int | None = Field(None, ge=1, le=32_768)
     max_completion_tokens: int | None = Field(None, ge=1, le=32_768)
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
-    stop: str | list[str] | None = None
+    stop: Text | list[Text] | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
     n: int = Field(1, ge=1, le=1, description="only 1 is supported")
@@ -193,6 +195,12 @@ async def chat_completions(
     """Chat with a registered model, or with the whole system as ``agent-nn``."""
     if body.model == ROUTED_MODEL:
         return await _routed(system, body, principal)
+    require_privilege(
+        principal,
+        system.settings.security.privileged_roles,
+        f"calling a model directly through /v1 (model {body.model!r}; "
+        f"{ROUTED_MODEL!r} is open to every token)",
+    )
     params = await asyncio.to_thread(_params, system, body)
     messages = body.chat()
     if not body.stream:

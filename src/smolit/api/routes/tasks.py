@@ -12,7 +12,15 @@ from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from smolit.api.deps import PrincipalDep, SystemDep
-from smolit.api.schemas import FeedbackIn, FeedbackOut, TaskList, TaskOut, TaskSubmit
+from smolit.api.schemas import (
+    FeedbackIn,
+    FeedbackOut,
+    PathName,
+    TaskList,
+    TaskOut,
+    TaskSubmit,
+    Text,
+)
 from smolit.errors import ValidationError
 from smolit.logs import current_request_id
 from smolit.tasks.manager import SubmitOptions
@@ -56,7 +64,7 @@ async def submit_task(
 
 @router.get("/{task_id}", response_model=TaskOut)
 async def get_task(
-    task_id: str,
+    task_id: PathName,
     system: SystemDep,
     principal: PrincipalDep,
     wait: Annotated[
@@ -68,7 +76,7 @@ async def get_task(
 
 
 @router.delete("/{task_id}", response_model=TaskOut)
-async def cancel_task(task_id: str, system: SystemDep, principal: PrincipalDep) -> TaskOut:
+async def cancel_task(task_id: PathName, system: SystemDep, principal: PrincipalDep) -> TaskOut:
     """Cancel a queued or running task (409 when it already finished)."""
     view = await system.tasks.cancel(task_id, principal)
     return TaskOut(**view.to_dict())
@@ -76,7 +84,7 @@ async def cancel_task(task_id: str, system: SystemDep, principal: PrincipalDep) 
 
 @router.get("/{task_id}/events")
 async def task_events(
-    task_id: str,
+    task_id: PathName,
     system: SystemDep,
     principal: PrincipalDep,
     wait: Annotated[
@@ -100,7 +108,7 @@ async def task_events(
 
 @router.post("/{task_id}/feedback", response_model=FeedbackOut, status_code=201)
 async def give_feedback(
-    task_id: str, body: FeedbackIn, system: SystemDep, principal: PrincipalDep
+    task_id: PathName, body: FeedbackIn, system: SystemDep, principal: PrincipalDep
 ) -> FeedbackOut:
     """Rate a finished task; the router learns from it at once."""
     feedback = await asyncio.to_thread(
@@ -114,10 +122,10 @@ async def list_tasks(
     system: SystemDep,
     principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    status: Annotated[str | None, Query(description="only tasks in this state")] = None,
-    agent: Annotated[str | None, Query(description="only tasks this agent answered")] = None,
+    status: Annotated[Text | None, Query(description="only tasks in this state")] = None,
+    agent: Annotated[Text | None, Query(description="only tasks this agent answered")] = None,
     priority: Annotated[Literal["low", "normal", "high"] | None, Query()] = None,
-    before: Annotated[str | None, Query(description="the `next` of the previous page")] = None,
+    before: Annotated[Text | None, Query(description="the `next` of the previous page")] = None,
 ) -> TaskList:
     """Your tasks (admins see all), newest first, a page at a time."""
     views, cursor = await asyncio.to_thread(

@@ -229,9 +229,9 @@ class NeuralRouter(Router):
             reason += f"; feedback favours {choice.agent} for tasks like this"
         return decision(choice.agent, reason)
 
-    def learn(self, agent: str, context: str | None, value: float) -> None:
+    def learn(self, agent: str, context: str | None, value: float, user: str | None = None) -> None:
         """Feedback on a finished task (``value`` in [0, 1]) moves future decisions."""
-        self.learner.record(agent, context, value)
+        self.learner.record(agent, context, value, user)
 
 
 def _masked(cosines: torch.Tensor, usable: torch.Tensor) -> torch.Tensor:
