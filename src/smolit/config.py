@@ -235,6 +235,13 @@ class SecuritySettings(Section):
         "private, link-local, multicast or unspecified (e.g. 'localhost', '10.0.0.0/8')",
     )
     egress_max_redirects: int = Field(5, ge=0, le=20, description="redirects followed")
+    egress_max_response_mb: float = Field(
+        64,
+        gt=0,
+        le=100_000,
+        description="largest answer body any outbound request may receive (10^6 bytes); "
+        "knowledge.max_file_mb caps documents further",
+    )
     deployment_key_env: str | None = Field(
         None,
         description="secret name (see secrets:) of the key that authenticates values in "

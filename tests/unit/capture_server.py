@@ -25,6 +25,8 @@ REPLY = json.dumps(
 class Capture:
     port: int
     redirect_to: str | None = None
+    #: answer without Content-Length (the body ends when the connection closes)
+    undeclared_length: bool = False
     connections: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
 
@@ -55,7 +57,8 @@ def _handler(capture: Capture) -> type[BaseHTTPRequestHandler]:
                 return
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(REPLY)))
+            if not capture.undeclared_length:
+                self.send_header("Content-Length", str(len(REPLY)))
             self.end_headers()
             self.wfile.write(REPLY)
 
@@ -76,11 +79,14 @@ class _Server(ThreadingHTTPServer):
 
 @contextmanager
 def capture_server(
-    redirect_to: str | None = None, tls: ssl.SSLContext | None = None
+    redirect_to: str | None = None,
+    tls: ssl.SSLContext | None = None,
+    undeclared_length: bool = False,
 ) -> Iterator[Capture]:
     """A server on 127.0.0.1 (a random port) until the block ends; ``redirect_to``: it
-    answers every request with a 302 to that URL; ``tls``: it speaks HTTPS."""
-    capture = Capture(0, redirect_to)
+    answers every request with a 302 to that URL; ``tls``: it speaks HTTPS;
+    ``undeclared_length``: its answers carry no Content-Length."""
+    capture = Capture(0, redirect_to, undeclared_length)
     httpd = _Server(("127.0.0.1", 0), _handler(capture))
     if tls is not None:
         httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)

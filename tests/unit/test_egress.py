@@ -273,3 +273,34 @@ def test_async_client_reaches_an_allowlisted_server() -> None:
 
     with capture_server() as target:
         assert asyncio.run(fetch(target.url)) == 200
+
+
+@pytest.mark.parametrize("undeclared_length", [False, True])
+def test_an_answer_over_the_size_cap_is_refused_naming_the_setting(
+    undeclared_length: bool,
+) -> None:
+    policy = EgressPolicy(["127.0.0.1"], max_response_bytes=16)
+    with (
+        capture_server(undeclared_length=undeclared_length) as target,
+        policy.client(timeout=5) as client,
+        pytest.raises(EgressDeniedError, match="security.egress_max_response_mb"),
+    ):
+        client.get(target.url)
+
+
+def test_async_answers_are_capped_too() -> None:
+    async def fetch(url: str) -> None:
+        policy = EgressPolicy(["127.0.0.1"], max_response_bytes=16)
+        async with policy.async_client(timeout=5) as client:
+            await client.get(url)
+
+    with (
+        capture_server(undeclared_length=True) as target,
+        pytest.raises(EgressDeniedError, match="larger than"),
+    ):
+        asyncio.run(fetch(target.url))
+
+
+def test_the_size_cap_comes_from_the_settings() -> None:
+    policy = EgressPolicy.from_settings(SecuritySettings(egress_max_response_mb=0.5))
+    assert policy.max_response_bytes == 500_000

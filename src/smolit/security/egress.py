@@ -138,16 +138,23 @@ class EgressPolicy:
         allow: Sequence[str] = (),
         *,
         max_redirects: int = 5,
+        max_response_bytes: int = 64_000_000,
         resolver: Resolver = system_resolver,
     ) -> None:
         self._names, self._networks = _parse_allow(allow)
         self.max_redirects = max_redirects
+        self.max_response_bytes = max_response_bytes
         self._resolver = resolver
 
     @classmethod
     def from_settings(cls, security: SecuritySettings) -> EgressPolicy:
-        """The policy of ``security.egress_allow`` / ``egress_max_redirects`` (cached)."""
-        return _policy(tuple(security.egress_allow), security.egress_max_redirects)
+        """The policy of ``security.egress_allow`` / ``egress_max_redirects`` /
+        ``egress_max_response_mb`` (cached)."""
+        return _policy(
+            tuple(security.egress_allow),
+            security.egress_max_redirects,
+            int(security.egress_max_response_mb * 1_000_000),
+        )
 
     # --- checks -------------------------------------------------------------------------
 
@@ -270,8 +277,8 @@ class EgressPolicy:
 
 
 @functools.lru_cache(maxsize=16)
-def _policy(allow: tuple[str, ...], max_redirects: int) -> EgressPolicy:
-    return EgressPolicy(allow, max_redirects=max_redirects)
+def _policy(allow: tuple[str, ...], max_redirects: int, max_response_bytes: int) -> EgressPolicy:
+    return EgressPolicy(allow, max_redirects=max_redirects, max_response_bytes=max_response_bytes)
 
 
 class _Client(httpx.Client):

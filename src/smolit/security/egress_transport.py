@@ -1,6 +1,7 @@
 """httpx transports that enforce the egress policy on every hop and every connection.
 
-The transport checks each request's scheme and host (so every redirect hop is checked);
+The transport checks each request's scheme and host (so every redirect hop is checked) and
+caps each answer's body at ``security.egress_max_response_mb``;
 its connection pool's network backend resolves the host, checks every address and then
 connects to the checked address itself. httpcore starts TLS on that socket with the
 request's host name (SNI and certificate checks are unchanged), and no second lookup
@@ -9,7 +10,7 @@ happens between the check and the connection.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any, Protocol
 
 import anyio.to_thread
@@ -35,6 +36,9 @@ class Policy(Protocol):
     def target(self, url: str | httpx.URL) -> tuple[str, int]: ...
 
     def addresses(self, host: str, port: int) -> list[str]: ...
+
+    @property
+    def max_response_bytes(self) -> int: ...
 
 
 def _unix_socket_refused() -> EgressDeniedError:
@@ -122,6 +126,53 @@ class _AsyncGuardedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+def _too_large(url: httpx.URL, limit: int) -> EgressDeniedError:
+    return EgressDeniedError(
+        f"the answer from {url.host} is larger than {limit / 1e6:g} MB; raise "
+        "security.egress_max_response_mb to allow it",
+        details={"rule": "security.egress_max_response_mb", "limit": limit, "host": url.host},
+    )
+
+
+class _CappedStream(httpx.SyncByteStream):
+    """A response body that stops with a refusal once it passes ``limit`` bytes."""
+
+    def __init__(self, inner: httpx.SyncByteStream, url: httpx.URL, limit: int) -> None:
+        self._inner, self._url, self._limit = inner, url, limit
+
+    def __iter__(self) -> Iterator[bytes]:
+        received = 0
+        for chunk in self._inner:
+            received += len(chunk)
+            if received > self._limit:
+                raise _too_large(self._url, self._limit)
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class _AsyncCappedStream(httpx.AsyncByteStream):
+    def __init__(self, inner: httpx.AsyncByteStream, url: httpx.URL, limit: int) -> None:
+        self._inner, self._url, self._limit = inner, url, limit
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        received = 0
+        async for chunk in self._inner:
+            received += len(chunk)
+            if received > self._limit:
+                raise _too_large(self._url, self._limit)
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _declared_too_large(response: httpx.Response, url: httpx.URL, limit: int) -> bool:
+    declared = response.headers.get("content-length", "")
+    return declared.isdigit() and int(declared) > limit
+
+
 class EgressTransport(httpx.HTTPTransport):
     """``httpx.HTTPTransport`` whose connections go only where ``policy`` allows."""
 
@@ -135,7 +186,14 @@ class EgressTransport(httpx.HTTPTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         self._policy.target(request.url)
-        return super().handle_request(request)
+        response = super().handle_request(request)
+        limit = self._policy.max_response_bytes
+        if _declared_too_large(response, request.url, limit):
+            response.close()
+            raise _too_large(request.url, limit)
+        assert isinstance(response.stream, httpx.SyncByteStream)
+        response.stream = _CappedStream(response.stream, request.url, limit)
+        return response
 
 
 class EgressAsyncTransport(httpx.AsyncHTTPTransport):
@@ -150,4 +208,11 @@ class EgressAsyncTransport(httpx.AsyncHTTPTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self._policy.target(request.url)
-        return await super().handle_async_request(request)
+        response = await super().handle_async_request(request)
+        limit = self._policy.max_response_bytes
+        if _declared_too_large(response, request.url, limit):
+            await response.aclose()
+            raise _too_large(request.url, limit)
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        response.stream = _AsyncCappedStream(response.stream, request.url, limit)
+        return response
