@@ -189,7 +189,7 @@ def check_registry_files(settings: Settings) -> list[Finding]:
 
 
 def check_encoder(settings: Settings) -> list[Finding]:
-    from smolit.routing.encoder import resolve_encoder_path
+    from smolit.encoding.sentence import resolve_encoder_path
 
     try:
         path = resolve_encoder_path(settings.knowledge.embedding_model)
