@@ -41,6 +41,7 @@ from smolit.models import ModelManager
 from smolit.models.base import GenerationResultCodec
 from smolit.models.versions import ModelVersions
 from smolit.monitor.resources import ResourceMonitor
+from smolit.redact import register_secrets, url_password
 from smolit.routing.checkpoints import RouterCheckpoints
 from smolit.routing.neural.model import RouterModel
 from smolit.routing.neural.router import NeuralRouter
@@ -48,7 +49,6 @@ from smolit.routing.online import FeedbackLearner, OnlineSettings
 from smolit.security.atrest import load_at_rest_keys
 from smolit.security.deployment_key import deployment_key
 from smolit.security.egress import EgressPolicy
-from smolit.security.redact import register_secrets, url_password
 from smolit.security.secrets import SecretStore
 from smolit.security.tokens import Principal, TokenService
 from smolit.storage import Database
