@@ -26,6 +26,8 @@ lint: install
 	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/ruff format --check src tests $(wildcard bench)
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
+	$(BIN)/python scripts/check_lazy_imports.py
 
 test: lint
 	$(BIN)/pytest -q tests
@@ -45,4 +47,4 @@ compose-env:
 	$(PYTHON) scripts/compose_env.py .env
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -49,9 +49,9 @@ from tests.conftest import free_port
 
 from smolit.backup import BackupManager
 from smolit.config import CONFIG_FILE_NAME, Settings, load_settings
+from smolit.encoding.sentence import SentenceTransformerEncoder
 from smolit.knowledge.evaluation import ingest_corpus, load_corpus
 from smolit.knowledge.manager import KnowledgeManager
-from smolit.routing.encoder import SentenceTransformerEncoder
 from smolit.storage import Database
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"

@@ -28,7 +28,7 @@ import torch
 from smolit.cache import CachedEncoder, EmbeddingCache, MemoryCache, TensorCache
 from smolit.cache.policies import POLICIES
 from smolit.cache.signing import Signer
-from smolit.routing.encoder import SentenceTransformerEncoder
+from smolit.encoding.sentence import SentenceTransformerEncoder
 
 WORDS = (
     "book flight hotel recipe bake bread boil egg invoice refund password reset weather "

@@ -6,8 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from smolit.encoding.sentence import bundled_minilm_path
 from smolit.routing.data import LabelledData, load_jsonl
-from smolit.routing.encoder import bundled_minilm_path
 from smolit.routing.neural.model import RouterModel
 from smolit.routing.neural.trainer import TrainingConfig, train_router
 

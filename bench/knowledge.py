@@ -22,6 +22,7 @@ from pathlib import Path
 import faiss
 import torch
 
+from smolit.encoding.sentence import SentenceTransformerEncoder
 from smolit.knowledge.evaluation import (
     COLLECTION,
     evaluate,
@@ -32,7 +33,6 @@ from smolit.knowledge.evaluation import (
 )
 from smolit.knowledge.manager import KnowledgeManager
 from smolit.knowledge.records import SEARCH_MODES
-from smolit.routing.encoder import SentenceTransformerEncoder
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
 

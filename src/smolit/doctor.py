@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from smolit.config import Settings, process_environment
 from smolit.errors import SmolitError
-from smolit.security.redact import redact_url
+from smolit.redact import redact_url
 
 Level = Literal["ok", "warn", "fail"]
 MIN_FREE_BYTES = 1024**3  # below this, backups and model imports start failing
@@ -189,7 +189,7 @@ def check_registry_files(settings: Settings) -> list[Finding]:
 
 
 def check_encoder(settings: Settings) -> list[Finding]:
-    from smolit.routing.encoder import resolve_encoder_path
+    from smolit.encoding.sentence import resolve_encoder_path
 
     try:
         path = resolve_encoder_path(settings.knowledge.embedding_model)

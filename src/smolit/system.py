@@ -30,6 +30,8 @@ from smolit.config import Settings, process_environment
 from smolit.distributed.celery_app import check_broker, create_celery
 from smolit.distributed.scheduler import JobScheduler
 from smolit.distributed.workers import WorkerRegistry
+from smolit.encoding.base import TextEncoder
+from smolit.encoding.sentence import SentenceTransformerEncoder
 from smolit.errors import ConfigError, NotFoundError
 from smolit.knowledge import KnowledgeManager
 from smolit.knowledge.updates import JOB_NAME as KNOWLEDGE_SYNC_JOB
@@ -39,15 +41,14 @@ from smolit.models import ModelManager
 from smolit.models.base import GenerationResultCodec
 from smolit.models.versions import ModelVersions
 from smolit.monitor.resources import ResourceMonitor
+from smolit.redact import register_secrets, url_password
 from smolit.routing.checkpoints import RouterCheckpoints
-from smolit.routing.encoder import SentenceTransformerEncoder, TextEncoder
 from smolit.routing.neural.model import RouterModel
 from smolit.routing.neural.router import NeuralRouter
 from smolit.routing.online import FeedbackLearner, OnlineSettings
 from smolit.security.atrest import load_at_rest_keys
 from smolit.security.deployment_key import deployment_key
 from smolit.security.egress import EgressPolicy
-from smolit.security.redact import register_secrets, url_password
 from smolit.security.secrets import SecretStore
 from smolit.security.tokens import Principal, TokenService
 from smolit.storage import Database

@@ -6,8 +6,8 @@ import typer
 from typer.testing import CliRunner
 
 from smolit.cli.knowledge_eval import eval_command
+from smolit.encoding.sentence import SentenceTransformerEncoder
 from smolit.knowledge.chunking import chunk_for_encoder
-from smolit.routing.encoder import SentenceTransformerEncoder
 
 pytestmark = pytest.mark.slow
 

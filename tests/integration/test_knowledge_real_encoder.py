@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 
 from smolit.config import KnowledgeSettings
+from smolit.encoding.sentence import SentenceTransformerEncoder
 from smolit.knowledge import KnowledgeManager
-from smolit.routing.encoder import SentenceTransformerEncoder
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from smolit.agents.spec import AgentSpec
+from smolit.encoding.sentence import bundled_minilm_path
 from smolit.routing.data import LabelledData
-from smolit.routing.encoder import bundled_minilm_path
 from smolit.routing.neural.model import RouterModel
 from smolit.routing.neural.router import NeuralRouter
 from smolit.routing.neural.trainer import TrainingConfig, TrainingReport, train_router

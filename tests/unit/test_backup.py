@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from smolit.backup import BackupManager
-from smolit.backup.cli import main
+from smolit.cli.backup_cmd import main
 from smolit.errors import ConfigError, ConflictError, NotFoundError, StorageError, ValidationError
 from smolit.system import AgentNN
 from smolit.tasks.store import NewTask, TaskStore

@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from smolit.api import create_app
 from smolit.api.routes import cache as cache_routes
 from smolit.cache import CacheManager
-from smolit.cache.cli import main
 from smolit.cache.embedding import SealedDisk, embedding_key
+from smolit.cli.cache_cmd import main
 from smolit.system import AgentNN
 from tests.conftest import free_port
 from tests.unit.helpers import TEST_KEY, small_system

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from smolit.cache import CachedEncoder, EmbeddingCache
-from smolit.cache.cli import main
+from smolit.cli.cache_cmd import main
 from smolit.testing import LookupEncoder
 from tests.unit.helpers import cache_signer
 

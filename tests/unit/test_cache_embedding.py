@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from smolit.cache import CachedEncoder, EmbeddingCache
-from smolit.routing.encoder import TextEncoder
+from smolit.encoding.base import TextEncoder
 from smolit.testing import LookupEncoder
 from tests.unit.helpers import cache_signer
 

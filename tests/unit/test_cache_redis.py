@@ -13,13 +13,13 @@ import torch
 
 from smolit.cache import CacheManager
 from smolit.config import CacheSettings
+from smolit.encoding.base import TextEncoder
 from smolit.models.base import (
     ChatMessage,
     GenerationParams,
     GenerationResult,
     GenerationResultCodec,
 )
-from smolit.routing.encoder import TextEncoder
 from smolit.testing import LookupEncoder
 from tests.conftest import RedisServer
 from tests.unit.helpers import TEST_KEY

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from smolit.backup import BackupManager
-from smolit.backup.cli import main
+from smolit.cli.backup_cmd import main
 from smolit.errors import ConfigError, KnowledgeError, StorageError
 from smolit.models import ModelManager
 from smolit.security.envelope import FILE_MAGIC

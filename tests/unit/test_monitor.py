@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from rich.console import Console
 
 from smolit.api import create_app
-from smolit.monitor.cli import main
+from smolit.cli.monitor_cmd import main
 from smolit.monitor.dashboard import render
 from smolit.monitor.snapshot import snapshot_from_metrics
 from tests.conftest import free_port

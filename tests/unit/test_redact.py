@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from smolit.api import create_app
 from smolit.cli.app import app as cli
 from smolit.logs import log_handler
-from smolit.security.redact import redact_text, redact_url, register_secrets
+from smolit.redact import redact_text, redact_url, register_secrets
 from tests.conftest import free_port
 from tests.unit.helpers import small_system
 

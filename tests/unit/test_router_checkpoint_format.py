@@ -10,8 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from smolit.encoding.sentence import bundled_minilm_path
 from smolit.errors import ModelError
-from smolit.routing.encoder import bundled_minilm_path
 from smolit.routing.neural.encoder_net import MiniEncoder
 from smolit.routing.neural.model import RouterModel
 from tests.unit.helpers import Exploit

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from smolit.config import ModelDefinition
+from smolit.encoding.loading import quiet_loading
 from smolit.errors import ModelError
 from smolit.models.backends import transformers_local
 from smolit.models.backends.transformers_local import (
@@ -17,7 +18,7 @@ from smolit.models.backends.transformers_local import (
     resolve_model_path,
 )
 from smolit.models.backends.transformers_runtime import visible_text
-from smolit.models.hf_loading import quiet_loading, read_gguf, verify_gguf
+from smolit.models.hf_loading import read_gguf, verify_gguf
 
 
 def local(path: str | None) -> ModelDefinition:

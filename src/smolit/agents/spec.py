@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
@@ -39,13 +37,6 @@ class AgentSpec:
             cache_responses=config.cache_responses,
             knowledge_paths=tuple(config.knowledge_paths),
         )
-
-    @property
-    def routing_fingerprint(self) -> str:
-        """Changes whenever what the router sees of this agent changes."""
-        skills = {name: list(examples) for name, examples in sorted(self.skills.items())}
-        payload = json.dumps([self.description, list(self.examples), skills], ensure_ascii=False)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, object]:
         data = asdict(self)

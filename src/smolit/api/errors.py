@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from smolit.errors import SmolitError
-from smolit.security.redact import redact_data, redact_url
+from smolit.redact import redact_data, redact_url
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """``python -m smolit.backup create | list | verify ID | restore ID``."""
 
-from smolit.backup.cli import main
+from smolit.cli.backup_cmd import main
 
 if __name__ == "__main__":
     main()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from smolit.cache.embedding import EmbeddingCache
-from smolit.routing.encoder import TextEncoder
+from smolit.encoding.base import TextEncoder
 
 
 class CachedEncoder(TextEncoder):

@@ -27,8 +27,8 @@ from smolit.cache.response import JsonCodec, ResponseCache
 from smolit.cache.signing import KeySource, Signer
 from smolit.cache.tensor import TensorCache
 from smolit.config import CacheSettings, Settings
+from smolit.encoding.base import TextEncoder
 from smolit.errors import ValidationError
-from smolit.routing.encoder import TextEncoder
 
 logger = logging.getLogger(__name__)
 

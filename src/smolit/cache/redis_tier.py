@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import redis
 
 from smolit.cache.policies import Clock
-from smolit.security.redact import redact_url
+from smolit.redact import redact_url
 
 logger = logging.getLogger(__name__)
 

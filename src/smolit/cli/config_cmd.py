@@ -11,7 +11,7 @@ import yaml
 from smolit.cli import output
 from smolit.cli.options import ConfigOption, HomeOption, JsonOption
 from smolit.config import load_settings, validate_config_file
-from smolit.security.redact import redact_data
+from smolit.redact import redact_data
 
 app = typer.Typer(help="Show and validate the configuration.", no_args_is_help=True)
 

@@ -16,10 +16,10 @@ from smolit.cache import CacheManager
 from smolit.cli import output
 from smolit.cli.options import HomeOption, JsonOption
 from smolit.config import load_settings, process_environment
+from smolit.encoding.sentence import BUNDLED_MINILM, SentenceTransformerEncoder
 from smolit.errors import ValidationError
 from smolit.knowledge.evaluation import run_evaluation
 from smolit.knowledge.records import SEARCH_MODES, SearchMode
-from smolit.routing.encoder import BUNDLED_MINILM, SentenceTransformerEncoder
 from smolit.security.deployment_key import deployment_key_source
 
 

@@ -58,8 +58,8 @@ def _train(
     seed: int,
     show_progress: bool,
 ) -> tuple[Any, Any, Any]:
+    from smolit.encoding.sentence import bundled_minilm_path
     from smolit.routing.data import load_jsonl
-    from smolit.routing.encoder import bundled_minilm_path
     from smolit.routing.neural.trainer import TrainingConfig, train_router
 
     train_data = load_jsonl(train)

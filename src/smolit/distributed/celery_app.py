@@ -17,7 +17,7 @@ from celery import Celery
 
 from smolit.config import Settings
 from smolit.errors import ConfigError
-from smolit.security.redact import redact_url
+from smolit.redact import redact_url
 from smolit.tasks.queues import CELERY_PRIORITY_STEPS
 
 TASK_QUEUE = "smolit"

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from smolit.errors import ValidationError
 
 if TYPE_CHECKING:  # annotations only: the encoder module pulls in the model stack
-    from smolit.routing.encoder import TextEncoder
+    from smolit.encoding.base import TextEncoder
 
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*$")

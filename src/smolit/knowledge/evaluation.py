@@ -28,10 +28,10 @@ from typing import Any
 import torch
 
 from smolit.config import KnowledgeSettings
+from smolit.encoding.base import TextEncoder
 from smolit.errors import SmolitError, ValidationError
 from smolit.knowledge.manager import INGEST_BATCH, KnowledgeManager
 from smolit.knowledge.records import SEARCH_MODES, NewDocument, SearchMode
-from smolit.routing.encoder import TextEncoder
 
 COLLECTION = "evaluation"
 #: documents ranked per query: enough for Recall@100

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import torch
 
 from smolit.config import NAME_PATTERN, KnowledgeSettings
+from smolit.encoding.base import TextEncoder
 from smolit.errors import (
     ConfigError,
     KnowledgeError,
@@ -57,7 +58,6 @@ from smolit.knowledge.sources import classify
 from smolit.knowledge.store import KnowledgeStore
 from smolit.knowledge.sync import SourceSync, SyncLimits
 from smolit.knowledge.uploads import read_upload, safe_file_name, store_upload
-from smolit.routing.encoder import TextEncoder
 from smolit.security.atrest import AtRestKeys
 from smolit.security.egress import EgressPolicy
 

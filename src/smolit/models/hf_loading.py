@@ -1,28 +1,22 @@
-"""Model files on disk: loading Hugging Face models quietly, and reading GGUF headers.
+"""Model files on disk: reading GGUF headers.
 
 ``read_gguf`` parses a GGUF file's header (metadata and tensor table) without touching the
 weights, fast enough for a definition check or a memory estimate (milliseconds for the
 bundled SmolLM2, where ``gguf.GGUFReader`` takes seconds decoding the vocabulary).
 ``verify_gguf`` turns its failures into a one-line reason for the registry and the backends.
+Loading Hugging Face weights quietly, one load at a time, is ``smolit.encoding.loading``.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import mmap
 import struct
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from smolit.errors import ModelError
-
-# GGUF de-quantisation patches a module attribute for a moment; loads are serialised.
-_LOAD_LOCK = threading.Lock()
 
 GGUF_MAGIC = b"GGUF"
 GGUF_VERSIONS = (2, 3)
@@ -45,40 +39,6 @@ _STRING, _ARRAY = 8, 9
 _MAX_DIMS = 4
 
 Scalar = int | float | bool | str
-
-
-@contextmanager
-def _quiet_progress() -> Iterator[None]:
-    """Hide the progress bars transformers draws while loading, restoring them afterwards.
-
-    "Loading weights" obeys transformers' own progress-bar switch, which is turned off for
-    the duration of the load only. The GGUF de-quantisation bar comes from a plain ``tqdm``
-    imported by ``modeling_gguf_pytorch_utils`` that ignores the switch; it is swapped for
-    a silent one for the same duration.
-    """
-    from transformers import modeling_gguf_pytorch_utils as gguf_utils
-    from transformers.utils import logging as hf_logging
-
-    bars_were_on = hf_logging.is_progress_bar_enabled()
-    original = getattr(gguf_utils, "tqdm", None)
-    if bars_were_on:
-        hf_logging.disable_progress_bar()
-    if original is not None:
-        gguf_utils.tqdm = functools.partial(original, disable=True)
-    try:
-        yield
-    finally:
-        if original is not None:
-            gguf_utils.tqdm = original
-        if bars_were_on:
-            hf_logging.enable_progress_bar()
-
-
-@contextmanager
-def quiet_loading() -> Iterator[None]:
-    """Serialise a model load (or save) and hide its progress bars."""
-    with _LOAD_LOCK, _quiet_progress():
-        yield
 
 
 # --- GGUF headers ---------------------------------------------------------------------

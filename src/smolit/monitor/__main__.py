@@ -1,6 +1,6 @@
 """``python -m smolit.monitor [--url URL] [--once --json]``."""
 
-from smolit.monitor.cli import main
+from smolit.cli.monitor_cmd import main
 
 if __name__ == "__main__":
     main()

@@ -6,8 +6,8 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-from smolit.agents.spec import AgentSpec
 from smolit.routing.decision import RouteDecision
+from smolit.routing.profile import AgentProfile
 
 
 class Router(ABC):
@@ -21,7 +21,7 @@ class Router(ABC):
     name: str = "router"
 
     @abstractmethod
-    def set_agents(self, agents: Sequence[AgentSpec]) -> None:
+    def set_agents(self, agents: Sequence[AgentProfile]) -> None:
         """Replace the set of routable agents."""
 
     @abstractmethod

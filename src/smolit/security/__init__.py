@@ -1,2 +1,4 @@
-"""Tokens and roles, secrets, masking; import the submodule you need (``smolit.logs`` and
-``smolit.storage`` use ``smolit.security.redact``, so this package imports nothing)."""
+"""Tokens and roles, secrets, egress, encryption at rest; import the submodule you need.
+
+Masking of secrets is ``smolit.redact``, below storage and logging, which both use it.
+"""

@@ -18,7 +18,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from smolit.errors import StorageError
-from smolit.security.redact import redact_url
+from smolit.redact import redact_url
 from smolit.storage import sqlcipher
 from smolit.storage.group_commit import GroupCommitter, WriteJob
 from smolit.storage.private import private_file

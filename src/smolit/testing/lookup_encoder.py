@@ -7,7 +7,7 @@ import re
 
 import torch
 
-from smolit.routing.encoder import TextEncoder
+from smolit.encoding.base import TextEncoder
 
 
 class LookupEncoder(TextEncoder):

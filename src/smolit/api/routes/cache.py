@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from smolit.api.deps import AdminDep, PrincipalDep
 from smolit.cache import CACHE_TYPES, CacheManager
-from smolit.security.redact import redact_data
+from smolit.redact import redact_data
 
 router = APIRouter(prefix="/cache", tags=["cache"])
 

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from smolit.api.deps import PrincipalDep, SystemDep
-from smolit.security.redact import redact_data
+from smolit.redact import redact_data
 
 router = APIRouter(tags=["workers"])
 

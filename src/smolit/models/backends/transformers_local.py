@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from smolit.config import ModelDefinition
+from smolit.encoding.loading import quiet_loading
 from smolit.errors import ConfigError, ModelError
 from smolit.models.base import (
     ChatMessage,
@@ -37,7 +38,7 @@ from smolit.models.base import (
     ModelBackend,
     StreamEvent,
 )
-from smolit.models.hf_loading import quiet_loading, read_gguf, verify_gguf
+from smolit.models.hf_loading import read_gguf, verify_gguf
 
 if TYPE_CHECKING:
     from smolit.models.backends.transformers_runtime import TextAssembler, TokenStream

@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from smolit.encoding.base import TextEncoder
+from smolit.encoding.loading import quiet_loading
 from smolit.errors import ModelError
-from smolit.models.hf_loading import quiet_loading
-from smolit.routing.encoder import TextEncoder
 
 
 class MiniEncoder(nn.Module, TextEncoder):

@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from smolit.encoding.base import TextEncoder
 from smolit.errors import ModelError
-from smolit.routing.encoder import TextEncoder
 from smolit.routing.neural.encoder_net import MiniEncoder
 from smolit.routing.neural.static import StaticEncoder
 

@@ -28,12 +28,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from smolit.agents.spec import AgentSpec
 from smolit.errors import RoutingError, ValidationError
 from smolit.routing.base import Router
 from smolit.routing.decision import AgentScore, RouteDecision
 from smolit.routing.neural.model import RouterModel
 from smolit.routing.online import FeedbackLearner
+from smolit.routing.profile import AgentProfile, routing_fingerprint, skill_texts
 
 
 @dataclass(frozen=True)
@@ -58,13 +58,6 @@ class _Row:
     trained: int | None = None  # index of the model's trained label this row is
 
 
-def skill_texts(agent: AgentSpec) -> dict[str, list[str]]:
-    """The texts behind each of an agent's skills (the general one holds the description)."""
-    skills = {name: list(examples) for name, examples in agent.skills.items() if examples}
-    skills[agent.name] = [agent.description, *agent.examples]
-    return skills
-
-
 class NeuralRouter(Router):
     name = "neural"
 
@@ -87,7 +80,9 @@ class NeuralRouter(Router):
     def threshold(self) -> float:
         return self.model.threshold
 
-    def replace_model(self, model: RouterModel, version: str, agents: Sequence[AgentSpec]) -> None:
+    def replace_model(
+        self, model: RouterModel, version: str, agents: Sequence[AgentProfile]
+    ) -> None:
         """Serve another checkpoint; routing switches only once its prototypes are ready."""
         with self._lock:
             self.model = model
@@ -95,11 +90,12 @@ class NeuralRouter(Router):
             self._cache = {}
         self.set_agents(agents)
 
-    def _agent_prototypes(self, agent: AgentSpec) -> list[_Row]:
+    def _agent_prototypes(self, agent: AgentProfile) -> list[_Row]:
         """One row per skill centroid (in both cascade stages); with an untrained encoder,
         whose space was not shaped by the routing task, one per example as well."""
+        fingerprint = routing_fingerprint(agent)
         cached = self._cache.get(agent.name)
-        if cached is not None and cached[0] == agent.routing_fingerprint:
+        if cached is not None and cached[0] == fingerprint:
             return cached[1]
         static = self.model.static
         rows: list[_Row] = []
@@ -117,10 +113,10 @@ class NeuralRouter(Router):
                 index = trained[label]
                 static_vector = static.prototypes[index] if static else None
                 rows.append(_Row(label, self.model.prototypes[index], static_vector, index))
-        self._cache[agent.name] = (agent.routing_fingerprint, rows)
+        self._cache[agent.name] = (fingerprint, rows)
         return rows
 
-    def set_agents(self, agents: Sequence[AgentSpec]) -> None:
+    def set_agents(self, agents: Sequence[AgentProfile]) -> None:
         rows: list[tuple[str, _Row]] = []
         with self._lock:
             for agent in agents:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from smolit.routing.encoder import TextEncoder
+from smolit.encoding.base import TextEncoder
 from smolit.routing.neural.encoder_net import MiniEncoder
 from smolit.routing.neural.head import CosineHead
 

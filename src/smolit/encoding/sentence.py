@@ -1,34 +1,17 @@
-"""Text encoders: turn texts into L2-normalised vectors (one row per text)."""
+"""The sentence-transformers encoder, read from local files only (nothing is downloaded)."""
 
 from __future__ import annotations
 
 import threading
-from abc import ABC, abstractmethod
 from pathlib import Path
 
 import torch
 
+from smolit.encoding.base import TextEncoder
+from smolit.encoding.loading import quiet_loading
 from smolit.errors import ConfigError, ModelError
 
 BUNDLED_MINILM = "all-MiniLM-L6-v2"
-
-
-class TextEncoder(ABC):
-    """Encodes texts into a float32 tensor of shape (len(texts), dimension), unit length."""
-
-    #: identifies the encoder and its weights, for caches and checkpoints
-    encoder_id: str
-    dimension: int
-    #: the most tokens of one text the encoder reads, special tokens aside; None: no limit
-    max_tokens: int | None = None
-
-    @abstractmethod
-    def encode(self, texts: list[str]) -> torch.Tensor:
-        """Encode ``texts``; an empty list gives a (0, dimension) tensor."""
-
-    def count_tokens(self, texts: list[str]) -> list[int]:
-        """How much of ``max_tokens`` each text takes; without a tokenizer, its words."""
-        return [len(text.split()) for text in texts]
 
 
 def bundled_minilm_path() -> Path:
@@ -61,9 +44,6 @@ class SentenceTransformerEncoder(TextEncoder):
 
     def __init__(self, name: str = BUNDLED_MINILM, batch_size: int = 64) -> None:
         from sentence_transformers import SentenceTransformer
-
-        # imported here: smolit.models imports the cache, which imports this module
-        from smolit.models.hf_loading import quiet_loading
 
         path = resolve_encoder_path(name)
         try:

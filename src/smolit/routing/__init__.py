@@ -1,0 +1,1 @@
+"""Routing tasks to agents: the router network, its training, online learning, evaluation."""
