@@ -17,7 +17,7 @@ from smolit.models.backends.llamacpp import (
 )
 from smolit.models.backends.transformers_local import bundled_model_path
 from smolit.models.hf_loading import GGUFInfo
-from smolit.models.registry import BackendRegistry
+from smolit.models.backend_registry import BackendRegistry
 
 QUESTION = [ChatMessage("user", "What is the capital of France?")]
 NOT_INSTALLED = "llama-cpp-python is installed here: the 'missing' message cannot show"

@@ -1,5 +1,11 @@
 """Language models: the backend interface, the backend registry and the model pool."""
 
+from smolit.models.backend_registry import (
+    ENTRY_POINT_GROUP,
+    BackendRegistry,
+    default_registry,
+    register_backend,
+)
 from smolit.models.base import (
     ChatMessage,
     GenerationParams,
@@ -8,12 +14,6 @@ from smolit.models.base import (
     Role,
 )
 from smolit.models.manager import ModelManager, resolve_api_key
-from smolit.models.registry import (
-    ENTRY_POINT_GROUP,
-    BackendRegistry,
-    default_registry,
-    register_backend,
-)
 
 __all__ = [
     "ENTRY_POINT_GROUP",
