@@ -17,7 +17,8 @@ from smolit.agents.supervisor import Supervisor
 from smolit.cache import CacheCollector, CacheManager
 from smolit.errors import ConfigError
 from smolit.metrics.resources import ResourceCollector
-from smolit.metrics.tasks import TaskCollector, TaskRollups
+from smolit.metrics.task_counts import TaskRollups
+from smolit.metrics.tasks import TaskCollector
 from smolit.models.manager import ModelManager
 from smolit.models.stats import task_success_by_model
 from smolit.monitor.resources import ResourceMonitor
