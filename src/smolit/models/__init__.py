@@ -13,7 +13,8 @@ from smolit.models.base import (
     ModelBackend,
     Role,
 )
-from smolit.models.manager import ModelManager, resolve_api_key
+from smolit.models.loader import resolve_api_key
+from smolit.models.manager import ModelManager
 
 __all__ = [
     "ENTRY_POINT_GROUP",

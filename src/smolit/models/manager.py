@@ -20,13 +20,9 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from smolit.config import NAME_PATTERN, ModelDefinition, ModelsSettings, SecretsSettings
+from smolit.config import NAME_PATTERN, ModelDefinition, ModelsSettings
 from smolit.errors import (
-    ConfigError,
     ConflictError,
-    EgressDeniedError,
-    ModelError,
-    SecretNotAllowedError,
     SmolitError,
 )
 from smolit.errors import ValidationError as SmolitValidationError
@@ -40,6 +36,7 @@ from smolit.models.base import (
 )
 from smolit.models.catalog import ModelCatalog, ResolvedModel
 from smolit.models.generation import ModelRunner, ResponseStore
+from smolit.models.loader import BackendLoader
 from smolit.models.pool import BackendPool
 from smolit.models.resolver import RESOLVE_TTL_SECONDS, ModelResolver
 from smolit.models.stats import ModelStats
@@ -52,26 +49,6 @@ logger = logging.getLogger(__name__)
 
 #: a model: a reference (None: the default model), or one resolved already
 ModelRef = str | ResolvedModel | None
-
-
-def resolve_api_key(definition: ModelDefinition, secrets: SecretStore) -> str | None:
-    """The API key named by ``definition.api_key_env``; None when the model needs none.
-
-    Only a secret the operator listed in ``secrets:`` may be named (not one given for
-    another purpose, such as the backup key): else ``SecretNotAllowedError``."""
-    if not definition.api_key_env:
-        return None
-    value = secrets.get(definition.api_key_env, field="api_key_env", implicit=False)
-    if not value:
-        raise ConfigError(
-            f"secret {definition.api_key_env} (api_key_env) is not set",
-            details={"api_key_env": definition.api_key_env},
-        )
-    return value
-
-
-def _no_secrets() -> SecretStore:
-    return SecretStore(SecretsSettings(), {})
 
 
 class ModelManager:
@@ -93,13 +70,12 @@ class ModelManager:
         false`` it is pinned until restart (``ModelResolver``)."""
         self.default_model = settings.default_model
         self.auto_update = settings.auto_update
-        self._secrets = secrets or _no_secrets()
-        self.egress = egress or EgressPolicy()
+        self.loader = BackendLoader(registry or default_registry(), secrets, egress)
+        self.egress = self.loader.egress
         for name, definition in settings.definitions.items():
-            self._check_configured(name, definition)
-        self._backends = registry or default_registry()
+            self.loader.check_configured(name, definition)
         self.catalog = ModelCatalog(
-            dict(settings.definitions), settings.default_model, self._backends, versions
+            dict(settings.definitions), settings.default_model, self.loader.backends, versions
         )
         self.resolver = ModelResolver(
             self.catalog, settings.default_model, pin=not settings.auto_update, ttl=resolve_ttl
@@ -160,21 +136,8 @@ class ModelManager:
             old.close()
 
     def check_policy(self, definition: ModelDefinition) -> None:
-        """Refuse a definition whose ``api_key_env`` is not an allowlisted secret
-        (``SecretNotAllowedError``) or whose ``base_url`` the egress policy refuses
-        (``EgressDeniedError``)."""
-        if definition.api_key_env:
-            self._secrets.check(definition.api_key_env, field="api_key_env", implicit=False)
-        if definition.base_url:
-            self.egress.check_url(definition.base_url)
-
-    def _check_configured(self, name: str, definition: ModelDefinition) -> None:
-        try:
-            self.check_policy(definition)
-        except (SecretNotAllowedError, EgressDeniedError) as exc:
-            field = "api_key_env" if isinstance(exc, SecretNotAllowedError) else "base_url"
-            key = f"models.definitions.{name}.{field}"
-            raise ConfigError(f"{key}: {exc.message}", details={"key": key}) from exc
+        """Refuse a definition the secret or egress policy refuses (``BackendLoader``)."""
+        self.loader.check_policy(definition)
 
     @staticmethod
     def _check_name(name: str) -> None:
@@ -201,44 +164,19 @@ class ModelManager:
             return exc.message
         if self.pool.peek(resolved.key) is not None:
             return None
-        try:
-            cls = self._backends.get(resolved.definition.backend)
-            resolve_api_key(resolved.definition, self._secrets)
-        except (ConfigError, SecretNotAllowedError) as exc:
-            return exc.message
-        return cls.check_definition(resolved.definition)
+        return self.loader.problem(resolved.definition)
 
     # --- the pool -----------------------------------------------------------------------
 
     def _build(self, resolved: ResolvedModel) -> ModelBackend:
         instance = self.resolver.instance(resolved.key)
-        if instance is not None:
-            return instance
-        definition = resolved.definition
-        cls = self._backends.get(definition.backend)
-        api_key = resolve_api_key(definition, self._secrets)
-        try:
-            return cls.from_definition(
-                resolved.key, definition, api_key=api_key, egress=self.egress
-            )
-        except SmolitError:
-            raise
-        except Exception as exc:  # a backend may fail in any way while loading
-            raise ModelError(
-                f"model {resolved.key!r} could not be loaded: {type(exc).__name__}: {exc}",
-                details={"model": resolved.key, "backend": definition.backend},
-            ) from exc
-
-    def _estimate(self, resolved: ResolvedModel) -> int:
-        try:
-            cls = self._backends.get(resolved.definition.backend)
-            return max(0, int(cls.estimate_memory_bytes(resolved.definition)))
-        except SmolitError:
-            return 0
+        return instance if instance is not None else self.loader.build(resolved)
 
     def _acquire(self, resolved: ResolvedModel) -> AbstractContextManager[ModelBackend]:
         return self.pool.acquire(
-            resolved.key, lambda: self._build(resolved), self._estimate(resolved)
+            resolved.key,
+            lambda: self._build(resolved),
+            self.loader.estimate(resolved.definition),
         )
 
     def get(self, model: ModelRef = None) -> ModelBackend:
