@@ -109,7 +109,7 @@ def check_redis(settings: Settings) -> list[Finding]:
 
 
 def check_models(settings: Settings) -> list[Finding]:
-    from smolit.models.registry import default_registry
+    from smolit.models.backend_registry import default_registry
 
     findings = []
     backends = default_registry()

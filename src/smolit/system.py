@@ -36,7 +36,7 @@ from smolit.errors import ConfigError, NotFoundError
 from smolit.knowledge import KnowledgeManager
 from smolit.knowledge.updates import JOB_NAME as KNOWLEDGE_SYNC_JOB
 from smolit.knowledge.updates import KnowledgeUpdater
-from smolit.metrics.tasks import TaskRollups
+from smolit.metrics.task_counts import TaskRollups
 from smolit.models import ModelManager
 from smolit.models.base import GenerationResultCodec
 from smolit.models.versions import ModelVersions

@@ -7,6 +7,7 @@ import torch
 
 from smolit.errors import KnowledgeError, ValidationError
 from smolit.knowledge.fulltext import fts_query
+from smolit.knowledge.records import PreparedDocument
 from smolit.knowledge.store import KnowledgeStore
 from smolit.testing import LookupEncoder
 
@@ -20,16 +21,8 @@ def save(
     collection: str = "docs",
     max_documents: int | None = None,
 ) -> str:
-    record, _ = store.save_document(
-        collection=collection,
-        title=source,
-        source=source,
-        checksum=source + text,
-        metadata={},
-        chunks=[text],
-        embeddings=ENCODER.encode([text]),
-        max_documents=max_documents,
-    )
+    document = PreparedDocument(collection, source, source, source + text, [text])
+    record, _ = store.save_document(document, ENCODER.encode([text]), max_documents)
     return record.id
 
 
@@ -158,15 +151,8 @@ def test_closed_store_raises_knowledge_error(store: KnowledgeStore) -> None:
 
 
 def save_titled(store: KnowledgeStore, source: str, title: str, text: str, **metadata: str) -> str:
-    record, _ = store.save_document(
-        collection="docs",
-        title=title,
-        source=source,
-        checksum=source + text,
-        metadata=metadata,
-        chunks=[text],
-        embeddings=ENCODER.encode([text]),
-    )
+    document = PreparedDocument("docs", title, source, source + text, [text], metadata)
+    record, _ = store.save_document(document, ENCODER.encode([text]))
     return record.id
 
 

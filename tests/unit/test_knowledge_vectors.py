@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from smolit.knowledge import vectors
+from smolit.knowledge.records import PreparedDocument
 from smolit.knowledge.store import KnowledgeStore
 from smolit.knowledge.vectors import index_kind
 from smolit.testing import LookupEncoder
@@ -12,15 +13,8 @@ ENCODER = LookupEncoder(dimension=16)
 
 
 def save(store: KnowledgeStore, source: str, text: str, collection: str = "docs") -> str:
-    record, _ = store.save_document(
-        collection=collection,
-        title=source,
-        source=source,
-        checksum=source + text,
-        metadata={},
-        chunks=[text],
-        embeddings=ENCODER.encode([text]),
-    )
+    document = PreparedDocument(collection, source, source, source + text, [text])
+    record, _ = store.save_document(document, ENCODER.encode([text]))
     return record.id
 
 

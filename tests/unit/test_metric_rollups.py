@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from smolit.metrics.tasks import ROLLUP_MARGIN, TaskRollups
+from smolit.metrics.task_counts import ROLLUP_MARGIN, TaskRollups
 from smolit.storage import Database, TaskRow
 from smolit.tasks.states import TaskStatus
 from smolit.tasks.store import NewTask, TaskStore

@@ -1,4 +1,4 @@
-"""``ModelPool``: one load per model, LRU eviction of idle models under a memory budget."""
+"""``BackendPool``: one load per model, LRU eviction of idle models under a memory budget."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 from smolit.config import ModelDefinition
 from smolit.errors import ModelError
 from smolit.models.base import ChatMessage, GenerationParams, GenerationResult, ModelBackend
-from smolit.models.pool import MB, ModelPool
+from smolit.models.pool import BackendPool
+from smolit.units import MIB
 
 
 class Sized(ModelBackend):
@@ -26,27 +27,27 @@ class Sized(ModelBackend):
         return GenerationResult(text="ok", model=self.name)
 
     def memory_bytes(self) -> int:
-        return self.megabytes * MB
+        return self.megabytes * MIB
 
     def close(self) -> None:
         self.closed = True
 
 
-def use(pool: ModelPool, key: str, megabytes: int) -> Sized:
-    with pool.acquire(key, lambda: Sized(key, megabytes), megabytes * MB) as backend:
+def use(pool: BackendPool, key: str, megabytes: int) -> Sized:
+    with pool.acquire(key, lambda: Sized(key, megabytes), megabytes * MIB) as backend:
         assert isinstance(backend, Sized)
         return backend
 
 
 def test_a_model_is_loaded_once_and_reused() -> None:
-    pool = ModelPool(100 * MB)
+    pool = BackendPool(100 * MIB)
     first = use(pool, "a", 10)
     assert use(pool, "a", 10) is first
     assert pool.loads == {"a": 1}
 
 
 def test_the_least_recently_used_idle_model_is_unloaded_for_room() -> None:
-    pool = ModelPool(100 * MB)
+    pool = BackendPool(100 * MIB)
     a = use(pool, "a", 40)
     b = use(pool, "b", 40)
     use(pool, "a", 40)  # b is now the least recently used
@@ -57,8 +58,8 @@ def test_the_least_recently_used_idle_model_is_unloaded_for_room() -> None:
 
 
 def test_models_in_use_are_never_unloaded() -> None:
-    pool = ModelPool(100 * MB, wait_seconds=0.2)
-    with pool.acquire("a", lambda: Sized("a", 60), 60 * MB) as a:
+    pool = BackendPool(100 * MIB, wait_seconds=0.2)
+    with pool.acquire("a", lambda: Sized("a", 60), 60 * MIB) as a:
         with pytest.raises(ModelError, match="held by models in use"):
             use(pool, "b", 60)
         assert isinstance(a, Sized) and not a.closed
@@ -66,11 +67,11 @@ def test_models_in_use_are_never_unloaded() -> None:
 
 
 def test_a_load_waits_for_a_busy_model_to_become_idle() -> None:
-    pool = ModelPool(100 * MB, wait_seconds=10)
+    pool = BackendPool(100 * MIB, wait_seconds=10)
     entered = threading.Event()
 
     def hold() -> None:
-        with pool.acquire("a", lambda: Sized("a", 60), 60 * MB):
+        with pool.acquire("a", lambda: Sized("a", 60), 60 * MIB):
             entered.set()
             time.sleep(0.3)
 
@@ -83,7 +84,7 @@ def test_a_load_waits_for_a_busy_model_to_become_idle() -> None:
 
 
 def test_a_model_larger_than_the_budget_is_refused_clearly() -> None:
-    pool = ModelPool(100 * MB)
+    pool = BackendPool(100 * MIB)
     with pytest.raises(ModelError, match="raise models.max_memory_mb") as caught:
         use(pool, "huge", 200)
     assert caught.value.details["needed_mb"] == 200
@@ -91,7 +92,7 @@ def test_a_model_larger_than_the_budget_is_refused_clearly() -> None:
 
 
 def test_concurrent_requests_for_one_model_load_it_once() -> None:
-    pool = ModelPool(100 * MB)
+    pool = BackendPool(100 * MIB)
     builds: list[Sized] = []
 
     def build() -> Sized:
@@ -102,7 +103,7 @@ def test_concurrent_requests_for_one_model_load_it_once() -> None:
     seen: list[ModelBackend] = []
 
     def request() -> None:
-        with pool.acquire("a", build, 10 * MB) as backend:
+        with pool.acquire("a", build, 10 * MIB) as backend:
             seen.append(backend)
 
     threads = [threading.Thread(target=request) for _ in range(8)]
@@ -114,20 +115,20 @@ def test_concurrent_requests_for_one_model_load_it_once() -> None:
 
 
 def test_a_failed_load_leaves_no_reservation_and_can_be_retried() -> None:
-    pool = ModelPool(100 * MB)
+    pool = BackendPool(100 * MIB)
 
     def broken() -> Sized:
         raise RuntimeError("weights are gone")
 
     with pytest.raises(RuntimeError):
-        with pool.acquire("a", broken, 90 * MB):
+        with pool.acquire("a", broken, 90 * MIB):
             pass
     assert pool.budget()["used_mb"] == 0
     assert use(pool, "a", 90).megabytes == 90
 
 
 def test_resident_reports_memory_and_use() -> None:
-    pool = ModelPool(100 * MB)
+    pool = BackendPool(100 * MIB)
     use(pool, "a", 10)
     use(pool, "a", 10)
     (entry,) = pool.resident()

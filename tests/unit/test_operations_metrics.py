@@ -200,7 +200,7 @@ def test_rolled_up_counts_plus_the_tasks_they_miss_are_exact(tmp_path: Path) -> 
     scrape adds the tasks that total does not cover, so counts are exact at any time."""
     from sqlalchemy import delete
 
-    from smolit.metrics.tasks import ROLLUP_MARGIN
+    from smolit.metrics.task_counts import ROLLUP_MARGIN
     from smolit.storage import MetricRollupRow, TaskRow
 
     system = metrics_system(tmp_path, rollup_interval=60)

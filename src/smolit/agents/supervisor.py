@@ -12,8 +12,9 @@ from typing import Protocol
 from smolit.agents.registry import AgentRegistry
 from smolit.agents.spec import AgentSpec
 from smolit.agents.worker import AgentResult, KnowledgeSearch, ModelGenerator, WorkerAgent
-from smolit.errors import AgentUnavailableError, ModelError
+from smolit.errors import AgentUnavailableError, ModelError, SmolitError
 from smolit.models.base import GenerationParams
+from smolit.models.catalog import ResolvedModel
 from smolit.routing.base import Router
 from smolit.routing.decision import RouteDecision
 
@@ -22,10 +23,18 @@ logger = logging.getLogger(__name__)
 OUT_OF_SCOPE_ANSWER = "No agent can handle this task."
 
 
-class ModelPool(ModelGenerator, Protocol):
-    def check(self, name: str | None) -> str | None: ...
+class AgentModels(ModelGenerator, Protocol):
+    """What the supervisor needs of the models (``ModelManager``)."""
 
-    def default_params(self, name: str | None = None) -> GenerationParams: ...
+    def resolve(self, model: str | None) -> ResolvedModel: ...
+
+    def check(self, model: ResolvedModel) -> str | None: ...
+
+    def default_params(self, model: ResolvedModel) -> GenerationParams: ...
+
+
+#: an agent's model, resolved once for a task, or why the agent cannot run
+AgentModel = ResolvedModel | str
 
 
 @dataclass(frozen=True)
@@ -50,7 +59,7 @@ class Supervisor:
         self,
         registry: AgentRegistry,
         router: Router,
-        models: ModelPool,
+        models: AgentModels,
         knowledge: KnowledgeSearch,
         top_k: int = 3,
         max_fallbacks: int = 2,
@@ -66,18 +75,39 @@ class Supervisor:
         self._served = served
 
     def unavailable_reason(self, spec: AgentSpec) -> str | None:
-        if not spec.enabled:
-            return "disabled"
-        return self._models.check(spec.model)
+        model = self._agent_models([spec])[spec.name]
+        return model if isinstance(model, str) else None
+
+    def _agent_models(self, specs: list[AgentSpec]) -> dict[str, AgentModel]:
+        """Each agent's model, each reference resolved once, or why the agent cannot run."""
+        by_reference: dict[str | None, AgentModel] = {}
+        found: dict[str, AgentModel] = {}
+        for spec in specs:
+            if not spec.enabled:
+                found[spec.name] = "disabled"
+                continue
+            if spec.model not in by_reference:
+                by_reference[spec.model] = self._resolve(spec.model)
+            found[spec.name] = by_reference[spec.model]
+        return found
+
+    def _resolve(self, reference: str | None) -> AgentModel:
+        try:
+            model = self._models.resolve(reference)
+        except SmolitError as exc:
+            return exc.message
+        return self._models.check(model) or model
 
     def local_availability(self) -> dict[str, str | None]:
         """Each agent and why this process cannot run it (None when it can)."""
-        return {spec.name: self.unavailable_reason(spec) for spec in self._registry.list()}
+        return _reasons(self._agent_models(self._registry.list()))
 
     def availability(self) -> dict[str, str | None]:
         """Each agent's name and why it cannot take work (None when it can); in the
         distributed mode an agent no live worker advertises cannot."""
-        reasons = self.local_availability()
+        return self._served_only(self.local_availability())
+
+    def _served_only(self, reasons: dict[str, str | None]) -> dict[str, str | None]:
         if self._served is None:
             return reasons
         served = self._served()
@@ -86,17 +116,27 @@ class Supervisor:
             for name, reason in reasons.items()
         }
 
-    def worker(self, spec: AgentSpec) -> WorkerAgent:
-        params = self._models.default_params(spec.model)
-        return WorkerAgent(spec, self._knowledge, self._models, self._top_k, params)
+    def _task_models(self) -> tuple[dict[str, AgentModel], dict[str, str | None]]:
+        """The agents' models for one task, and each agent's availability."""
+        models = self._agent_models(self._registry.list())
+        return models, self._served_only(_reasons(models))
+
+    def worker(self, spec: AgentSpec, model: ResolvedModel | None = None) -> WorkerAgent:
+        """The agent ``spec`` on ``model`` (resolved for the task; else resolved now)."""
+        chosen = model if model is not None else self._models.resolve(spec.model)
+        params = self._models.default_params(chosen)
+        return WorkerAgent(spec, self._knowledge, self._models, self._top_k, params, chosen)
 
     async def handle(
         self, text: str, on_route: Callable[[RouteDecision], Awaitable[None]] | None = None
     ) -> SupervisorOutcome:
-        """Route ``text`` and run the chosen agent; ``on_route`` hears the decision first."""
+        """Route ``text`` and run the chosen agent; ``on_route`` hears the decision first.
+
+        Each agent's model is resolved once for the task: the version its availability
+        was checked on is the version that answers."""
         started = time.perf_counter()
         # model references may be resolved in the registry (a database read): off the loop
-        reasons = await asyncio.to_thread(self.availability)
+        models, reasons = await asyncio.to_thread(self._task_models)
         available = {name for name, reason in reasons.items() if reason is None}
         decision = await self._router.aroute(text, available)
         timings = {"routing_seconds": time.perf_counter() - started}
@@ -108,7 +148,9 @@ class Supervisor:
         failures: list[dict[str, str]] = []
         for name in candidates:
             try:
-                result = await self.worker(self._registry.get(name)).run(text)
+                model = models.get(name)
+                resolved = model if isinstance(model, ResolvedModel) else None
+                result = await self.worker(self._registry.get(name), resolved).run(text)
             except (ModelError, AgentUnavailableError) as exc:
                 logger.warning("agent %s failed: %s", name, exc.message)
                 failures.append({"agent": name, "error": exc.message})
@@ -120,3 +162,7 @@ class Supervisor:
             + "; ".join(f"{f['agent']}: {f['error']}" for f in failures),
             details={"failures": failures},
         )
+
+
+def _reasons(models: dict[str, AgentModel]) -> dict[str, str | None]:
+    return {name: model if isinstance(model, str) else None for name, model in models.items()}

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from smolit.agents.spec import AgentSpec
 from smolit.models.base import ChatMessage, GenerationParams, GenerationResult
+from smolit.models.catalog import ResolvedModel
 
 
 class SearchHitLike(Protocol):
@@ -25,7 +26,7 @@ class KnowledgeSearch(Protocol):
 class ModelGenerator(Protocol):
     async def generate(
         self,
-        name: str | None,
+        model: ResolvedModel | str | None,
         messages: list[ChatMessage],
         params: GenerationParams,
         cache: bool = False,
@@ -65,12 +66,15 @@ class WorkerAgent:
         models: ModelGenerator,
         top_k: int = 3,
         params: GenerationParams | None = None,
+        model: ResolvedModel | None = None,
     ) -> None:
+        """``model``: ``spec.model`` resolved already (else the models resolve it)."""
         self.spec = spec
         self._knowledge = knowledge
         self._models = models
         self._top_k = top_k
         self._params = params or GenerationParams()
+        self._model = model
 
     async def run(self, task: str) -> AgentResult:
         timings: dict[str, float] = {}
@@ -82,7 +86,10 @@ class WorkerAgent:
         messages = build_messages(self.spec, task, hits)
         started = time.perf_counter()
         result = await self._models.generate(
-            self.spec.model, messages, self._params, cache=self.spec.cache_responses
+            self._model or self.spec.model,
+            messages,
+            self._params,
+            cache=self.spec.cache_responses,
         )
         timings["model_seconds"] = time.perf_counter() - started
         sources = [

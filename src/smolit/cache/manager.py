@@ -29,6 +29,7 @@ from smolit.cache.tensor import TensorCache
 from smolit.config import CacheSettings, Settings
 from smolit.encoding.base import TextEncoder
 from smolit.errors import ValidationError
+from smolit.units import MIB
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,6 @@ CACHE_TYPES: tuple[CacheType, ...] = ("memory", "tensor", "embedding", "response
 #: caches held in this process's memory; the embedding cache lives on disk under home
 LOCAL_CACHE_TYPES: tuple[CacheType, ...] = ("memory", "tensor", "response")
 SHARED_CACHE_TYPES: tuple[CacheType, ...] = ("embedding",)
-MB = 1024 * 1024
 
 
 class Cache(Protocol):
@@ -90,7 +90,7 @@ class CacheManager:
         vectors of private text are not kept in the clear on disk)."""
         self.settings = settings
         self.signer = Signer(key)
-        self.total_bytes = total_mb * MB
+        self.total_bytes = total_mb * MIB
         shares = settings.shares
         common: dict[str, Any] = {"policy": settings.policy, "default_ttl": settings.default_ttl}
         self.redis = RedisTier(redis_url, clock=clock) if redis_url else None

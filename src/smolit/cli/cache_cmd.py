@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from smolit.cache.embedding import EmbeddingCache
-from smolit.cache.manager import CACHE_TYPES, MB, check_type, embeddings_dir, shared_redis_url
+from smolit.cache.manager import CACHE_TYPES, check_type, embeddings_dir, shared_redis_url
 from smolit.cache.redis_tier import RedisTier
 from smolit.cache.signing import Signer
 from smolit.cli import output
@@ -25,6 +25,7 @@ from smolit.cli.options import ConfigOption, HomeOption, JsonOption, TokenOption
 from smolit.config import Settings, load_settings, process_environment
 from smolit.errors import StorageError, ValidationError
 from smolit.security.deployment_key import deployment_key_source
+from smolit.units import MIB
 
 IN_PROCESS_NOTE = (
     "in-memory caches live in the server process: set SMOLIT_URL and SMOLIT_TOKEN "
@@ -56,7 +57,7 @@ class _StoredTiers:
         share = settings.cache.shares.embedding
         self.embedding = EmbeddingCache(
             embeddings_dir(settings.home),
-            int(settings.system.cache_size * MB * share),
+            int(settings.system.cache_size * MIB * share),
             policy=settings.cache.policy,
             default_ttl=settings.cache.default_ttl,
             # resolved only if a value is read or written: clearing and counting are not

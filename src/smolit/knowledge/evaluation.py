@@ -30,7 +30,8 @@ import torch
 from smolit.config import KnowledgeSettings
 from smolit.encoding.base import TextEncoder
 from smolit.errors import SmolitError, ValidationError
-from smolit.knowledge.manager import INGEST_BATCH, KnowledgeManager
+from smolit.knowledge.ingest import INGEST_BATCH
+from smolit.knowledge.manager import KnowledgeManager
 from smolit.knowledge.records import SEARCH_MODES, NewDocument, SearchMode
 
 COLLECTION = "evaluation"

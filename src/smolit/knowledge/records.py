@@ -50,6 +50,26 @@ class NewDocument:
 
 
 @dataclass(frozen=True)
+class PreparedDocument:
+    """A document checked and chunked, ready to be stored with one embedding per chunk.
+
+    ``checksum`` is the sha256 of ``text``; ``text`` is the whole document, for the
+    whole-document keyword index (None: the chunks joined). ``source_id`` and ``origin``
+    link it to the source and the item (file or URL) it was synced from.
+    """
+
+    collection: str
+    title: str
+    source: str
+    checksum: str
+    chunks: list[str]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    text: str | None = None
+    source_id: str | None = None
+    origin: str | None = None
+
+
+@dataclass(frozen=True)
 class SearchHit:
     """One matching chunk; a higher ``score`` is a better match within one search.
 

@@ -14,8 +14,8 @@ from typing import Any, cast
 
 from smolit.errors import ConflictError
 from smolit.knowledge.records import SourceItem, SourceKind, SourceRecord, SyncStatus
+from smolit.knowledge.schema import upgrade_schema
 from smolit.knowledge.sqlite_file import SqliteFile
-from smolit.knowledge.store import upgrade_schema
 from smolit.storage import sqlcipher
 
 #: a sync report keeps at most this many per-document errors

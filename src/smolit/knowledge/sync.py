@@ -33,6 +33,7 @@ from smolit.knowledge.source_store import SourceStore
 from smolit.knowledge.sources import check_allowed, fetch, list_files
 from smolit.knowledge.store import KnowledgeStore
 from smolit.security.egress import EgressPolicy
+from smolit.units import MB
 
 logger = logging.getLogger(__name__)
 
@@ -248,7 +249,7 @@ def _sha256(data: bytes) -> str:
 
 def _too_large(size: int, limit: int) -> ValidationError:
     return ValidationError(
-        f"file too large ({size / 1e6:.1f} MB, the limit is {limit / 1e6:g} MB: "
+        f"file too large ({size / MB:.1f} MB, the limit is {limit / MB:g} MB: "
         "raise knowledge.max_file_mb to take it)",
         details={"size": size, "limit": limit},
     )

@@ -17,12 +17,14 @@ from smolit.agents.supervisor import Supervisor
 from smolit.cache import CacheCollector, CacheManager
 from smolit.errors import ConfigError
 from smolit.metrics.resources import ResourceCollector
-from smolit.metrics.tasks import TaskCollector, TaskRollups
+from smolit.metrics.task_counts import TaskRollups
+from smolit.metrics.tasks import TaskCollector
 from smolit.models.manager import ModelManager
 from smolit.models.stats import task_success_by_model
 from smolit.monitor.resources import ResourceMonitor
 from smolit.storage import Database
 from smolit.tasks.manager import TaskManager
+from smolit.units import MIB
 
 
 class _System(Protocol):
@@ -100,13 +102,13 @@ class ModelCollector(Collector):
             "smolit_model_pool_memory_bytes", "Resident models' memory", labels=["model"]
         )
         for entry in self._models.pool.resident():
-            memory.add_metric([entry["model"]], entry["memory_mb"] * 1024 * 1024)
+            memory.add_metric([entry["model"]], entry["memory_mb"] * MIB)
         yield memory
         budget = self._models.pool.budget()
         yield GaugeMetricFamily(
             "smolit_model_pool_budget_bytes",
             "models.max_memory_mb",
-            value=budget["max_memory_mb"] * 1024 * 1024,
+            value=budget["max_memory_mb"] * MIB,
         )
 
 

@@ -1,5 +1,11 @@
 """Language models: the backend interface, the backend registry and the model pool."""
 
+from smolit.models.backend_registry import (
+    ENTRY_POINT_GROUP,
+    BackendRegistry,
+    default_registry,
+    register_backend,
+)
 from smolit.models.base import (
     ChatMessage,
     GenerationParams,
@@ -7,13 +13,8 @@ from smolit.models.base import (
     ModelBackend,
     Role,
 )
-from smolit.models.manager import ModelManager, resolve_api_key
-from smolit.models.registry import (
-    ENTRY_POINT_GROUP,
-    BackendRegistry,
-    default_registry,
-    register_backend,
-)
+from smolit.models.loader import resolve_api_key
+from smolit.models.manager import ModelManager
 
 __all__ = [
     "ENTRY_POINT_GROUP",

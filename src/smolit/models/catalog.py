@@ -20,7 +20,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from smolit.config import ModelDefinition
 from smolit.errors import ConfigError, NotFoundError, ValidationError
-from smolit.models.registry import BackendRegistry
+from smolit.models.backend_registry import BackendRegistry
 from smolit.models.versions import ModelVersion, ModelVersions, path_checksum
 
 logger = logging.getLogger(__name__)

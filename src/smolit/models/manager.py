@@ -1,14 +1,13 @@
 """``ModelManager``: the one door to every language model the agents and the API use.
 
-It resolves references (``name``, ``name@alias``, ``name@version``) through the catalog,
-loads models into the memory-budgeted pool, runs generations in worker threads (so the
-event loop never waits on a model), records performance per model version, and changes
-the registry (register, import, promote, rollback, remove).
+It resolves references (``name``, ``name@alias``, ``name@version``; ``resolver``), loads
+models into the memory-budgeted pool (``pool``), runs generations in worker threads, so the
+event loop never waits on a model (``generation``), records performance per model version,
+and changes the registry (register, import, promote, rollback, remove).
 
-Resolution is cached for ``resolve_ttl`` seconds (a registry change made through this
-manager clears the cache at once; one made by another process is seen within the TTL).
-With ``models.auto_update: false`` a reference is resolved once per process and stays
-pinned to that version until restart.
+A caller that uses one model several times (a task: check it, take its parameters,
+generate) resolves it once (``resolve``) and passes the ``ResolvedModel`` on: every method
+that takes a reference takes a resolved model too, and uses it as it is.
 """
 
 from __future__ import annotations
@@ -16,24 +15,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import threading
-import time
-from collections.abc import AsyncGenerator, Generator, Iterator
+from collections.abc import AsyncGenerator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from smolit.cache.response import ResponseCache
-from smolit.config import NAME_PATTERN, ModelDefinition, ModelsSettings, SecretsSettings
+from smolit.config import NAME_PATTERN, ModelDefinition, ModelsSettings
 from smolit.errors import (
-    ConfigError,
     ConflictError,
-    EgressDeniedError,
-    ModelError,
-    NotFoundError,
-    SecretNotAllowedError,
     SmolitError,
 )
 from smolit.errors import ValidationError as SmolitValidationError
+from smolit.models.backend_registry import BackendRegistry, default_registry
 from smolit.models.base import (
     ChatMessage,
     GenerationParams,
@@ -42,43 +35,20 @@ from smolit.models.base import (
     StreamEvent,
 )
 from smolit.models.catalog import ModelCatalog, ResolvedModel
-from smolit.models.pool import MB, ModelPool
-from smolit.models.registry import BackendRegistry, default_registry
+from smolit.models.generation import ModelRunner, ResponseStore
+from smolit.models.loader import BackendLoader
+from smolit.models.pool import BackendPool
+from smolit.models.resolver import RESOLVE_TTL_SECONDS, ModelResolver
 from smolit.models.stats import ModelStats
 from smolit.models.versions import ModelVersion, ModelVersions
 from smolit.security.egress import EgressPolicy
 from smolit.security.secrets import SecretStore
+from smolit.units import MIB
 
 logger = logging.getLogger(__name__)
 
-RESOLVE_TTL_SECONDS = 1.0
-
-
-def resolve_api_key(definition: ModelDefinition, secrets: SecretStore) -> str | None:
-    """The API key named by ``definition.api_key_env``; None when the model needs none.
-
-    Only a secret the operator listed in ``secrets:`` may be named (not one given for
-    another purpose, such as the backup key): else ``SecretNotAllowedError``."""
-    if not definition.api_key_env:
-        return None
-    value = secrets.get(definition.api_key_env, field="api_key_env", implicit=False)
-    if not value:
-        raise ConfigError(
-            f"secret {definition.api_key_env} (api_key_env) is not set",
-            details={"api_key_env": definition.api_key_env},
-        )
-    return value
-
-
-def _no_secrets() -> SecretStore:
-    return SecretStore(SecretsSettings(), {})
-
-
-def _failure(resolved: ResolvedModel, exc: Exception) -> ModelError:
-    return ModelError(
-        f"model {resolved.key!r} failed: {type(exc).__name__}: {exc}",
-        details={"model": resolved.key},
-    )
+#: a model: a reference (None: the default model), or one resolved already
+ModelRef = str | ResolvedModel | None
 
 
 class ModelManager:
@@ -95,29 +65,28 @@ class ModelManager:
     ) -> None:
         """``secrets``: where ``api_key_env`` names are read (default: none allowed);
         ``egress``: where remote backends may connect (default: public addresses only).
-        A configured definition that either refuses is a ``ConfigError`` naming its key."""
+        A configured definition that either refuses is a ``ConfigError`` naming its key.
+        A resolution is cached for ``resolve_ttl`` seconds; with ``models.auto_update:
+        false`` it is pinned until restart (``ModelResolver``)."""
         self.default_model = settings.default_model
         self.auto_update = settings.auto_update
-        self._secrets = secrets or _no_secrets()
-        self.egress = egress or EgressPolicy()
+        self.loader = BackendLoader(registry or default_registry(), secrets, egress)
+        self.egress = self.loader.egress
         for name, definition in settings.definitions.items():
-            self._check_configured(name, definition)
-        self._backends = registry or default_registry()
+            self.loader.check_configured(name, definition)
         self.catalog = ModelCatalog(
-            dict(settings.definitions), settings.default_model, self._backends, versions
+            dict(settings.definitions), settings.default_model, self.loader.backends, versions
         )
-        self.pool = ModelPool(settings.max_memory_mb * MB)
+        self.resolver = ModelResolver(
+            self.catalog, settings.default_model, pin=not settings.auto_update, ttl=resolve_ttl
+        )
+        self.pool = BackendPool(settings.max_memory_mb * MIB)
         self.stats = ModelStats()
-        self._instances: dict[str, ModelBackend] = {}
-        self._resolved: dict[str, tuple[float, ResolvedModel]] = {}
-        self._pins: dict[str, ResolvedModel] = {}
-        self._resolve_ttl = resolve_ttl
-        self._guard = threading.Lock()
-        self._responses: ResponseCache | None = None
+        self._runner = ModelRunner(self._acquire, self.stats)
 
-    def use_response_cache(self, responses: ResponseCache) -> None:
+    def use_response_cache(self, responses: ResponseStore) -> None:
         """Answer ``generate(..., cache=True)`` calls from ``responses`` when it can."""
-        self._responses = responses
+        self._runner.responses = responses
 
     def use_registry(self, versions: ModelVersions) -> None:
         """Resolve through ``versions`` from now on (when built without a registry)."""
@@ -127,49 +96,23 @@ class ModelManager:
 
     # --- resolving ----------------------------------------------------------------------
 
-    def resolve(self, reference: str | None = None) -> ResolvedModel:
-        """What ``reference`` (the default model when None) names now."""
-        reference = reference or self.default_model
-        with self._guard:
-            instance = self._instances.get(reference)
-            pinned = self._pins.get(reference)
-            cached = self._resolved.get(reference)
-        if instance is not None:
-            # the instance answers; a definition of the same name still gives its parameters
-            definition = instance.definition
-            if self.catalog.has_definition(reference):
-                definition = self.catalog.resolve(reference).definition
-            return ResolvedModel(reference, reference, reference, None, definition)
-        if pinned is not None:
-            return pinned
-        now = time.monotonic()
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        try:
-            resolved = self.catalog.resolve(reference)
-        except NotFoundError as exc:
-            if reference.partition("@")[0] in self.catalog.names():
-                raise  # a known model without that version or alias: say so
-            raise self.catalog.not_found(reference, list(self._instances)) from exc
-        with self._guard:
-            self._resolved[reference] = (now + self._resolve_ttl, resolved)
-            if not self.auto_update:
-                self._pins[reference] = resolved
-        return resolved
+    def resolve(self, model: ModelRef = None) -> ResolvedModel:
+        """What ``model`` (the default model when None) names now; a model resolved
+        already is returned as it is."""
+        if isinstance(model, ResolvedModel):
+            return model
+        return self.resolver.resolve(model)
 
     def invalidate(self) -> None:
         """Forget cached resolutions (pins stay: they last until restart)."""
-        with self._guard:
-            self._resolved.clear()
+        self.resolver.invalidate()
 
     def names(self) -> list[str]:
         """Every language model name: registered, defined, and instances added in code."""
-        with self._guard:
-            instances = set(self._instances)
-        return sorted(set(self.catalog.names()) | instances)
+        return self.resolver.names()
 
-    def definition(self, reference: str | None = None) -> ModelDefinition:
-        return self.resolve(reference).definition
+    def definition(self, model: ModelRef = None) -> ModelDefinition:
+        return self.resolve(model).definition
 
     def add_definition(
         self, name: str, definition: ModelDefinition, *, replace: bool = False
@@ -187,31 +130,14 @@ class ModelManager:
     def add_instance(self, name: str, backend: ModelBackend, *, replace: bool = False) -> None:
         """Put an already-built backend into the pool under ``name`` (a fake in tests)."""
         self._check_name(name)
-        with self._guard:
-            taken = name in self._instances or self.pool.peek(name) is not None
-            if taken and not replace:
-                raise ConflictError(f"model {name!r} is already loaded", details={"model": name})
-            self._instances[name] = backend
+        self.resolver.add_instance(name, backend, self.pool.peek, replace=replace)
         old = self.pool.put(name, backend)
         if old is not None and old is not backend:
             old.close()
 
     def check_policy(self, definition: ModelDefinition) -> None:
-        """Refuse a definition whose ``api_key_env`` is not an allowlisted secret
-        (``SecretNotAllowedError``) or whose ``base_url`` the egress policy refuses
-        (``EgressDeniedError``)."""
-        if definition.api_key_env:
-            self._secrets.check(definition.api_key_env, field="api_key_env", implicit=False)
-        if definition.base_url:
-            self.egress.check_url(definition.base_url)
-
-    def _check_configured(self, name: str, definition: ModelDefinition) -> None:
-        try:
-            self.check_policy(definition)
-        except (SecretNotAllowedError, EgressDeniedError) as exc:
-            field = "api_key_env" if isinstance(exc, SecretNotAllowedError) else "base_url"
-            key = f"models.definitions.{name}.{field}"
-            raise ConfigError(f"{key}: {exc.message}", details={"key": key}) from exc
+        """Refuse a definition the secret or egress policy refuses (``BackendLoader``)."""
+        self.loader.check_policy(definition)
 
     @staticmethod
     def _check_name(name: str) -> None:
@@ -221,67 +147,41 @@ class ModelManager:
                 details={"model": name},
             )
 
-    def default_params(self, reference: str | None = None) -> GenerationParams:
+    def default_params(self, model: ModelRef = None) -> GenerationParams:
         """Generation parameters from the model's definition."""
-        definition = self.definition(reference)
+        definition = self.resolve(model).definition
         return GenerationParams(
             max_new_tokens=definition.max_new_tokens,
             temperature=definition.temperature,
             repetition_penalty=definition.repetition_penalty,
         )
 
-    def check(self, reference: str | None = None) -> str | None:
-        """None when ``reference`` is usable, else why not; cheap: nothing is loaded."""
+    def check(self, model: ModelRef = None) -> str | None:
+        """None when ``model`` is usable, else why not; cheap: nothing is loaded."""
         try:
-            resolved = self.resolve(reference)
+            resolved = self.resolve(model)
         except SmolitError as exc:
             return exc.message
         if self.pool.peek(resolved.key) is not None:
             return None
-        try:
-            cls = self._backends.get(resolved.definition.backend)
-            resolve_api_key(resolved.definition, self._secrets)
-        except (ConfigError, SecretNotAllowedError) as exc:
-            return exc.message
-        return cls.check_definition(resolved.definition)
+        return self.loader.problem(resolved.definition)
 
     # --- the pool -----------------------------------------------------------------------
 
     def _build(self, resolved: ResolvedModel) -> ModelBackend:
-        with self._guard:
-            instance = self._instances.get(resolved.key)
-        if instance is not None:
-            return instance
-        definition = resolved.definition
-        cls = self._backends.get(definition.backend)
-        api_key = resolve_api_key(definition, self._secrets)
-        try:
-            return cls.from_definition(
-                resolved.key, definition, api_key=api_key, egress=self.egress
-            )
-        except SmolitError:
-            raise
-        except Exception as exc:  # a backend may fail in any way while loading
-            raise ModelError(
-                f"model {resolved.key!r} could not be loaded: {type(exc).__name__}: {exc}",
-                details={"model": resolved.key, "backend": definition.backend},
-            ) from exc
+        instance = self.resolver.instance(resolved.key)
+        return instance if instance is not None else self.loader.build(resolved)
 
-    def _estimate(self, resolved: ResolvedModel) -> int:
-        try:
-            cls = self._backends.get(resolved.definition.backend)
-            return max(0, int(cls.estimate_memory_bytes(resolved.definition)))
-        except SmolitError:
-            return 0
-
-    def _acquire(self, resolved: ResolvedModel) -> Any:
+    def _acquire(self, resolved: ResolvedModel) -> AbstractContextManager[ModelBackend]:
         return self.pool.acquire(
-            resolved.key, lambda: self._build(resolved), self._estimate(resolved)
+            resolved.key,
+            lambda: self._build(resolved),
+            self.loader.estimate(resolved.definition),
         )
 
-    def get(self, reference: str | None = None) -> ModelBackend:
-        """The loaded backend of ``reference``, loading it on first use (once, thread-safe)."""
-        resolved = self.resolve(reference)
+    def get(self, model: ModelRef = None) -> ModelBackend:
+        """The loaded backend of ``model``, loading it on first use (once, thread-safe)."""
+        resolved = self.resolve(model)
         with self._acquire(resolved) as backend:
             result: ModelBackend = backend
         return result
@@ -300,21 +200,19 @@ class ModelManager:
 
     def unload(self, key: str) -> bool:
         """Drop ``key`` from the pool and close it; False when it was not loaded."""
-        with self._guard:
-            self._instances.pop(key, None)
+        self.resolver.drop_instance(key)
         return self.pool.unload(key)
 
     def close(self) -> None:
         """Unload every model."""
-        with self._guard:
-            self._instances.clear()
+        self.resolver.drop_instance()
         self.pool.close()
 
-    # --- generation ---------------------------------------------------------------------
+    # --- generation (``generation.ModelRunner``) ----------------------------------------
 
     def generate_sync(
         self,
-        name: str | None,
+        model: ModelRef,
         messages: list[ChatMessage],
         params: GenerationParams | None = None,
         cache: bool = False,
@@ -324,144 +222,39 @@ class ModelManager:
         With ``cache``, a deterministic (temperature 0) generation is answered from the
         response cache when this model version already answered the same prompt.
         """
-        resolved = self.resolve(name)
-        params = params or self.default_params(name)
-        responses = self._responses if cache else None
-        if responses is not None:
-            hit = responses.get(resolved.key, messages, params)
-            if hit is not None:
-                return hit
-        result = self._generate(resolved, messages, params)
-        if responses is not None:
-            responses.put(resolved.key, messages, params, result)
-        return result
-
-    def _generate(
-        self, resolved: ResolvedModel, messages: list[ChatMessage], params: GenerationParams
-    ) -> GenerationResult:
-        started = time.perf_counter()
-        result: GenerationResult | None = None
-        try:
-            with self._acquire(resolved) as backend:
-                result = backend.generate(messages, params)
-            return result
-        except SmolitError:
-            raise
-        except Exception as exc:  # a backend may fail in any way while generating
-            raise _failure(resolved, exc) from exc
-        finally:
-            self.stats.record(
-                resolved.key, resolved.definition, time.perf_counter() - started, result
-            )
+        resolved = self.resolve(model)
+        chosen = params or self.default_params(resolved)
+        return self._runner.generate(resolved, messages, chosen, cache)
 
     async def generate(
         self,
-        name: str | None,
+        model: ModelRef,
         messages: list[ChatMessage],
         params: GenerationParams | None = None,
         cache: bool = False,
     ) -> GenerationResult:
         """``generate_sync`` in a worker thread, so the event loop never blocks."""
-        return await asyncio.to_thread(self.generate_sync, name, messages, params, cache)
-
-    def stream_sync(
-        self,
-        name: str | None,
-        messages: list[ChatMessage],
-        params: GenerationParams | None = None,
-    ) -> Iterator[StreamEvent]:
-        """Generate token by token, blocking; closing the iterator stops the model."""
-        resolved = self.resolve(name)
-        params = params or self.default_params(name)
-        return self._stream(resolved, messages, params)
-
-    def _stream(
-        self, resolved: ResolvedModel, messages: list[ChatMessage], params: GenerationParams
-    ) -> Generator[StreamEvent, None, None]:
-        started = time.perf_counter()
-        final: GenerationResult | None = None
-        cancelled = False
-        try:
-            with self._acquire(resolved) as backend:
-                events = backend.stream(messages, params)
-                try:
-                    for event in events:
-                        if event.result is not None:
-                            final = event.result
-                        yield event
-                finally:
-                    close = getattr(events, "close", None)
-                    if close is not None:
-                        close()
-        except GeneratorExit:
-            cancelled = True
-            raise
-        except SmolitError:
-            raise
-        except Exception as exc:  # a backend may fail in any way while generating
-            raise _failure(resolved, exc) from exc
-        finally:
-            if not cancelled:
-                self.stats.record(
-                    resolved.key,
-                    resolved.definition,
-                    time.perf_counter() - started,
-                    final,
-                    streamed=True,
-                )
+        return await asyncio.to_thread(self.generate_sync, model, messages, params, cache)
 
     async def astream(
         self,
-        name: str | None,
+        model: ModelRef,
         messages: list[ChatMessage],
         params: GenerationParams | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
-        """``stream_sync`` in a worker thread; events arrive on the event loop.
+        """Generate token by token in a worker thread; events arrive on the event loop.
 
         Resolution and parameter errors are raised before the first event. When the
         consumer stops early, the worker closes the model's stream after its next token.
         """
-        resolved = await asyncio.to_thread(self.resolve, name)
-        chosen = params
-        if chosen is None:
-            chosen = await asyncio.to_thread(self.default_params, name)
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[StreamEvent | BaseException | None] = asyncio.Queue()
-        stop = threading.Event()
-
-        def deliver(item: StreamEvent | BaseException | None) -> None:
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-            except RuntimeError:  # the loop is closed: nobody is listening any more
-                stop.set()
-
-        def produce() -> None:
-            events = self._stream(resolved, messages, chosen)
-            try:
-                for event in events:
-                    deliver(event)
-                    if stop.is_set():
-                        break
-            except BaseException as exc:  # handed to the consumer, which raises it
-                deliver(exc)
-                return
-            finally:
-                events.close()
-            deliver(None)
-
-        producer = asyncio.ensure_future(asyncio.to_thread(produce))
+        resolved = await asyncio.to_thread(self.resolve, model)
+        chosen = params or self.default_params(resolved)
+        events = self._runner.astream(resolved, messages, chosen)
         try:
-            while True:
-                item = await queue.get()
-                if item is None:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
+            async for event in events:
+                yield event
         finally:
-            stop.set()
-            if producer.done():
-                producer.result()
+            await events.aclose()
 
     # --- performance ----------------------------------------------------------------------
 

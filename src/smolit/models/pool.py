@@ -1,4 +1,6 @@
-"""``ModelPool``: loaded models under a memory budget, each loaded once.
+"""``BackendPool``: loaded model backends under a memory budget, each loaded once.
+
+Sizes are in mebibytes (``units.MIB``, 2^20 bytes), as ``models.max_memory_mb`` is.
 
 Loading sequence: request -> look in the pool -> load from the source -> keep in the pool
 -> return. A model is *in use* between ``acquire`` and the end of its ``with`` block; when a
@@ -20,10 +22,9 @@ from typing import Any
 
 from smolit.errors import ModelError
 from smolit.models.base import ModelBackend
+from smolit.units import MIB
 
 logger = logging.getLogger(__name__)
-
-MB = 1024 * 1024
 
 
 @dataclass
@@ -38,10 +39,10 @@ class _Entry:
 
 
 def _mb(size: int) -> float:
-    return round(size / MB, 1)
+    return round(size / MIB, 1)
 
 
-class ModelPool:
+class BackendPool:
     def __init__(self, max_memory_bytes: int, wait_seconds: float = 30.0) -> None:
         self.max_memory_bytes = max_memory_bytes
         self.wait_seconds = wait_seconds
