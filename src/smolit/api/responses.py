@@ -39,9 +39,29 @@ class ErrorOut(BaseModel):
     error: ErrorBody
 
 
-def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+Responses = dict[int | str, dict[str, Any]]
+
+
+def errors(*statuses: int) -> Responses:
     """``responses=`` for ``statuses``, each in the error shape."""
     return {status: {"model": ErrorOut, "description": MEANINGS[status]} for status in statuses}
+
+
+def success(
+    description: str,
+    *,
+    status: int = 200,
+    model: type[BaseModel] | None = None,
+    media_type: str | None = None,
+) -> Responses:
+    """``responses=`` for a success the route's own model does not describe: another
+    status with ``model``, or a body in ``media_type`` (a stream, a text format)."""
+    answer: dict[str, Any] = {"description": description}
+    if model is not None:
+        answer["model"] = model
+    if media_type is not None:
+        answer["content"] = {media_type: {}}
+    return {status: answer}
 
 
 #: every route: a bad request, a bug, an unreachable database

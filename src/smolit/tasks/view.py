@@ -88,6 +88,6 @@ def visible_to(principal: Principal, submitted_by: str) -> bool:
     return principal.is_admin or submitted_by == principal.user
 
 
-def owned_by(query: Select[tuple[TaskRow]], principal: Principal) -> Select[tuple[TaskRow]]:
+def owned_by(query: Select[TaskRow], principal: Principal) -> Select[TaskRow]:
     """``query`` narrowed to the tasks ``principal`` may see (``visible_to``)."""
     return query if principal.is_admin else query.where(TaskRow.submitted_by == principal.user)

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from smolit.api.deps import PrincipalDep, SystemDep
 from smolit.api.outputs import ChatCompletion, ModelObject, ModelObjects
-from smolit.api.responses import AUTHENTICATED, errors
+from smolit.api.responses import AUTHENTICATED, errors, success
 from smolit.api.schemas import Text
 from smolit.errors import SmolitError, ValidationError
 from smolit.models.base import ChatMessage, GenerationParams, GenerationResult
@@ -195,8 +195,7 @@ async def list_models(system: SystemDep, _principal: PrincipalDep) -> ModelObjec
     "/chat/completions",
     response_model=ChatCompletion,
     response_model_exclude_unset=True,
-    responses={200: {"content": {"text/event-stream": {}}, "description": STREAMED}}
-    | errors(403, 404, 502, 503),
+    responses=success(STREAMED, media_type="text/event-stream") | errors(403, 404, 502, 503),
 )
 async def chat_completions(
     body: ChatRequest, system: SystemDep, principal: PrincipalDep

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from smolit.api.deps import PrincipalDep, SystemDep
-from smolit.api.responses import AUTHENTICATED, errors
+from smolit.api.responses import AUTHENTICATED, errors, success
 from smolit.api.schemas import (
     FeedbackIn,
     FeedbackOut,
@@ -38,8 +38,7 @@ EVENTS = (
     "",
     response_model=TaskOut,
     status_code=status.HTTP_202_ACCEPTED,
-    responses={200: {"model": TaskOut, "description": "an earlier identical submit"}}
-    | errors(403, 409),
+    responses=success("an earlier identical submit", model=TaskOut) | errors(403, 409),
 )
 async def submit_task(
     body: TaskSubmit,
@@ -95,7 +94,7 @@ async def cancel_task(task_id: PathName, system: SystemDep, principal: Principal
 @router.get(
     "/{task_id}/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": EVENTS}} | errors(404),
+    responses=success(EVENTS, media_type="text/event-stream") | errors(404),
 )
 async def task_events(
     task_id: PathName,
