@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from smolit.api.schemas import Instant, Open, Out, SourceCited
+from smolit.knowledge.records import SearchHit
 from smolit.tasks.states import TaskStatus
 
 # --- backups -----------------------------------------------------------------------------
@@ -245,19 +246,8 @@ class SourceRemoved(Out):
     documents_removed: int
 
 
-class SearchHitOut(Out):
-    document_id: str
-    chunk_id: int
-    collection: str
-    title: str
-    source: str
-    text: str
-    score: float
-    highlights: list[str]
-
-
 class SearchHits(Out):
-    hits: list[SearchHitOut]
+    hits: list[SearchHit] = Field(description="best first")
 
 
 class DocumentOut(Out):

@@ -8,7 +8,6 @@ need an admin token. Paths given as sources are paths on the server and must lie
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import re
 from typing import Annotated
 
@@ -201,7 +200,7 @@ async def search(
     hits = await asyncio.to_thread(
         system.knowledge.search, collection, q, top_k, mode, filters or None
     )
-    return SearchHits.model_validate({"hits": [dataclasses.asdict(hit) for hit in hits]})
+    return SearchHits(hits=hits)
 
 
 # --- documents -------------------------------------------------------------------------------
