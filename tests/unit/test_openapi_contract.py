@@ -37,7 +37,7 @@ def routes(app: FastAPI) -> Iterator[RouteContext]:
 
 
 def name(route: RouteContext) -> str:
-    return f"{','.join(sorted(route.methods))} {route.path}"
+    return f"{','.join(sorted(route.methods or ()))} {route.path}"
 
 
 def depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:

@@ -23,7 +23,6 @@ MEANINGS = {
     500: "an internal error; the server log has the details",
     502: "the model behind the request failed",
     503: "the database (or a needed agent) cannot be reached; try again (Retry-After)",
-    504: "the task did not finish in time",
 }
 
 
