@@ -133,7 +133,16 @@ def test_workers_mask_urls_in_job_errors(
 ) -> None:
     test_client, auth = client
     system = test_client.app.state.system  # type: ignore[attr-defined]
-    failed = {"name": "backup", "last_error": f"cannot open {DATABASE}"}
+    failed = {
+        "name": "backup",
+        "interval_seconds": 60.0,
+        "runs": 1,
+        "owner": None,
+        "last_started_at": None,
+        "last_finished_at": None,
+        "last_status": "failed",
+        "last_error": f"cannot open {DATABASE}",
+    }
     monkeypatch.setattr(system.scheduler, "status", lambda: [failed])
     response = test_client.get("/workers", headers=auth)
     assert response.status_code == 200

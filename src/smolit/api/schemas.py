@@ -12,9 +12,19 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Path
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
 
 from smolit.config import NAME_PATTERN
+from smolit.storage.tables import as_utc
+from smolit.tasks.states import TaskStatus
 
 T = TypeVar("T")
 
@@ -79,25 +89,83 @@ class TaskSubmit(Strict):
     )
 
 
-class TaskOut(BaseModel):
+#: a point in time, always with its zone in RFC 3339 (SQLite hands back naive UTC times)
+Instant = Annotated[
+    datetime,
+    AfterValidator(as_utc),
+    PlainSerializer(datetime.isoformat, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+class Out(BaseModel):
+    """A response body, built from the dataclass a layer below returns. A field the
+    layer adds without the model naming it is an error, not a key silently dropped."""
+
+    model_config = ConfigDict(from_attributes=True, extra="forbid")
+
+
+class Open(Out):
+    """A response whose parts vary (by backend, router, ...): the named fields are always
+    there, others may be."""
+
+    model_config = ConfigDict(from_attributes=True, extra="allow")
+
+
+class RouteScore(Open):
+    agent: str
+    score: float
+    available: bool
+
+
+class RouteOut(Open):
+    """The router's decision (``RouteDecision.to_dict``), with its extras."""
+
+    agent: str | None
+    confidence: float
+    out_of_scope: bool
+    router: str
+    threshold: float
+    reason: str
+    seconds: float
+    scores: list[RouteScore]
+
+
+class SourceCited(Open):
+    index: int
+    document_id: str
+    title: str
+    source: str
+    score: float
+    excerpt: str
+
+
+class AttemptFailure(Open):
+    attempt: int
+    error: str
+
+
+class TaskOut(Out):
+    """A task as ``TaskView`` holds it; every endpoint that shows a task answers this."""
+
     id: str
     text: str
-    status: str
+    status: TaskStatus
     submitted_by: str
     agent: str | None
     model: str | None
     answer: str | None
     out_of_scope: bool
-    route: dict[str, Any] | None
-    sources: list[dict[str, Any]]
+    route: RouteOut | None
+    sources: list[SourceCited]
     timings: dict[str, float]
     error: str | None
     attempts: int
-    created_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    priority: str
-    failures: list[dict[str, Any]]
+    created_at: Instant
+    started_at: Instant | None
+    finished_at: Instant | None
+    priority: Literal["low", "normal", "high"]
+    failures: list[AttemptFailure]
     max_attempts: int
     cancel_requested: bool
     usage: dict[str, int]
@@ -111,7 +179,7 @@ class FeedbackIn(Strict):
     comment: Text | None = Field(None, max_length=2000)
 
 
-class FeedbackOut(BaseModel):
+class FeedbackOut(Out):
     task_id: str
     agent: str
     context: str | None
@@ -120,7 +188,7 @@ class FeedbackOut(BaseModel):
     value: float = Field(description="the outcome in [0, 1] the router learns from")
 
 
-class TaskList(BaseModel):
+class TaskList(Out):
     tasks: list[TaskOut]
     next: str | None = Field(None, description="pass as `before` for the next page")
 

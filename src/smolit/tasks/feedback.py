@@ -15,6 +15,7 @@ from smolit.security.tokens import Principal
 from smolit.storage import Database, TaskFeedbackRow, TaskRow
 from smolit.storage.tables import as_utc, utcnow
 from smolit.tasks.states import TaskStatus
+from smolit.tasks.view import visible_to
 
 REPLAY_LIMIT = 20_000
 
@@ -50,7 +51,7 @@ class FeedbackService:
         value = outcome_value(success, rating)
         with self._db.session() as session:
             task = session.get(TaskRow, task_id)
-            if task is None or not (principal.is_admin or task.submitted_by == principal.user):
+            if task is None or not visible_to(principal, task.submitted_by):
                 raise NotFoundError(f"no task with id {task_id!r}", details={"task_id": task_id})
             if task.status != TaskStatus.SUCCEEDED.value or task.agent is None:
                 raise ConflictError(

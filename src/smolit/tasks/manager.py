@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from smolit.agents.supervisor import Supervisor
@@ -242,6 +243,28 @@ class TaskManager:
                     pass
             view = await self._api(self.store.visible, task_id, principal)
         return view
+
+    async def page(
+        self,
+        principal: Principal,
+        *,
+        limit: int = 50,
+        status: str | None = None,
+        agent: str | None = None,
+        priority: str | None = None,
+        before: str | None = None,
+    ) -> tuple[list[TaskView], str | None]:
+        """The tasks ``principal`` may see, newest first; and the next page's cursor."""
+        query = partial(
+            self.store.page,
+            principal,
+            limit=limit,
+            status=status,
+            agent=agent,
+            priority=priority,
+            before=before,
+        )
+        return await self._api(query)
 
     async def _api(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._api_threads, function, *args)

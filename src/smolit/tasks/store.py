@@ -34,7 +34,7 @@ from smolit.storage import Database, TaskEventRow, TaskRow, affected
 from smolit.storage.tables import as_utc, utcnow
 from smolit.tasks import statements as sql
 from smolit.tasks.states import CLAIMED, FINISHED, PRIORITIES, TaskStatus
-from smolit.tasks.view import TaskView
+from smolit.tasks.view import TaskView, owned_by, visible_to
 
 MAX_LIST_LIMIT = 500
 MAX_BACKOFF_SECONDS = 300.0
@@ -176,7 +176,7 @@ class TaskStore:
 
     def visible(self, task_id: str, principal: Principal) -> TaskView:
         view = self.load(task_id)
-        if view is None or not (principal.is_admin or view.submitted_by == principal.user):
+        if view is None or not visible_to(principal, view.submitted_by):
             raise NotFoundError(f"no task with id {task_id!r}", details={"task_id": task_id})
         return view
 
@@ -194,9 +194,8 @@ class TaskStore:
         Returns the page and the cursor of the next one (None on the last page)."""
         if not 1 <= limit <= MAX_LIST_LIMIT:
             raise ValidationError(f"limit must be between 1 and {MAX_LIST_LIMIT}")
-        query = select(TaskRow).order_by(TaskRow.created_at.desc(), TaskRow.id.desc())
-        if not principal.is_admin:
-            query = query.where(TaskRow.submitted_by == principal.user)
+        query = owned_by(select(TaskRow), principal)
+        query = query.order_by(TaskRow.created_at.desc(), TaskRow.id.desc())
         if status is not None:
             query = query.where(TaskRow.status == _status(status).value)
         if agent is not None:
@@ -233,7 +232,7 @@ class TaskStore:
                     "attempt": row.attempt,
                     "worker": row.worker,
                     "detail": row.detail,
-                    "at": row.created_at.isoformat(),
+                    "at": as_utc(row.created_at).isoformat(),
                 }
                 for row in rows
             ]

@@ -1,4 +1,8 @@
-"""``TaskView``: a task as callers see it (API, CLI, Python API)."""
+"""``TaskView``: a task as callers see it (API, CLI, Python API), and who may see it.
+
+The store returns it; the API's ``TaskOut`` is built from it (``from_attributes``) and the
+CLI prints the API's JSON, so a task's fields are named here and in the table only.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Select
+
+from smolit.security.tokens import Principal
 from smolit.storage import TaskRow
+from smolit.storage.tables import as_utc
 from smolit.tasks.states import PRIORITY_NAMES, TaskStatus
 
 
@@ -25,6 +33,7 @@ class TaskView:
     timings: dict[str, float]
     error: str | None
     attempts: int
+    #: aware UTC times, whatever the database hands back
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -52,9 +61,9 @@ class TaskView:
             timings=dict(row.timings or {}),
             error=row.error,
             attempts=row.attempts,
-            created_at=row.created_at,
-            started_at=row.started_at,
-            finished_at=row.finished_at,
+            created_at=as_utc(row.created_at),
+            started_at=_aware(row.started_at),
+            finished_at=_aware(row.finished_at),
             priority=PRIORITY_NAMES.get(row.priority, str(row.priority)),
             failures=list(row.failures or []),
             max_attempts=row.max_attempts,
@@ -68,32 +77,17 @@ class TaskView:
     def finished(self) -> bool:
         return self.status.finished
 
-    def to_dict(self) -> dict[str, Any]:
-        def stamp(value: datetime | None) -> str | None:
-            return value.isoformat() if value else None
 
-        return {
-            "id": self.id,
-            "text": self.text,
-            "status": self.status.value,
-            "submitted_by": self.submitted_by,
-            "agent": self.agent,
-            "model": self.model,
-            "answer": self.answer,
-            "out_of_scope": self.out_of_scope,
-            "route": self.route,
-            "sources": self.sources,
-            "timings": self.timings,
-            "error": self.error,
-            "attempts": self.attempts,
-            "created_at": stamp(self.created_at),
-            "started_at": stamp(self.started_at),
-            "finished_at": stamp(self.finished_at),
-            "priority": self.priority,
-            "failures": self.failures,
-            "max_attempts": self.max_attempts,
-            "cancel_requested": self.cancel_requested,
-            "usage": self.usage,
-            "idempotency_key": self.idempotency_key,
-            "request_id": self.request_id,
-        }
+def _aware(value: datetime | None) -> datetime | None:
+    return as_utc(value) if value is not None else None
+
+
+def visible_to(principal: Principal, submitted_by: str) -> bool:
+    """Users see only their own tasks; admins see every task. The one place this rule
+    lives: ``owned_by`` is the same rule as a query filter."""
+    return principal.is_admin or submitted_by == principal.user
+
+
+def owned_by(query: Select[TaskRow], principal: Principal) -> Select[TaskRow]:
+    """``query`` narrowed to the tasks ``principal`` may see (``visible_to``)."""
+    return query if principal.is_admin else query.where(TaskRow.submitted_by == principal.user)

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Response, status
 
 from smolit.agents.spec import AgentSpec
 from smolit.api.deps import AdminDep, PrincipalDep, SystemDep
+from smolit.api.responses import ADMIN, AUTHENTICATED, errors
 from smolit.api.schemas import AgentCreate, AgentList, AgentOut, AgentPatch, PathName
 from smolit.system import AgentNN
 
-router = APIRouter(prefix="/agents", tags=["agents"])
+router = APIRouter(prefix="/agents", tags=["agents"], responses=AUTHENTICATED)
 
 
 def _out(system: AgentNN, spec: AgentSpec) -> AgentOut:
@@ -26,12 +27,17 @@ async def list_agents(system: SystemDep, _principal: PrincipalDep) -> AgentList:
     return AgentList(agents=[_out(system, spec) for spec in specs])
 
 
-@router.get("/{name}", response_model=AgentOut)
+@router.get("/{name}", response_model=AgentOut, responses=errors(404))
 async def get_agent(name: PathName, system: SystemDep, _principal: PrincipalDep) -> AgentOut:
     return _out(system, await asyncio.to_thread(system.agents.get, name))
 
 
-@router.post("", response_model=AgentOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=AgentOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=ADMIN | errors(409),
+)
 async def add_agent(body: AgentCreate, system: SystemDep, _admin: AdminDep) -> AgentOut:
     fields = body.model_dump()
     fields["examples"] = tuple(body.examples)
@@ -40,7 +46,7 @@ async def add_agent(body: AgentCreate, system: SystemDep, _admin: AdminDep) -> A
     return _out(system, await asyncio.to_thread(system.agents.add, spec))
 
 
-@router.patch("/{name}", response_model=AgentOut)
+@router.patch("/{name}", response_model=AgentOut, responses=ADMIN | errors(404))
 async def update_agent(
     name: PathName, body: AgentPatch, system: SystemDep, _admin: AdminDep
 ) -> AgentOut:
@@ -48,7 +54,12 @@ async def update_agent(
     return _out(system, await asyncio.to_thread(system.agents.update, name, changes))
 
 
-@router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{name}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=ADMIN | errors(404),
+)
 async def remove_agent(name: PathName, system: SystemDep, _admin: AdminDep) -> Response:
     await asyncio.to_thread(system.agents.remove, name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

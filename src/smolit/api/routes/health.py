@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from smolit import __version__
+from smolit.api.responses import COMMON
 from smolit.api.schemas import Health
 
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"], responses=COMMON)
 
 
 @router.get("/health", response_model=Health)

@@ -8,20 +8,33 @@ need an admin token. Paths given as sources are paths on the server and must lie
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from smolit.api.deps import AdminDep, PrincipalDep, SystemDep
+from smolit.api.outputs import (
+    CollectionOut,
+    DocumentList,
+    DocumentOut,
+    DocumentsAdded,
+    KnowledgeOverview,
+    SearchHits,
+    SourceList,
+    SourceOut,
+    SourceRemoved,
+    SourceSynced,
+    SyncResults,
+)
+from smolit.api.responses import ADMIN, AUTHENTICATED, errors
 from smolit.api.schemas import DB_INT_MAX, PathName, Text, plain_text
 from smolit.errors import NotFoundError, ValidationError
-from smolit.knowledge.records import SearchMode
+from smolit.knowledge.records import IngestReport, SearchMode, SourceRecord
 from smolit.system import AgentNN
 
-router = APIRouter(prefix="/knowledge", tags=["knowledge"])
+router = APIRouter(prefix="/knowledge", tags=["knowledge"], responses=AUTHENTICATED)
 
 #: the upload route, for the body size limit (``api.limits``)
 UPLOAD_PATH = re.compile(r"/knowledge/[^/]+/documents/?")
@@ -48,30 +61,31 @@ class SyncRequest(BaseModel):
     )
 
 
-def _collection_view(system: AgentNN, name: str) -> dict[str, Any]:
+def _collection_view(system: AgentNN, name: str) -> CollectionOut:
     stats = system.knowledge.stats(name)
-    return {"name": name, **stats, "sources": len(system.knowledge.sources(name))}
+    sources = len(system.knowledge.sources(name))
+    return CollectionOut(name=name, **stats, sources=sources)
 
 
-def _overview(system: AgentNN) -> dict[str, Any]:
+def _overview(system: AgentNN) -> KnowledgeOverview:
     collections = [_collection_view(system, name) for name in system.knowledge.collections()]
-    return {
-        "collections": collections,
+    return KnowledgeOverview(
+        collections=collections,
         **system.knowledge.stats(),
-        "max_documents": system.settings.knowledge.max_documents,
-    }
+        max_documents=system.settings.knowledge.max_documents,
+    )
 
 
-@router.get("")
-async def list_collections(system: SystemDep, _principal: PrincipalDep) -> dict[str, Any]:
+@router.get("", response_model=KnowledgeOverview)
+async def list_collections(system: SystemDep, _principal: PrincipalDep) -> KnowledgeOverview:
     """Every collection with its counts of documents, chunks and sources, and the totals."""
     return await asyncio.to_thread(_overview, system)
 
 
-@router.get("/{collection}")
+@router.get("/{collection}", response_model=CollectionOut, responses=errors(404))
 async def show_collection(
     collection: PathName, system: SystemDep, _principal: PrincipalDep
-) -> dict[str, Any]:
+) -> CollectionOut:
     """One collection's counts of documents, chunks and sources."""
     if collection not in await asyncio.to_thread(system.knowledge.collections):
         raise NotFoundError(f"no collection {collection!r}", details={"collection": collection})
@@ -81,53 +95,62 @@ async def show_collection(
 # --- sources ---------------------------------------------------------------------------------
 
 
-@router.get("/{collection}/sources")
+@router.get("/{collection}/sources", response_model=SourceList, responses=errors(404))
 async def list_sources(
     collection: PathName, system: SystemDep, _principal: PrincipalDep
-) -> dict[str, Any]:
+) -> SourceList:
     """The sources of a collection, each with the status and counts of its last sync."""
     sources = await asyncio.to_thread(system.knowledge.sources, collection)
-    return {"sources": [source.to_dict() for source in sources]}
+    return SourceList.model_validate({"sources": [source.to_dict() for source in sources]})
 
 
-@router.post("/{collection}/sources", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{collection}/sources",
+    response_model=SourceSynced,
+    status_code=status.HTTP_201_CREATED,
+    responses=ADMIN | errors(409),
+)
 async def add_source(
     collection: PathName, body: SourceCreate, system: SystemDep, _admin: AdminDep
-) -> dict[str, Any]:
+) -> SourceSynced:
     """Add a file, directory or URL as a source, and (by default) sync it."""
     source = await asyncio.to_thread(
         system.knowledge.add_source, collection, body.location, body.include, body.exclude
     )
     if not body.sync:
-        return {"source": source.to_dict(), "report": None}
+        return _synced(source, None)
     source, report = await asyncio.to_thread(system.knowledge.sync_source, source.id)
-    return {"source": source.to_dict(), "report": report.to_dict()}
+    return _synced(source, report)
 
 
-@router.get("/{collection}/sources/{source_id}")
+@router.get("/{collection}/sources/{source_id}", response_model=SourceOut, responses=errors(404))
 async def show_source(
     collection: PathName, source_id: PathName, system: SystemDep, _principal: PrincipalDep
-) -> dict[str, Any]:
+) -> SourceOut:
     source = await asyncio.to_thread(system.knowledge.get_source, source_id, collection)
-    return source.to_dict()
+    return SourceOut.model_validate(source.to_dict())
 
 
-@router.delete("/{collection}/sources/{source_id}")
+@router.delete(
+    "/{collection}/sources/{source_id}",
+    response_model=SourceRemoved,
+    responses=ADMIN | errors(404, 409),
+)
 async def remove_source(
     collection: PathName, source_id: PathName, system: SystemDep, _admin: AdminDep
-) -> dict[str, Any]:
+) -> SourceRemoved:
     """Forget a source and remove its documents from both indexes."""
     removed = await asyncio.to_thread(system.knowledge.remove_source, source_id, collection)
-    return {"removed": source_id, "documents_removed": removed}
+    return SourceRemoved(removed=source_id, documents_removed=removed)
 
 
-@router.post("/{collection}/sync")
+@router.post("/{collection}/sync", response_model=SyncResults, responses=ADMIN | errors(404, 409))
 async def sync(
     collection: PathName,
     system: SystemDep,
     _admin: AdminDep,
     body: SyncRequest | None = None,
-) -> dict[str, Any]:
+) -> SyncResults:
     """Sync one source of the collection now, or all of them."""
     if body is not None and body.source_id is not None:
         results = [
@@ -135,11 +158,13 @@ async def sync(
         ]
     else:
         results = await asyncio.to_thread(system.knowledge.sync_all, collection)
-    return {
-        "results": [
-            {"source": source.to_dict(), "report": report.to_dict()} for source, report in results
-        ]
-    }
+    return SyncResults(results=[_synced(source, report) for source, report in results])
+
+
+def _synced(source: SourceRecord, report: IngestReport | None) -> SourceSynced:
+    return SourceSynced.model_validate(
+        {"source": source.to_dict(), "report": report.to_dict() if report else None}
+    )
 
 
 # --- search ----------------------------------------------------------------------------------
@@ -149,7 +174,7 @@ async def sync(
 SEARCH_PARAMETERS = frozenset({"q", "mode", "top_k"})
 
 
-@router.get("/{collection}/search")
+@router.get("/{collection}/search", response_model=SearchHits, responses=errors(404))
 async def search(
     collection: PathName,
     request: Request,
@@ -158,7 +183,7 @@ async def search(
     q: Annotated[Text, Query(min_length=1, max_length=10_000, description="the query")],
     mode: Annotated[SearchMode, Query()] = "hybrid",
     top_k: Annotated[int | None, Query(ge=0, le=100)] = None,
-) -> dict[str, Any]:
+) -> SearchHits:
     """The chunks of the collection that best match ``q``, best first.
 
     Every other query parameter is a filter on the documents: ``source``, ``title``,
@@ -175,13 +200,13 @@ async def search(
     hits = await asyncio.to_thread(
         system.knowledge.search, collection, q, top_k, mode, filters or None
     )
-    return {"hits": [dataclasses.asdict(hit) for hit in hits]}
+    return SearchHits(hits=hits)
 
 
 # --- documents -------------------------------------------------------------------------------
 
 
-@router.get("/{collection}/documents")
+@router.get("/{collection}/documents", response_model=DocumentList, responses=errors(404))
 async def list_documents(
     collection: PathName,
     system: SystemDep,
@@ -191,20 +216,25 @@ async def list_documents(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
-) -> dict[str, Any]:
+) -> DocumentList:
     documents = await asyncio.to_thread(
         system.knowledge.list_documents, collection, source_id, limit, offset
     )
-    return {"documents": [document.to_dict() for document in documents]}
+    return DocumentList.model_validate({"documents": [d.to_dict() for d in documents]})
 
 
-@router.post("/{collection}/documents", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{collection}/documents",
+    response_model=DocumentsAdded,
+    status_code=status.HTTP_201_CREATED,
+    responses=ADMIN | errors(404, 409),
+)
 async def upload_document(
     collection: PathName,
     system: SystemDep,
     _admin: AdminDep,
     file: Annotated[UploadFile, File(description="the document")],
-) -> dict[str, Any]:
+) -> DocumentsAdded:
     """Upload a file; it is kept under the data directory and ingested."""
     if not file.filename:
         raise ValidationError("the upload has no file name")
@@ -212,7 +242,9 @@ async def upload_document(
     documents, report = await asyncio.to_thread(
         system.knowledge.add_upload, collection, file.filename, data
     )
-    return {"documents": [d.to_dict() for d in documents], "report": report.to_dict()}
+    return DocumentsAdded.model_validate(
+        {"documents": [d.to_dict() for d in documents], "report": report.to_dict()}
+    )
 
 
 async def _document_in(system: AgentNN, collection: str, document_id: str) -> None:
@@ -224,16 +256,23 @@ async def _document_in(system: AgentNN, collection: str, document_id: str) -> No
         )
 
 
-@router.get("/{collection}/documents/{document_id}")
+@router.get(
+    "/{collection}/documents/{document_id}", response_model=DocumentOut, responses=errors(404)
+)
 async def show_document(
     collection: PathName, document_id: PathName, system: SystemDep, _principal: PrincipalDep
-) -> dict[str, Any]:
+) -> DocumentOut:
     await _document_in(system, collection, document_id)
     document = await asyncio.to_thread(system.knowledge.get_document, document_id)
-    return document.to_dict()
+    return DocumentOut.model_validate(document.to_dict())
 
 
-@router.delete("/{collection}/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{collection}/documents/{document_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=ADMIN | errors(404),
+)
 async def remove_document(
     collection: PathName, document_id: PathName, system: SystemDep, _admin: AdminDep
 ) -> Response:

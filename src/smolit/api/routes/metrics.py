@@ -8,12 +8,17 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from smolit.api.deps import SystemDep
+from smolit.api.responses import COMMON, success
 from smolit.metrics import RequestStats, render_metrics
 
-router = APIRouter(tags=["metrics"])
+router = APIRouter(tags=["metrics"], responses=COMMON)
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses=success("Prometheus text format", media_type=CONTENT_TYPE_LATEST),
+)
 async def metrics(system: SystemDep, request: Request) -> Response:
     """System, application and business families (docs/operations.md)."""
     stats: RequestStats = request.app.state.request_stats

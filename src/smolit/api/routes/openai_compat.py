@@ -21,6 +21,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from smolit.api.deps import PrincipalDep, SystemDep
+from smolit.api.outputs import ChatCompletion, ModelObject, ModelObjects
+from smolit.api.responses import AUTHENTICATED, errors, success
 from smolit.api.schemas import Text
 from smolit.errors import SmolitError, ValidationError
 from smolit.models.base import ChatMessage, GenerationParams, GenerationResult
@@ -28,9 +30,10 @@ from smolit.security.permissions import require_privilege
 from smolit.security.tokens import Principal
 from smolit.system import AgentNN
 
-router = APIRouter(prefix="/v1", tags=["openai"])
+router = APIRouter(prefix="/v1", tags=["openai"], responses=AUTHENTICATED)
 
 ROUTED_MODEL = "agent-nn"
+STREAMED = "with `stream: true`: server-sent chat.completion.chunk objects, then [DONE]"
 OWNER = "agent-nn"
 
 
@@ -113,22 +116,24 @@ def _usage(result: GenerationResult) -> dict[str, int]:
 
 def _completion(
     model: str, text: str, finish: str, usage: dict[str, int], extra: dict[str, Any]
-) -> dict[str, Any]:
-    return {
-        "id": f"chatcmpl-{uuid.uuid4().hex}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "finish_reason": finish,
-            }
-        ],
-        "usage": usage,
-        **extra,
-    }
+) -> ChatCompletion:
+    return ChatCompletion.model_validate(
+        {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": finish,
+                }
+            ],
+            "usage": usage,
+            **extra,
+        }
+    )
 
 
 def _sse(data: dict[str, Any] | str) -> bytes:
@@ -175,23 +180,26 @@ def _error_event(exc: Exception) -> bytes:
     return _sse({"error": error})
 
 
-@router.get("/models")
-async def list_models(system: SystemDep, _principal: PrincipalDep) -> dict[str, Any]:
+@router.get("/models", response_model=ModelObjects)
+async def list_models(system: SystemDep, _principal: PrincipalDep) -> ModelObjects:
     """``agent-nn`` (routed) and every language model, as OpenAI model objects."""
     names = [ROUTED_MODEL, *await asyncio.to_thread(system.models.names)]
     created = int(time.time())
-    return {
-        "object": "list",
-        "data": [
-            {"id": n, "object": "model", "created": created, "owned_by": OWNER} for n in names
-        ],
-    }
+    return ModelObjects(
+        object="list",
+        data=[ModelObject(id=n, object="model", created=created, owned_by=OWNER) for n in names],
+    )
 
 
-@router.post("/chat/completions", response_model=None)
+@router.post(
+    "/chat/completions",
+    response_model=ChatCompletion,
+    response_model_exclude_unset=True,
+    responses=success(STREAMED, media_type="text/event-stream") | errors(403, 404, 502, 503),
+)
 async def chat_completions(
     body: ChatRequest, system: SystemDep, principal: PrincipalDep
-) -> dict[str, Any] | StreamingResponse:
+) -> ChatCompletion | StreamingResponse:
     """Chat with a registered model, or with the whole system as ``agent-nn``."""
     if body.model == ROUTED_MODEL:
         return await _routed(system, body, principal)
@@ -238,7 +246,7 @@ async def chat_completions(
 
 async def _routed(
     system: AgentNN, body: ChatRequest, principal: Principal
-) -> dict[str, Any] | StreamingResponse:
+) -> ChatCompletion | StreamingResponse:
     """The last user message becomes a task; the routed agent's answer is the reply."""
     users = [m for m in body.messages if m.role == "user"]
     if not users:

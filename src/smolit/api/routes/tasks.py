@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from smolit.api.deps import PrincipalDep, SystemDep
+from smolit.api.responses import AUTHENTICATED, errors, success
 from smolit.api.schemas import (
     FeedbackIn,
     FeedbackOut,
@@ -25,12 +25,21 @@ from smolit.errors import ValidationError
 from smolit.logs import current_request_id
 from smolit.tasks.manager import SubmitOptions
 
-router = APIRouter(prefix="/tasks", tags=["tasks"])
+router = APIRouter(prefix="/tasks", tags=["tasks"], responses=AUTHENTICATED)
 
 MAX_WAIT_SECONDS = 300
+EVENTS = (
+    "server-sent events: `event: status` with `data: {id, status, attempt, worker, detail, "
+    "at}` per state change, then `event: task` with the task (as `GET /tasks/{task_id}`)"
+)
 
 
-@router.post("", response_model=TaskOut, status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "",
+    response_model=TaskOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=success("an earlier identical submit", model=TaskOut) | errors(403, 409),
+)
 async def submit_task(
     body: TaskSubmit,
     response: Response,
@@ -59,10 +68,10 @@ async def submit_task(
     view, created = await system.tasks.submit_new(body.text, principal, options)
     if not created:
         response.status_code = status.HTTP_200_OK
-    return TaskOut(**view.to_dict())
+    return TaskOut.model_validate(view)
 
 
-@router.get("/{task_id}", response_model=TaskOut)
+@router.get("/{task_id}", response_model=TaskOut, responses=errors(404))
 async def get_task(
     task_id: PathName,
     system: SystemDep,
@@ -72,17 +81,21 @@ async def get_task(
     ] = 0,
 ) -> TaskOut:
     view = await system.tasks.get(task_id, principal, wait=wait)
-    return TaskOut(**view.to_dict())
+    return TaskOut.model_validate(view)
 
 
-@router.delete("/{task_id}", response_model=TaskOut)
+@router.delete("/{task_id}", response_model=TaskOut, responses=errors(404, 409))
 async def cancel_task(task_id: PathName, system: SystemDep, principal: PrincipalDep) -> TaskOut:
     """Cancel a queued or running task (409 when it already finished)."""
     view = await system.tasks.cancel(task_id, principal)
-    return TaskOut(**view.to_dict())
+    return TaskOut.model_validate(view)
 
 
-@router.get("/{task_id}/events")
+@router.get(
+    "/{task_id}/events",
+    response_class=StreamingResponse,
+    responses=success(EVENTS, media_type="text/event-stream") | errors(404),
+)
 async def task_events(
     task_id: PathName,
     system: SystemDep,
@@ -101,12 +114,14 @@ async def task_events(
             yield f"event: status\ndata: {json.dumps(event)}\n\n".encode()
             event = await anext(events, None)
         view = await system.tasks.get(task_id, principal)
-        yield f"event: task\ndata: {json.dumps(view.to_dict(), default=str)}\n\n".encode()
+        yield f"event: task\ndata: {TaskOut.model_validate(view).model_dump_json()}\n\n".encode()
 
     return StreamingResponse(stream(), media_type="text/event-stream")
 
 
-@router.post("/{task_id}/feedback", response_model=FeedbackOut, status_code=201)
+@router.post(
+    "/{task_id}/feedback", response_model=FeedbackOut, status_code=201, responses=errors(404, 409)
+)
 async def give_feedback(
     task_id: PathName, body: FeedbackIn, system: SystemDep, principal: PrincipalDep
 ) -> FeedbackOut:
@@ -114,7 +129,7 @@ async def give_feedback(
     feedback = await asyncio.to_thread(
         system.feedback.record, task_id, principal, body.success, body.rating, body.comment
     )
-    return FeedbackOut(**feedback.__dict__)
+    return FeedbackOut.model_validate(feedback)
 
 
 @router.get("", response_model=TaskList)
@@ -128,15 +143,7 @@ async def list_tasks(
     before: Annotated[Text | None, Query(description="the `next` of the previous page")] = None,
 ) -> TaskList:
     """Your tasks (admins see all), newest first, a page at a time."""
-    views, cursor = await asyncio.to_thread(
-        partial(
-            system.tasks.store.page,
-            principal,
-            limit=limit,
-            status=status,
-            agent=agent,
-            priority=priority,
-            before=before,
-        )
+    views, cursor = await system.tasks.page(
+        principal, limit=limit, status=status, agent=agent, priority=priority, before=before
     )
-    return TaskList(tasks=[TaskOut(**view.to_dict()) for view in views], next=cursor)
+    return TaskList(tasks=[TaskOut.model_validate(view) for view in views], next=cursor)

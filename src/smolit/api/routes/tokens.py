@@ -7,9 +7,10 @@ import asyncio
 from fastapi import APIRouter, status
 
 from smolit.api.deps import AdminDep, SystemDep
+from smolit.api.responses import ADMIN, AUTHENTICATED
 from smolit.api.schemas import TokenCreate, TokenOut
 
-router = APIRouter(prefix="/tokens", tags=["security"])
+router = APIRouter(prefix="/tokens", tags=["security"], responses=AUTHENTICATED | ADMIN)
 
 
 @router.post("", response_model=TokenOut, status_code=status.HTTP_201_CREATED)
