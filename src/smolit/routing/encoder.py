@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from smolit.errors import ConfigError, ModelError
+from smolit.model_guard import check_model_loading
 
 BUNDLED_MINILM = "all-MiniLM-L6-v2"
 
@@ -66,6 +67,7 @@ class SentenceTransformerEncoder(TextEncoder):
         from smolit.models.hf_loading import quiet_loading
 
         path = resolve_encoder_path(name)
+        check_model_loading(f"encoder {path}")
         try:
             with quiet_loading():
                 self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
