@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 
 from smolit.errors import SmolitError
 from smolit.models.manager import ModelManager
-from smolit.models.stats import percentile
 from smolit.monitor.resources import ResourceMonitor
+from smolit.stats import percentile
 from smolit.storage import Database, MetricRollupRow, TaskFeedbackRow, TaskRow
 from smolit.storage.tables import as_utc, utcnow
 from smolit.tasks.states import TaskStatus
