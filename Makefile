@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint unit integration performance bench clean compose-env
+.PHONY: install run test lint format unit integration performance bench clean compose-env
 
 install: $(STAMP)
 
@@ -28,6 +28,11 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-logo
 	$(BIN)/python scripts/check_lazy_imports.py
+
+# rewrites files: the lint fixes ruff marks safe (what is left is listed), then formatting
+format: install
+	$(BIN)/ruff check --fix --exit-zero src tests $(wildcard bench)
+	$(BIN)/ruff format src tests $(wildcard bench)
 
 test: lint
 	$(BIN)/pytest -q tests

@@ -29,10 +29,10 @@ from smolit.knowledge.evaluation import (
     evaluation_settings,
     ingest_corpus,
     load_dataset,
-    percentile,
 )
 from smolit.knowledge.manager import KnowledgeManager
 from smolit.knowledge.records import SEARCH_MODES
+from smolit.stats import percentile
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
 
@@ -48,7 +48,7 @@ def search_p50(manager: KnowledgeManager, texts: list[str]) -> float:
         started = time.perf_counter()
         manager.search(COLLECTION, text)
         latency.append((time.perf_counter() - started) * 1000)
-    return round(percentile(latency, 0.5), 2)
+    return round(percentile(latency, 0.5, interpolate=True) or 0.0, 2)
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ from sqlalchemy import create_engine, text
 from tests.conftest import POSTGRES_ADMIN_URL, start_redis
 from tests.integration.server import TWO_AGENTS, start_server
 
-from smolit.models.stats import percentile
+from smolit.stats import percentile
 
 TEXTS = ["How long do I boil an egg?", "What should I pack for Rome?"]
 CLIENTS = 32

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
+from smolit.model_guard import model_loading
 from smolit.redact import process_secrets
 from smolit.storage import Database
 
@@ -26,6 +28,29 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture(autouse=True)
+def _own_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ``SMOLIT_*`` variable of the developer's shell reaches a test (nor the servers
+    it starts), and each test has its own ``SMOLIT_HOME``."""
+    for name in [name for name in os.environ if name.upper().startswith("SMOLIT_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("SMOLIT_HOME", str(tmp_path / "smolit-home"))
+
+
+@pytest.fixture
+def real_models() -> Iterator[None]:
+    """Opt in to loading real model weights where a suite switched it off (tests/unit);
+    a test using this fixture is marked ``slow``."""
+    with model_loading(True):
+        yield
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "real_models" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)

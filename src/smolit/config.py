@@ -1,10 +1,15 @@
 """Settings: one YAML file plus ``SMOLIT_*`` environment overrides, validated.
 
-This is the only module that reads the environment. Everything else receives a
-``Settings`` object built once at start-up (``load_settings``).
+This is the only module that reads the environment, and only ``load_settings`` (with
+``resolve_config_path`` and ``load_client_settings``) does. Everything else receives a
+``Settings`` object built once at start-up.
 
-Precedence, highest first: environment (``SMOLIT_SYSTEM__TASK_TIMEOUT=60``), the YAML file,
-the defaults below. Unknown keys are errors that name the key path and the file.
+Precedence in ``load_settings``, highest first: explicit ``overrides``, the environment
+(``SMOLIT_SYSTEM__TASK_TIMEOUT=60``), the YAML file, the defaults below; nested sections
+are merged key by key. ``Settings(**values)`` never reads the environment: what it is given
+and the defaults are all it holds, so a shell exporting ``SMOLIT_STORAGE`` cannot redirect
+a ``Settings`` a test or a library caller builds. Unknown keys are errors that name the
+key path and the file.
 """
 
 from __future__ import annotations
@@ -18,7 +23,13 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from smolit.errors import ConfigError
 
@@ -281,6 +292,7 @@ class ServerSettings(Section):
 class Settings(BaseSettings):
     """All configuration of one Agent-NN installation."""
 
+    # the names environment_values reads: SMOLIT_ + the key path joined by __
     model_config = SettingsConfigDict(
         env_prefix="SMOLIT_",
         env_nested_delimiter="__",
@@ -315,8 +327,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # the environment overrides the YAML file, which is passed as init values
-        return (env_settings, init_settings)
+        # only the values given: the environment is merged in by load_settings
+        return (init_settings,)
 
     @field_validator("queue")
     @classmethod
@@ -366,10 +378,6 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
-
-    @property
-    def logs_dir(self) -> Path:
-        return self.home / "logs"
 
 
 def _format_location(location: tuple[Any, ...]) -> str:
@@ -432,6 +440,30 @@ def resolve_config_path(
     return home_path, default if default.exists() else None
 
 
+def environment_values() -> dict[str, Any]:
+    """The ``SMOLIT_*`` settings of the process environment, nested by ``__``.
+
+    ``SMOLIT_HOME`` and ``SMOLIT_CONFIG`` are left out: ``resolve_config_path`` decides them.
+    """
+    try:
+        values = EnvSettingsSource(Settings)()
+    except SettingsError as exc:  # a SMOLIT_* value that should be JSON and is not
+        raise ConfigError(f"environment: {exc}", details={"file": "environment"}) from exc
+    return {key: value for key, value in values.items() if key not in ("home", "config_file")}
+
+
+def merge_values(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``top`` laid over it; mappings on both sides are merged key by key."""
+    merged = dict(base)
+    for key, value in top.items():
+        below = merged.get(key)
+        if isinstance(below, Mapping) and isinstance(value, Mapping):
+            merged[key] = merge_values(below, value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def load_settings(
     config: Path | None = None,
     home: Path | None = None,
@@ -440,11 +472,12 @@ def load_settings(
     """Build the one ``Settings`` object of a process.
 
     ``config`` and ``home`` come from command-line flags; when absent, ``SMOLIT_CONFIG``
-    and ``SMOLIT_HOME`` apply, then ``<home>/smolit.yaml`` if it exists.
+    and ``SMOLIT_HOME`` apply, then ``<home>/smolit.yaml`` if it exists. The file's values,
+    then ``SMOLIT_*`` variables, then ``overrides`` (highest) make the settings.
     """
     home_path, config_path = resolve_config_path(config, home)
     data = read_config_file(config_path) if config_path is not None else {}
-    data.update(overrides or {})
+    data = merge_values(merge_values(data, environment_values()), overrides or {})
     source = str(config_path) if config_path else "environment"
     try:
         settings = Settings(**data)

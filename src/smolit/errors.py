@@ -99,6 +99,14 @@ class ModelError(SmolitError):
     http_status = 502
 
 
+class ModelLoadingDisabledError(ModelError):
+    """Real model weights were asked for where loading is switched off (unit tests,
+    ``smolit.model_guard``)."""
+
+    kind = "model_loading_disabled"
+    http_status = 500
+
+
 class RoutingError(SmolitError):
     """The router could not make a decision."""
 
@@ -125,10 +133,3 @@ class KnowledgeFullError(KnowledgeError):
 
     kind = "knowledge_full"
     http_status = 409
-
-
-class TaskTimeout(SmolitError):
-    """A task ran longer than its timeout."""
-
-    kind = "task_timeout"
-    http_status = 504

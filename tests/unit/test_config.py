@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from smolit.config import load_settings, validate_config_file
+from smolit.config import Settings, load_settings, validate_config_file
 from smolit.errors import ConfigError
+from tests.unit.helpers import small_settings
 
 
 def write(path: Path, text: str) -> Path:
@@ -97,3 +98,43 @@ def test_demo_configuration_is_valid() -> None:
     settings = validate_config_file(demo)
     assert len(settings.agents) >= 5
     assert all(agent.knowledge_collection for agent in settings.agents)
+
+
+def test_explicit_settings_ignore_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMOLIT_STORAGE", "postgresql://nowhere")
+    monkeypatch.setenv("SMOLIT_QUEUE", "redis://nowhere")
+    settings = Settings(storage="sqlite:///explicit.db")
+    assert (settings.storage, settings.queue) == ("sqlite:///explicit.db", "local")
+
+
+def test_test_settings_stay_on_sqlite_whatever_the_shell_exports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SMOLIT_STORAGE", "postgresql://nowhere")
+    assert small_settings(tmp_path).database_url.startswith("sqlite:///")
+
+
+def test_overrides_beat_the_environment_and_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write(tmp_path / "c.yaml", "system:\n  task_timeout: 42\n  max_attempts: 2\n")
+    monkeypatch.setenv("SMOLIT_SYSTEM__TASK_TIMEOUT", "7")
+    settings = load_settings(config, tmp_path, overrides={"system": {"task_timeout": 9}})
+    assert (settings.system.task_timeout, settings.system.max_attempts) == (9, 2)
+
+
+def test_environment_merges_into_a_file_section(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write(tmp_path / "c.yaml", "system:\n  task_timeout: 42\n  max_attempts: 2\n")
+    monkeypatch.setenv("SMOLIT_SYSTEM__TASK_TIMEOUT", "7")
+    settings = load_settings(config, tmp_path)
+    assert (settings.system.task_timeout, settings.system.max_attempts) == (7, 2)
+
+
+def test_environment_that_is_not_json_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SMOLIT_SYSTEM", "{not json")
+    with pytest.raises(ConfigError, match="environment"):
+        load_settings(home=tmp_path)

@@ -2,7 +2,7 @@ import pytest
 
 from smolit.config import ModelDefinition
 from smolit.models import ChatMessage, GenerationParams
-from smolit.testing import FakeModel, FakeModelBackend
+from smolit.testing import FakeModel, FakeModelBackend, ManualClock
 
 PARAMS = GenerationParams(max_new_tokens=50)
 
@@ -150,3 +150,28 @@ def test_sized_backend_estimates_and_holds_its_memory() -> None:
     assert big.estimate_memory_bytes(definition) == 300 * 1024 * 1024
     assert big("big", definition).memory_bytes() == 300 * 1024 * 1024
     assert FakeModelBackend.estimate_memory_bytes(definition) == 0
+
+
+def timed(clock: ManualClock, reply: str = "a b c") -> FakeModel:
+    return FakeModel(default=reply, delay=0.5, token_delay=0.25, clock=clock.now, sleep=clock.sleep)
+
+
+def test_delays_advance_an_injected_clock_instead_of_waiting() -> None:
+    clock = ManualClock()
+    result = ask(timed(clock), "q")
+    assert (result, clock.slept, clock.now()) == ("a b c", [0.5, 0.25, 0.25], 1.0)
+
+
+def test_generate_reports_times_by_the_injected_clock() -> None:
+    result = timed(ManualClock()).generate([ChatMessage("user", "q")], PARAMS)
+    assert (result.first_token_seconds, result.seconds) == (0.5, 1.0)
+
+
+def test_stream_reports_times_by_the_injected_clock() -> None:
+    final = list(timed(ManualClock()).stream([ChatMessage("user", "q")], PARAMS))[-1].result
+    assert final is not None and (final.first_token_seconds, final.seconds) == (0.5, 1.0)
+
+
+def test_manual_clock_refuses_to_go_back() -> None:
+    with pytest.raises(ValueError, match="does not go back"):
+        ManualClock().advance(-1)

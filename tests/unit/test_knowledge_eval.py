@@ -7,7 +7,6 @@ from smolit.errors import ValidationError
 from smolit.knowledge.evaluation import (
     load_qrels,
     ndcg_at_k,
-    percentile,
     recall_at_k,
     run_evaluation,
 )
@@ -42,10 +41,6 @@ def test_ndcg_uses_graded_gains() -> None:
 
 def test_recall_counts_relevant_documents_in_the_cut() -> None:
     assert recall_at_k(["a", "x", "b"], {"a": 1, "b": 1, "c": 0}, k=2) == 0.5
-
-
-def test_percentile_interpolates() -> None:
-    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
 
 
 def test_qrels_skip_the_header_and_reject_a_bad_score(tmp_path: Path) -> None:

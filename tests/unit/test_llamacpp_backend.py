@@ -8,6 +8,7 @@ import pytest
 
 from smolit.config import ModelDefinition
 from smolit.errors import ConfigError, ModelError
+from smolit.model_guard import model_loading
 from smolit.models import ChatMessage, GenerationParams
 from smolit.models.backend_registry import BackendRegistry
 from smolit.models.backends.llamacpp import (
@@ -98,15 +99,18 @@ def test_estimate_of_a_missing_file_is_zero(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def smollm2() -> Iterator[LlamaCppBackend]:
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (extra: llamacpp)")
-    backend = LlamaCppBackend("smollm2-gguf", gguf("bundled", threads=2))
+    with model_loading(True):  # the real SmolLM2: the tests using it are marked slow
+        backend = LlamaCppBackend("smollm2-gguf", gguf("bundled", threads=2))
     yield backend
     backend.close()
 
 
+@pytest.mark.slow
 def test_check_accepts_the_bundled_model(smollm2: LlamaCppBackend) -> None:
     assert LlamaCppBackend.check_definition(gguf("bundled")) is None
 
 
+@pytest.mark.slow
 def test_check_reports_a_garbage_file(smollm2: LlamaCppBackend, tmp_path: Path) -> None:
     (tmp_path / "garbage.gguf").write_bytes(bytes(range(256)) * 16)
     assert "magic bytes" in (
@@ -114,11 +118,13 @@ def test_check_reports_a_garbage_file(smollm2: LlamaCppBackend, tmp_path: Path) 
     )
 
 
+@pytest.mark.slow
 def test_generates_an_answer_with_usage(smollm2: LlamaCppBackend) -> None:
     result = smollm2.generate(QUESTION, GenerationParams(max_new_tokens=12))
     assert result.text and result.prompt_tokens > 0 and 0 < result.completion_tokens <= 12
 
 
+@pytest.mark.slow
 def test_stream_concatenates_to_the_generated_text(smollm2: LlamaCppBackend) -> None:
     params = GenerationParams(max_new_tokens=12)
     events = list(smollm2.stream(QUESTION, params))
@@ -127,6 +133,7 @@ def test_stream_concatenates_to_the_generated_text(smollm2: LlamaCppBackend) -> 
     assert "".join(e.delta for e in events) == final.text == smollm2.generate(QUESTION, params).text
 
 
+@pytest.mark.slow
 def test_stop_string_ends_the_text_before_it(smollm2: LlamaCppBackend) -> None:
     free = smollm2.generate(QUESTION, GenerationParams(max_new_tokens=16)).text
     words = free.split()
@@ -137,6 +144,7 @@ def test_stop_string_ends_the_text_before_it(smollm2: LlamaCppBackend) -> None:
     assert free.startswith(result.text.rstrip())
 
 
+@pytest.mark.slow
 def test_closing_a_stream_early_frees_the_model(smollm2: LlamaCppBackend) -> None:
     story = [ChatMessage("user", "Write a long story about a dragon.")]
     events = smollm2.stream(story, GenerationParams(max_new_tokens=1000))
@@ -145,6 +153,7 @@ def test_closing_a_stream_early_frees_the_model(smollm2: LlamaCppBackend) -> Non
     assert smollm2.generate(QUESTION, GenerationParams(max_new_tokens=2)).completion_tokens > 0
 
 
+@pytest.mark.slow
 def test_memory_is_the_file_plus_the_cache(smollm2: LlamaCppBackend) -> None:
     assert smollm2.memory_bytes() == LlamaCppBackend.estimate_memory_bytes(
         gguf("bundled", threads=2)

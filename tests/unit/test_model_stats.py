@@ -8,7 +8,7 @@ import pytest
 
 from smolit.config import ModelDefinition
 from smolit.models.base import GenerationResult
-from smolit.models.stats import ModelStats, percentile, task_success_by_model
+from smolit.models.stats import ModelStats, task_success_by_model
 from smolit.storage import Database, TaskFeedbackRow, TaskRow
 
 PRICED = ModelDefinition(
@@ -21,15 +21,6 @@ def result(
 ) -> GenerationResult:
     return GenerationResult(
         "x", "m@1", prompt, completion, seconds=seconds, first_token_seconds=first
-    )
-
-
-def test_percentile_uses_nearest_rank() -> None:
-    values = [float(v) for v in range(1, 101)]
-    assert (percentile(values, 0.5), percentile(values, 0.95), percentile([], 0.5)) == (
-        50.0,
-        95.0,
-        None,
     )
 
 

@@ -11,7 +11,6 @@ from smolit.errors import ValidationError
 from smolit.routing.data import (
     LabelledData,
     load_jsonl,
-    percentile,
     require_training_labels,
     stratified_split,
     unseen_labels,
@@ -143,12 +142,3 @@ def test_require_training_labels_rejects_a_single_label() -> None:
 
 def test_require_training_labels_accepts_two_labels() -> None:
     require_training_labels(LabelledData.of([("a", "x"), ("b", "y")]))
-
-
-def test_percentile_picks_the_nearest_ranked_value() -> None:
-    values = [5.0, 1.0, 3.0, 2.0, 4.0]
-    assert [percentile(values, q) for q in (0, 50, 95, 100)] == [1.0, 3.0, 5.0, 5.0]
-
-
-def test_percentile_of_nothing_is_zero() -> None:
-    assert percentile([], 50) == 0.0

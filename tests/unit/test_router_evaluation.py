@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from smolit.routing.data import LabelledData
-from smolit.routing.evaluation import classification_metrics, evaluate
+from smolit.routing.evaluation import classification_metrics, evaluate, single_query_latency_ms
 
 # row by row: right, in-scope rejected, in-scope rejected, oos caught, oos routed to "c"
 GOLD = ["a", "b", "c", "oos", "oos"]
@@ -56,3 +56,8 @@ def test_evaluate_reports_every_documented_metric() -> None:
     for key in ("latency_ms_p50", "latency_ms_p95", "throughput_per_s"):
         assert isinstance(metrics[key], float), key
     assert metrics["accuracy"] == 0.33333
+
+
+def test_latency_of_no_texts_is_zero() -> None:
+    latency = single_query_latency_ms(lambda texts: [], [])
+    assert latency == {"latency_ms_p50": 0.0, "latency_ms_p95": 0.0}

@@ -60,6 +60,7 @@ def test_corrupt_gguf_raises_model_error_naming_the_path(tmp_path: Path) -> None
         TransformersBackend("broken", local(str(corrupt)))
 
 
+@pytest.mark.usefixtures("real_models")  # transformers itself must refuse the directory
 def test_empty_model_directory_raises_model_error(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="cannot load"):
         TransformersBackend("broken", local(str(tmp_path)))

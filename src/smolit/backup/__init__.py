@@ -1,5 +1,5 @@
 """Backup and restore of a data directory; ``python -m smolit.backup``."""
 
-from smolit.backup.manager import BackupInfo, BackupManager
+from smolit.backup.manager import BackupManager
 
-__all__ = ["BackupInfo", "BackupManager"]
+__all__ = ["BackupManager"]

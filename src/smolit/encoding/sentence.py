@@ -10,6 +10,7 @@ import torch
 from smolit.encoding.base import TextEncoder
 from smolit.encoding.loading import quiet_loading
 from smolit.errors import ConfigError, ModelError
+from smolit.model_guard import check_model_loading
 
 BUNDLED_MINILM = "all-MiniLM-L6-v2"
 
@@ -46,6 +47,7 @@ class SentenceTransformerEncoder(TextEncoder):
         from sentence_transformers import SentenceTransformer
 
         path = resolve_encoder_path(name)
+        check_model_loading(f"encoder {path}")
         try:
             with quiet_loading():
                 self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)

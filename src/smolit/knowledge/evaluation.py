@@ -33,6 +33,7 @@ from smolit.errors import SmolitError, ValidationError
 from smolit.knowledge.ingest import INGEST_BATCH
 from smolit.knowledge.manager import KnowledgeManager
 from smolit.knowledge.records import SEARCH_MODES, NewDocument, SearchMode
+from smolit.stats import percentile
 
 COLLECTION = "evaluation"
 #: documents ranked per query: enough for Recall@100
@@ -110,15 +111,6 @@ def recall_at_k(ranked: Sequence[str], judged: dict[str, int], k: int = 100) -> 
     return len(relevant.intersection(ranked[:k])) / len(relevant)
 
 
-def percentile(values: Sequence[float], share: float) -> float:
-    """The ``share`` quantile of ``values`` (linear interpolation)."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * share
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
 @dataclass(frozen=True)
 class IngestTiming:
     """``documents`` offered, ``added`` new to the collection, ``failed`` refused."""
@@ -178,8 +170,8 @@ def evaluate_mode(
     return {
         "ndcg_at_10": round(statistics.fmean(ndcg), 4),
         "recall_at_100": round(statistics.fmean(recall), 4),
-        "query_ms_p50": round(percentile(latency, 0.5), 2),
-        "query_ms_p95": round(percentile(latency, 0.95), 2),
+        "query_ms_p50": round(percentile(latency, 0.5, interpolate=True) or 0.0, 2),
+        "query_ms_p95": round(percentile(latency, 0.95, interpolate=True) or 0.0, 2),
     }
 
 

@@ -23,8 +23,8 @@ from smolit.metrics.task_counts import (
     success_rate,
 )
 from smolit.models.manager import ModelManager
-from smolit.models.stats import percentile
 from smolit.monitor.resources import ResourceMonitor
+from smolit.stats import percentile
 from smolit.tasks.states import TaskStatus
 
 

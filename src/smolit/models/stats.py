@@ -7,7 +7,6 @@ the database (``task_success_by_model``), so they survive restarts and cover eve
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -17,18 +16,10 @@ from sqlalchemy import case, func, select
 
 from smolit.config import ModelDefinition
 from smolit.models.base import GenerationResult
+from smolit.stats import percentile
 from smolit.storage import Database, TaskFeedbackRow, TaskRow
 
 WINDOW = 2048
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """The ``q`` quantile (0..1) by the nearest-rank method; None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q * len(ordered)))
-    return ordered[rank - 1]
 
 
 @dataclass

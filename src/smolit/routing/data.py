@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,11 +145,3 @@ def stratified_split(
 def unseen_labels(train: LabelledData, test: LabelledData) -> list[str]:
     known = set(train.label_counts())
     return sorted({e.label for e in test.examples if e.in_scope and e.label not in known})
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, int(round(q / 100 * (len(ordered) - 1)))))
-    return ordered[index]

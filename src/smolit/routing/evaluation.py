@@ -9,7 +9,8 @@ from typing import Any
 
 import torch
 
-from smolit.routing.data import OOS_LABEL, LabelledData, percentile
+from smolit.routing.data import OOS_LABEL, LabelledData
+from smolit.stats import percentile
 
 Predict = Callable[[list[str]], Sequence[str]]
 
@@ -54,8 +55,8 @@ def single_query_latency_ms(
     finally:
         torch.set_num_threads(previous)
     return {
-        "latency_ms_p50": round(percentile(timings, 50), 3),
-        "latency_ms_p95": round(percentile(timings, 95), 3),
+        "latency_ms_p50": round(percentile(timings, 0.5) or 0.0, 3),
+        "latency_ms_p95": round(percentile(timings, 0.95) or 0.0, 3),
     }
 
 

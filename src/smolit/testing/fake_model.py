@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 
 from smolit.config import ModelDefinition
@@ -53,6 +53,10 @@ class FakeModel(ModelBackend):
     in ``generate`` and ``stream``). ``memory_mb`` is what ``memory_bytes`` reports, so that
     pool-budget tests can use fakes; ``FakeModelBackend.sized`` makes a class whose
     ``estimate_memory_bytes`` says the same before loading.
+
+    The waits use ``sleep`` and the reported times ``clock``: real time unless told, so a
+    slow fake behind a real server stays slow; a unit test passes a ``ManualClock``'s
+    ``now`` and ``sleep`` and advances time instead of waiting for it.
     """
 
     #: ``memory_mb`` of instances that are given none, and what the class estimates
@@ -69,11 +73,15 @@ class FakeModel(ModelBackend):
         *,
         token_delay: float = 0.0,
         memory_mb: float | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         super().__init__(name, definition or ModelDefinition.model_validate({"backend": "fake"}))
         self.default = default
         self.delay = delay
         self.token_delay = token_delay
+        self.clock = clock
+        self.sleep = sleep
         self.memory_mb = self.default_memory_mb if memory_mb is None else memory_mb
         self.fail_with = fail_with
         self.calls: list[list[ChatMessage]] = []
@@ -133,24 +141,24 @@ class FakeModel(ModelBackend):
     def _wait(self, index: int) -> None:
         pause = self.delay if index == 0 else self.token_delay
         if pause > 0:
-            time.sleep(pause)
+            self.sleep(pause)
 
     def generate(self, messages: list[ChatMessage], params: GenerationParams) -> GenerationResult:
-        started = time.perf_counter()
+        started = self.clock()
         reply = self._next_reply(messages)
         self._wait(0)
         pieces, result = self._answer(reply, messages, params)
-        first = time.perf_counter() - started
+        first = self.clock() - started
         for index in range(1, len(pieces)):
             self._wait(index)
-        return replace(result, seconds=time.perf_counter() - started, first_token_seconds=first)
+        return replace(result, seconds=self.clock() - started, first_token_seconds=first)
 
     def stream(
         self, messages: list[ChatMessage], params: GenerationParams
     ) -> Iterator[StreamEvent]:
         """One delta per word, ``delay`` before the first and ``token_delay`` before the rest;
         closing the iterator early counts in ``streams_closed_early``."""
-        started = time.perf_counter()
+        started = self.clock()
         first: float | None = None
         reply = self._next_reply(messages)
         self._wait(0)
@@ -160,14 +168,14 @@ class FakeModel(ModelBackend):
             for index, piece in enumerate(pieces):
                 if index:
                     self._wait(index)
-                first = time.perf_counter() - started if first is None else first
+                first = self.clock() - started if first is None else first
                 yield StreamEvent(piece)
             finished = True
         finally:
             if not finished:
                 with self._lock:
                     self.streams_closed_early += 1
-        seconds = time.perf_counter() - started
+        seconds = self.clock() - started
         yield StreamEvent("", replace(result, seconds=seconds, first_token_seconds=first))
 
     def close(self) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from smolit.config import ModelDefinition
 from smolit.errors import ConfigError, ModelError
+from smolit.model_guard import check_model_loading
 from smolit.models.backends.transformers_local import BUNDLED, bundled_model_path
 from smolit.models.base import (
     ChatMessage,
@@ -90,6 +91,7 @@ class LlamaCppBackend(ModelBackend):
             ) from exc
         self.context = definition.context_length or DEFAULT_CONTEXT
         started = time.perf_counter()
+        check_model_loading(f"llama.cpp model {self.path}")
         from llama_cpp import Llama
 
         threads = definition.threads or DEFAULT_THREADS

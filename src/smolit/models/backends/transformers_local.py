@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from smolit.config import ModelDefinition
 from smolit.encoding.loading import quiet_loading
 from smolit.errors import ConfigError, ModelError
+from smolit.model_guard import check_model_loading
 from smolit.models.base import (
     ChatMessage,
     GenerationParams,
@@ -151,6 +152,7 @@ def _is_connection_failure(exc: BaseException) -> bool:
 
 
 def _load(source: str, gguf_file: str | None, *, local_files_only: bool = True) -> Any:
+    check_model_loading(f"transformers model {source}")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
