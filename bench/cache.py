@@ -30,11 +30,44 @@ from smolit.cache.policies import POLICIES
 from smolit.cache.signing import Signer
 from smolit.encoding.sentence import SentenceTransformerEncoder
 
-WORDS = (
-    "book flight hotel recipe bake bread boil egg invoice refund password reset weather "
-    "train ticket museum tax return garden tomato paint wall router wifi printer jazz "
-    "concert budget loan interest rate doctor appointment vaccine passport visa"
-).split()
+WORDS = [
+    "book",
+    "flight",
+    "hotel",
+    "recipe",
+    "bake",
+    "bread",
+    "boil",
+    "egg",
+    "invoice",
+    "refund",
+    "password",
+    "reset",
+    "weather",
+    "train",
+    "ticket",
+    "museum",
+    "tax",
+    "return",
+    "garden",
+    "tomato",
+    "paint",
+    "wall",
+    "router",
+    "wifi",
+    "printer",
+    "jazz",
+    "concert",
+    "budget",
+    "loan",
+    "interest",
+    "rate",
+    "doctor",
+    "appointment",
+    "vaccine",
+    "passport",
+    "visa",
+]
 
 
 def memory_overhead(operations: int) -> dict[str, float]:

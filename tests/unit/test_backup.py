@@ -175,7 +175,7 @@ def test_a_tampered_archive_is_refused_before_anything_is_written(system: AgentN
     submit(system, "kept")
     tampered = info.path.with_name("smolit-tampered.tar.gz")
     repack(info.path, tampered, {"models/tiny/weights.bin": b"evil"})
-    with pytest.raises(ValidationError, match="checksum of models/tiny/weights.bin"):
+    with pytest.raises(ValidationError, match=r"checksum of models/tiny/weights.bin"):
         system.backups.restore("smolit-tampered")
     assert count(system.settings.home, "select count(*) from tasks") == 1
 

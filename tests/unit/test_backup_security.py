@@ -30,7 +30,7 @@ def test_a_plain_archive_is_refused_when_a_key_is_configured(tmp_path: Path) -> 
     system = build(tmp_path / "home")
     info = system.backups.create()
     keyed = small_settings(tmp_path / "home", system={"backup_key_env": "SMOLIT_BACKUP_KEY"})
-    with pytest.raises(ValidationError, match="not encrypted.*system.backup_key_env"):
+    with pytest.raises(ValidationError, match=r"not encrypted.*system.backup_key_env"):
         BackupManager(keyed, BACKUP_KEY).restore(info.id)
 
 
@@ -135,5 +135,5 @@ def test_an_encrypted_database_is_not_restored_without_its_key(tmp_path: Path) -
     plain = small_settings(tmp_path / "other", system=backup_key)
     (tmp_path / "other" / "backups").mkdir(parents=True)
     info.path.rename(tmp_path / "other" / "backups" / info.path.name)
-    with pytest.raises(ConfigError, match="encrypted database.*security.encryption_key_env"):
+    with pytest.raises(ConfigError, match=r"encrypted database.*security.encryption_key_env"):
         BackupManager(plain, BACKUP_KEY).restore(info.id)

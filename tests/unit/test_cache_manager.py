@@ -42,13 +42,13 @@ def test_each_cache_gets_its_share_of_the_budget(tmp_path: Path) -> None:
 
 def test_shares_above_one_are_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "smolit.yaml").write_text("cache:\n  shares: {memory: 0.9, tensor: 0.5}\n")
-    with pytest.raises(ConfigError, match="cache.shares: .*add up to 1.9"):
+    with pytest.raises(ConfigError, match=r"cache.shares: .*add up to 1.9"):
         load_settings(home=tmp_path)
 
 
 def test_an_unknown_policy_in_config_lists_the_valid_ones(tmp_path: Path) -> None:
     (tmp_path / "smolit.yaml").write_text("cache:\n  policy: mru\n")
-    with pytest.raises(ConfigError, match="cache.policy: .*'lru', 'lfu', 'fifo' or 'ttl'"):
+    with pytest.raises(ConfigError, match=r"cache.policy: .*'lru', 'lfu', 'fifo' or 'ttl'"):
         load_settings(home=tmp_path)
 
 

@@ -113,20 +113,20 @@ def test_with_a_key_everything_reads_back(tmp_path: Path) -> None:
 
 def test_a_wrong_key_is_refused_naming_the_setting(tmp_path: Path) -> None:
     build(tmp_path / "home", KEY, **ENCRYPTED).close()
-    with pytest.raises(ConfigError, match="security.encryption_key_env") as caught:
+    with pytest.raises(ConfigError, match=r"security.encryption_key_env") as caught:
         build(tmp_path / "home", OTHER, **ENCRYPTED)
     assert OTHER not in caught.value.message
 
 
 def test_no_key_for_an_encrypted_database_names_the_setting(tmp_path: Path) -> None:
     build(tmp_path / "home", KEY, **ENCRYPTED).close()
-    with pytest.raises((KnowledgeError, StorageError), match="security.encryption_key_env"):
+    with pytest.raises((KnowledgeError, StorageError), match=r"security.encryption_key_env"):
         build(tmp_path / "home")
 
 
 def test_a_plain_database_with_a_new_key_says_how_to_encrypt_it(tmp_path: Path) -> None:
     build(tmp_path / "home").close()
-    with pytest.raises(ConfigError, match="python -m smolit.backup encrypt"):
+    with pytest.raises(ConfigError, match=r"python -m smolit.backup encrypt"):
         build(tmp_path / "home", KEY, **ENCRYPTED)
 
 
@@ -147,7 +147,7 @@ def test_the_encrypt_command_encrypts_existing_data(tmp_path: Path) -> None:
 
 
 def test_a_malformed_key_is_a_config_error_without_the_value(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="security.encryption_key_env") as caught:
+    with pytest.raises(ConfigError, match=r"security.encryption_key_env") as caught:
         build(tmp_path / "home", "bm90LWEta2V5", **ENCRYPTED)
     assert "bm90LWEta2V5" not in caught.value.message
 

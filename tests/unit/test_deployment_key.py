@@ -65,7 +65,7 @@ def test_a_configured_secret_wins_over_the_stored_key(database: Database) -> Non
 
 
 def test_an_unset_configured_secret_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="security.deployment_key_env"):
+    with pytest.raises(ConfigError, match=r"security.deployment_key_env"):
         configured_key(keyed("SMOLIT_CACHE_KEY"), {})
 
 

@@ -85,7 +85,7 @@ def test_refusal_names_the_address_and_the_setting() -> None:
 
 def test_a_name_resolving_to_a_refused_address_is_refused() -> None:
     policy = EgressPolicy(resolver=resolver({"intranet.test": ["10.0.0.5"]}))
-    with pytest.raises(EgressDeniedError, match="address 10.0.0.5 of intranet.test is private"):
+    with pytest.raises(EgressDeniedError, match=r"address 10.0.0.5 of intranet.test is private"):
         policy.check_url("https://intranet.test/")
 
 
@@ -108,7 +108,7 @@ def test_allowlisted_cidr_passes_its_addresses_only() -> None:
     policy = EgressPolicy(["10.0.0.0/8", "fd00::/8"])
     policy.check_url("http://10.1.2.3/")
     policy.check_url("http://[fd00::5]/")
-    with pytest.raises(EgressDeniedError, match="192.168.1.1 is private"):
+    with pytest.raises(EgressDeniedError, match=r"192.168.1.1 is private"):
         policy.check_url("http://192.168.1.1/")
 
 
@@ -129,7 +129,7 @@ def test_a_malformed_url_is_refused(url: str) -> None:
 
 
 def test_an_invalid_allowlist_entry_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="security.egress_allow: 'http://x/'"):
+    with pytest.raises(ConfigError, match=r"security.egress_allow: 'http://x/'"):
         EgressPolicy(["http://x/"])
 
 
@@ -165,7 +165,7 @@ def test_dns_rebinding_cannot_swap_the_checked_address() -> None:
     with capture_server() as target:
         url = f"http://rebind.test:{target.port}/"
         policy.check_url(url)
-        with pytest.raises(EgressDeniedError, match="127.0.0.1 of rebind.test is loopback"):
+        with pytest.raises(EgressDeniedError, match=r"127.0.0.1 of rebind.test is loopback"):
             policy.client(timeout=5).get(url)
     assert not target.reached
 
@@ -226,7 +226,7 @@ def test_a_redirect_to_a_refused_address_is_not_followed() -> None:
     with (
         capture_server() as inner,
         capture_server(redirect_to=f"{inner.url}/secret") as outer,
-        pytest.raises(EgressDeniedError, match="address 127.0.0.1 is loopback"),
+        pytest.raises(EgressDeniedError, match=r"address 127.0.0.1 is loopback"),
     ):
         policy.client(timeout=5).get(f"http://public.test:{outer.port}/")
     assert len(outer.requests) == 1 and not inner.reached
@@ -283,7 +283,7 @@ def test_an_answer_over_the_size_cap_is_refused_naming_the_setting(
     with (
         capture_server(undeclared_length=undeclared_length) as target,
         policy.client(timeout=5) as client,
-        pytest.raises(EgressDeniedError, match="security.egress_max_response_mb"),
+        pytest.raises(EgressDeniedError, match=r"security.egress_max_response_mb"),
     ):
         client.get(target.url)
 

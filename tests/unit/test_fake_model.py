@@ -77,7 +77,7 @@ def test_entry_point_form_replies_with_definition_model() -> None:
 
 def test_scripted_exception_in_responses_is_raised_in_turn() -> None:
     model = FakeModel(responses=[ValueError("first fails"), "second works"])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="first fails"):
         ask(model, "a")
     assert ask(model, "b") == "second works"
 

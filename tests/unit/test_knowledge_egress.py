@@ -40,7 +40,7 @@ def test_a_loopback_url_source_is_refused_when_added(tmp_path: Path) -> None:
 
 def test_a_name_resolving_to_a_private_address_is_refused_when_added(tmp_path: Path) -> None:
     manager = make_manager(tmp_path, EgressPolicy(resolver=names({"wiki.corp": ["10.1.2.3"]})))
-    with pytest.raises(EgressDeniedError, match="address 10.1.2.3 of wiki.corp is private"):
+    with pytest.raises(EgressDeniedError, match=r"address 10.1.2.3 of wiki.corp is private"):
         manager.add_source("web", "https://wiki.corp/page")
 
 

@@ -64,5 +64,5 @@ def test_evaluation_scores_every_mode_on_the_judged_queries(tmp_path: Path) -> N
 def test_evaluation_refuses_a_corpus_line_that_is_not_json(tmp_path: Path) -> None:
     corpus, queries, qrels = write_dataset(tmp_path)
     corpus.write_text('{"_id": "d1", "text": "fine"}\nnot json\n')
-    with pytest.raises(ValidationError, match="c.jsonl:2"):
+    with pytest.raises(ValidationError, match=r"c.jsonl:2"):
         run_evaluation(corpus, queries, qrels, LookupEncoder)

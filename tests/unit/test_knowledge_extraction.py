@@ -148,6 +148,6 @@ def test_unsupported_suffix_lists_the_supported_ones() -> None:
 def test_file_over_the_size_cap_is_refused_before_reading(tmp_path: Path) -> None:
     path = tmp_path / "big.txt"
     path.write_text("word " * 100)
-    with pytest.raises(ValidationError, match="knowledge.max_file_mb") as caught:
+    with pytest.raises(ValidationError, match=r"knowledge.max_file_mb") as caught:
         read_file(path, str(path), max_bytes=100)
     assert caught.value.details["path"] == str(path)

@@ -65,7 +65,7 @@ def test_new_content_from_the_same_source_replaces_the_document(
 def test_max_documents_is_enforced_across_collections(tmp_path: Path) -> None:
     manager = make_manager(tmp_path, max_documents=1)
     manager.add_document("one", "a", "first text", "a.txt")
-    with pytest.raises(KnowledgeError, match="knowledge.max_documents"):
+    with pytest.raises(KnowledgeError, match=r"knowledge.max_documents"):
         manager.add_document("two", "b", "second text", "b.txt")
 
 
@@ -117,7 +117,7 @@ def test_a_different_encoder_is_refused_for_stored_embeddings(tmp_path: Path) ->
 
 
 def test_overlap_not_below_chunk_words_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="knowledge.chunk_overlap"):
+    with pytest.raises(ConfigError, match=r"knowledge.chunk_overlap"):
         make_manager(tmp_path, chunk_overlap=16)
 
 

@@ -122,7 +122,7 @@ def test_path_outside_the_allowed_roots_is_refused(
 ) -> None:
     outside = tmp_path / "elsewhere"
     outside.mkdir()
-    with pytest.raises(ValidationError, match="knowledge.allowed_roots"):
+    with pytest.raises(ValidationError, match=r"knowledge.allowed_roots"):
         manager.add_source("docs", str(outside))
     with pytest.raises(ValidationError, match="outside the allowed roots"):
         manager.add_source("docs", str(tmp_path / "allowed" / ".." / "elsewhere"))

@@ -122,7 +122,7 @@ def test_removed_document_is_gone_from_both_searches(store: KnowledgeStore) -> N
 def test_limit_refuses_a_new_document_but_not_a_replacement(store: KnowledgeStore) -> None:
     save(store, "a", "one")
     save(store, "a", "two", max_documents=1)
-    with pytest.raises(KnowledgeError, match="knowledge.max_documents"):
+    with pytest.raises(KnowledgeError, match=r"knowledge.max_documents"):
         save(store, "b", "three", max_documents=1)
 
 

@@ -50,7 +50,7 @@ def test_bundled_path_is_the_smollm2_gguf() -> None:
 
 
 def test_missing_file_raises_model_error_naming_it(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="absent.gguf does not exist"):
+    with pytest.raises(ModelError, match=r"absent.gguf does not exist"):
         resolve_gguf_path(gguf(str(tmp_path / "absent.gguf")))
 
 

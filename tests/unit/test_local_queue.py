@@ -65,7 +65,7 @@ def test_a_put_from_a_thread_wakes_a_waiting_reader_safely() -> None:
         def producer() -> None:
             try:
                 queue.put("woken", 1)
-            except BaseException as exc:  # noqa: BLE001 - reported to the test below
+            except BaseException as exc:
                 errors.append(exc)
 
         thread = threading.Thread(target=producer)

@@ -151,7 +151,7 @@ def test_a_corrupt_gguf_is_refused_and_the_registry_is_unchanged(
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(content)
     manager = manager_for(versions)
-    with pytest.raises(ValidationError, match="bad.gguf"):
+    with pytest.raises(ValidationError, match=r"bad.gguf"):
         manager.import_path("bad", bad, ModelDefinition(backend="transformers"))
     assert versions.list("bad") == [] and not (tmp_path / "models" / "bad").exists()
 
@@ -162,10 +162,10 @@ def test_import_of_a_missing_path_is_a_clear_error(versions: ModelVersions, tmp_
 
 
 def test_invalid_definitions_name_the_field() -> None:
-    with pytest.raises(ValidationError, match="definition.temperature") as caught:
+    with pytest.raises(ValidationError, match=r"definition.temperature") as caught:
         parse_definition({"backend": "fake", "temperature": 9})
     assert caught.value.details["problems"][0]["field"] == "definition.temperature"
-    with pytest.raises(ValidationError, match="definition.colour"):
+    with pytest.raises(ValidationError, match=r"definition.colour"):
         parse_definition({"backend": "fake", "colour": "red"})
 
 

@@ -1,6 +1,7 @@
 import asyncio
 import threading
 import time
+from typing import ClassVar
 
 import pytest
 
@@ -26,7 +27,7 @@ class CountingBackend(ModelBackend):
     """Takes a moment to load and counts how often it was built."""
 
     builds = 0
-    api_keys: list[str | None] = []
+    api_keys: ClassVar[list[str | None]] = []
 
     def __init__(self, name: str, definition: ModelDefinition) -> None:
         super().__init__(name, definition)
@@ -190,7 +191,7 @@ def test_generate_lets_model_error_through() -> None:
 
 def test_load_failure_becomes_model_error() -> None:
     manager = make_manager(bad=ModelDefinition(backend="broken"))
-    with pytest.raises(ModelError, match="'bad' could not be loaded.*weights are gone"):
+    with pytest.raises(ModelError, match=r"'bad' could not be loaded.*weights are gone"):
         manager.get("bad")
 
 

@@ -85,7 +85,7 @@ def test_a_load_waits_for_a_busy_model_to_become_idle() -> None:
 
 def test_a_model_larger_than_the_budget_is_refused_clearly() -> None:
     pool = BackendPool(100 * MIB)
-    with pytest.raises(ModelError, match="raise models.max_memory_mb") as caught:
+    with pytest.raises(ModelError, match=r"raise models.max_memory_mb") as caught:
         use(pool, "huge", 200)
     assert caught.value.details["needed_mb"] == 200
     assert pool.keys() == [] and pool.budget()["used_mb"] == 0
@@ -120,9 +120,8 @@ def test_a_failed_load_leaves_no_reservation_and_can_be_retried() -> None:
     def broken() -> Sized:
         raise RuntimeError("weights are gone")
 
-    with pytest.raises(RuntimeError):
-        with pool.acquire("a", broken, 90 * MIB):
-            pass
+    with pytest.raises(RuntimeError), pool.acquire("a", broken, 90 * MIB):
+        pass
     assert pool.budget()["used_mb"] == 0
     assert use(pool, "a", 90).megabytes == 90
 

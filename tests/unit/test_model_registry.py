@@ -26,7 +26,7 @@ def test_registered_backend_wins_over_entry_point() -> None:
 
 
 def test_unknown_backend_lists_known_names() -> None:
-    with pytest.raises(ConfigError, match="unknown model backend 'nope'.*fake") as info:
+    with pytest.raises(ConfigError, match=r"unknown model backend 'nope'.*fake") as info:
         BackendRegistry().get("nope")
     assert "openai" in info.value.details["known"]
 

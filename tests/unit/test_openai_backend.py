@@ -246,7 +246,7 @@ def test_json_without_choices_raises_model_error(server: FakeServer, make_backen
 
 def test_read_timeout_raises_model_error(server: FakeServer, make_backend: Factory) -> None:
     server.stall = True
-    with pytest.raises(ModelError, match="ReadTimeout|timed out"):
+    with pytest.raises(ModelError, match=r"ReadTimeout|timed out"):
         make_backend(server.url, timeout=0.2).generate(HELLO, PARAMS)
 
 
@@ -352,7 +352,7 @@ def test_connection_dropped_mid_stream_raises_model_error(
     server: FakeServer, make_backend: Factory
 ) -> None:
     server.stream(events(chunk("partial")), cut=True)
-    with pytest.raises(ModelError, match="stream from .* failed"):
+    with pytest.raises(ModelError, match=r"stream from .* failed"):
         collect(make_backend(server.url))
 
 

@@ -51,7 +51,7 @@ def test_tls_needs_both_files_and_names_the_missing_one(tmp_path: Path, missing:
 
 def test_a_tls_file_that_does_not_exist_is_named(tmp_path: Path) -> None:
     cert, _key = self_signed(tmp_path)
-    with pytest.raises(ConfigError, match="nothere.key: file not found"):
+    with pytest.raises(ConfigError, match=r"nothere.key: file not found"):
         server_tls(settings_in(tmp_path), cert, tmp_path / "nothere.key")
 
 

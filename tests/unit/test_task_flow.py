@@ -305,5 +305,5 @@ def test_high_priority_from_the_python_api_needs_a_privileged_role(tmp_path: Pat
     async def body(s: AgentNN) -> None:
         await s.tasks.submit("boil an egg", ALICE, SubmitOptions(priority="high"))
 
-    with pytest.raises(PermissionDeniedError, match="security.privileged_roles"):
+    with pytest.raises(PermissionDeniedError, match=r"security.privileged_roles"):
         run_in(system, body)

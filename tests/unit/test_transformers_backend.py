@@ -36,7 +36,7 @@ def test_missing_bundled_package_names_the_pip_command(monkeypatch: pytest.Monke
 
 
 def test_missing_gguf_file_raises_model_error_naming_it(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="absent.gguf does not exist"):
+    with pytest.raises(ModelError, match=r"absent.gguf does not exist"):
         resolve_model_path(local(str(tmp_path / "absent.gguf")))
 
 
@@ -56,7 +56,7 @@ def test_check_reports_a_definition_without_path() -> None:
 def test_corrupt_gguf_raises_model_error_naming_the_path(tmp_path: Path) -> None:
     corrupt = tmp_path / "corrupt.gguf"
     corrupt.write_bytes(b"GGUF not really")
-    with pytest.raises(ModelError, match="cannot load .*corrupt.gguf"):
+    with pytest.raises(ModelError, match=r"cannot load .*corrupt.gguf"):
         TransformersBackend("broken", local(str(corrupt)))
 
 
@@ -156,7 +156,7 @@ def test_check_reports_a_garbage_gguf(garbage_gguf: Path) -> None:
 
 
 def test_loading_a_truncated_gguf_raises_model_error(truncated_gguf: Path) -> None:
-    with pytest.raises(ModelError, match="cannot load .*truncated.gguf: .*truncated header"):
+    with pytest.raises(ModelError, match=r"cannot load .*truncated.gguf: .*truncated header"):
         TransformersBackend("broken", local(str(truncated_gguf)))
 
 

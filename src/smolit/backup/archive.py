@@ -85,7 +85,7 @@ class ArchiveWriter:
         """``scratch``: a private directory for database snapshots; ``sealed``: the archive
         is encrypted, so no plain snapshot may be written there (they are taken in memory)."""
         self._gzip = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6)
-        self._tar = tarfile.open(fileobj=self._gzip, mode="w|")
+        self._tar = tarfile.open(fileobj=self._gzip, mode="w|")  # noqa: SIM115 (closed by close())
         self._scratch = scratch
         self._sealed = sealed
         self.files: dict[str, dict[str, Any]] = {}

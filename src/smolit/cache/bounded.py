@@ -7,6 +7,7 @@ nothing, so one oversized value never empties a cache.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import threading
 import time
@@ -126,10 +127,9 @@ class BoundedCache:
             if entry is None:
                 return MISSING
             if entry.expires <= self._clock():
-                try:
+                # the ttl policy removes an expired key, then says so
+                with contextlib.suppress(KeyError):
                     del self._store[key]
-                except KeyError:  # the ttl policy removes an expired key, then says so
-                    pass
                 self._evicted("ttl", entry)
                 return MISSING
             return entry.value

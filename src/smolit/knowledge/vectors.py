@@ -160,7 +160,7 @@ def _new_index(dimension: int, kind: IndexKind) -> _Index:
 
 
 def _signature(ids: np.ndarray, identity: str) -> dict[str, Any]:
-    return {"source": identity, "count": int(len(ids)), "id_sum": int(ids.sum())}
+    return {"source": identity, "count": len(ids), "id_sum": int(ids.sum())}
 
 
 def _save(current: _Index, path: Path, identity: str, key: bytes | None) -> None:

@@ -67,7 +67,7 @@ class ModelCollector(Collector):
             "Time to first token quantiles over the last calls",
             labels=["model", "quantile"],
         )
-        for key in self._models.stats.keys():
+        for key in self._models.stats.keys():  # noqa: SIM118 (ModelStats, not a dict)
             s = self._models.performance(key)
             requests.add_metric([key], s["requests"])
             errors.add_metric([key], s["errors"])

@@ -113,10 +113,7 @@ class ModelCatalog:
     def _version(self, name: str, tag: str) -> ModelVersion:
         assert self.versions is not None
         if tag == "":
-            if DEFAULT_ALIAS in self.versions.aliases(name):
-                tag = DEFAULT_ALIAS
-            else:
-                tag = "latest"
+            tag = DEFAULT_ALIAS if DEFAULT_ALIAS in self.versions.aliases(name) else "latest"
         version = self.versions.resolve(f"{name}@{tag}")
         if version is None:  # removed between the two reads
             raise self.not_found(f"{name}@{tag}")

@@ -134,7 +134,7 @@ def stratified_split(
     for label in sorted(by_label):
         rows = list(by_label[label])
         rng.shuffle(rows)
-        take = int(round(len(rows) * fraction)) if len(rows) >= 3 else 0
+        take = round(len(rows) * fraction) if len(rows) >= 3 else 0
         take = min(take, len(rows) - 2) if len(rows) >= 3 else 0
         held.extend(rows[:take])
         train.extend(rows[take:])

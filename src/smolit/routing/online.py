@@ -11,7 +11,7 @@ is the agent's success rate in the context: a Thompson sample from its posterior
 exploring, its posterior mean otherwise.
 
 Evidence is a pair of decayed pseudo-counts (successes, failures) per (context, agent) and
-per agent across contexts. A context's posterior is Beta(s + k·m, f + k·(1 − m)) where
+per agent across contexts. A context's posterior is Beta(s + k·m, f + k·(1 - m)) where
 ``m`` is the agent's global posterior mean (itself shrunk toward a neutral prior) and
 ``k = min(shrinkage, evidence behind m)``: a context with little evidence starts from what
 the agent does elsewhere, and an agent never seen starts from the neutral prior.

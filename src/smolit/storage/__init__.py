@@ -21,7 +21,6 @@ __all__ = [
     "ApiTokenRow",
     "Base",
     "Database",
-    "affected",
     "MetricRollupRow",
     "ModelAliasEventRow",
     "ModelAliasRow",
@@ -31,4 +30,5 @@ __all__ = [
     "TaskFeedbackRow",
     "TaskRow",
     "WorkerRow",
+    "affected",
 ]

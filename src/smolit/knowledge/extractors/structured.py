@@ -7,6 +7,7 @@ each, keyed by ``_id`` (or ``id``, else their position), so the document's sourc
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -102,10 +103,8 @@ def extract_csv(data: bytes, _name: str) -> list[ExtractedDocument]:
     """A CSV with a ``text`` column is one document per row; any other is one document."""
     decoded = decode_text(data)
     dialect: Any = csv.excel
-    try:
+    with contextlib.suppress(csv.Error):  # not enough text to tell: plain comma-separated
         dialect = csv.Sniffer().sniff(decoded.text[:4096], delimiters=",;\t|")
-    except csv.Error:
-        pass  # not enough text to tell: plain comma-separated
     try:
         rows = list(csv.DictReader(io.StringIO(decoded.text), dialect=dialect))
     except csv.Error as exc:
