@@ -6,9 +6,9 @@ import asyncio
 import threading
 import time
 
-from smolit.distributed.scheduler import JobScheduler
-from smolit.distributed.workers import WorkerRegistry
 from smolit.storage import Database
+from smolit.tasks.scheduler import JobScheduler
+from smolit.tasks.worker_registry import WorkerRegistry
 
 
 def test_a_job_runs_once_per_interval_across_processes(database: Database) -> None:

@@ -18,9 +18,10 @@ from celery import Celery
 from smolit.config import Settings
 from smolit.errors import ConfigError
 from smolit.security.redact import redact_url
-from smolit.tasks.queues import CELERY_PRIORITY_STEPS
 
 TASK_QUEUE = "smolit"
+#: Redis lists per priority step, served lowest number first
+CELERY_PRIORITY_STEPS = [0, 3, 6, 9]
 RUN_TASK = "smolit.run_task"
 
 

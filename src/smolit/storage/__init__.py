@@ -5,6 +5,7 @@ from smolit.storage.tables import (
     AgentRow,
     ApiTokenRow,
     Base,
+    ChangeRow,
     MetricRollupRow,
     ModelAliasEventRow,
     ModelAliasRow,
@@ -19,6 +20,7 @@ from smolit.storage.tables import (
 __all__ = [
     "AgentRow",
     "ApiTokenRow",
+    "ChangeRow",
     "Base",
     "Database",
     "affected",

@@ -34,6 +34,7 @@ async def router_state(system: SystemDep, _principal: PrincipalDep) -> dict[str,
 
 @router.post("/reload")
 async def reload_router(system: SystemDep, _admin: AdminDep) -> dict[str, Any]:
-    """Load the checkpoint ``router.checkpoint`` names now (after `smolit router train`)."""
-    await asyncio.to_thread(system.load_router_checkpoint)
+    """Load the checkpoint ``router.checkpoint`` names now (after `smolit router train`),
+    here and in every other process."""
+    await asyncio.to_thread(system.reload_router)
     return _state(system)
