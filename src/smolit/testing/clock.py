@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-
 TICK = timedelta(microseconds=1)
 
 
