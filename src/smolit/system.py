@@ -34,6 +34,7 @@ from smolit.models import ModelManager
 from smolit.models.base import GenerationResultCodec
 from smolit.models.versions import ModelVersions
 from smolit.monitor.resources import ResourceMonitor
+from smolit.periodic import repeat
 from smolit.routing.checkpoints import RouterCheckpoints
 from smolit.routing.encoder import SentenceTransformerEncoder, TextEncoder
 from smolit.routing.neural.model import RouterModel
@@ -366,12 +367,7 @@ class AgentNN:
     async def _sync_feedback(self) -> None:
         """Learn the feedback other processes stored: the router state is shared through
         the database, not process memory."""
-        while True:
-            await asyncio.sleep(FEEDBACK_SYNC_SECONDS)
-            try:
-                await asyncio.to_thread(self.feedback.sync)
-            except Exception:  # the database may be briefly gone
-                logger.warning("feedback sync failed", exc_info=True)
+        await repeat(self.feedback.sync, FEEDBACK_SYNC_SECONDS, "feedback sync", wait_first=True)
 
     def _scheduled_backup(self) -> None:
         info = self.backups.create()

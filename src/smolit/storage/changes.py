@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from smolit.periodic import Sleep, repeat
 from smolit.storage.database import Database, affected
 from smolit.storage.tables import ChangeRow
 
@@ -56,7 +57,7 @@ class ChangeWatcher:
         handlers: Mapping[str, Callable[[], object]],
         *,
         interval: float = POLL_SECONDS,
-        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._db = database
         self._handlers = dict(handlers)
@@ -82,9 +83,4 @@ class ChangeWatcher:
         return changed
 
     async def run(self) -> None:
-        while True:
-            try:
-                await asyncio.to_thread(self.poll)
-            except Exception:  # the database may be briefly gone
-                logger.warning("polling for changes failed", exc_info=True)
-            await self._sleep(self.interval)
+        await repeat(self.poll, self.interval, "polling for changes", sleep=self._sleep)

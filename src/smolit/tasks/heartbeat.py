@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 
 from smolit.agents.supervisor import Supervisor
+from smolit.periodic import Sleep, repeat
 from smolit.tasks.runner import TaskRunner
 from smolit.tasks.worker_registry import WorkerRegistry
 
@@ -30,7 +30,7 @@ class WorkerHeartbeat:
         concurrency: int,
         *,
         interval: float = HEARTBEAT_SECONDS,
-        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._registry = registry
         self._supervisor = supervisor
@@ -53,12 +53,7 @@ class WorkerHeartbeat:
         )
 
     async def run(self) -> None:
-        while True:
-            try:
-                await asyncio.to_thread(self.advertise)
-            except Exception:  # the database may be briefly gone
-                logger.warning("worker heartbeat failed", exc_info=True)
-            await self._sleep(self.interval)
+        await repeat(self.advertise, self.interval, "worker heartbeat", sleep=self._sleep)
 
     def withdraw(self) -> None:
         """Leave the registry on a graceful stop: until its heartbeat went stale, a restore

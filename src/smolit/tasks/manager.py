@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from smolit.agents.supervisor import Supervisor
 from smolit.config import Settings
 from smolit.errors import SmolitError, ValidationError
+from smolit.periodic import repeat
 from smolit.security.permissions import require_privilege
 from smolit.security.tokens import Principal
 from smolit.tasks.consumer import DATABASE_WAIT_SECONDS, TaskConsumer
@@ -168,15 +169,9 @@ class TaskManager:
         Embedded mode only; in the distributed mode the scheduler runs ``requeue_due_sync``
         once per interval across the deployment.
         """
-        while True:
-            await asyncio.sleep(REQUEUE_INTERVAL)
-            try:
-                await self.requeue_due()
-            except Exception:  # the database or broker may be briefly gone: try next round
-                logger.warning("re-queueing overdue tasks failed; retrying", exc_info=True)
-
-    async def requeue_due(self) -> int:
-        return await asyncio.to_thread(self.requeue_due_sync)
+        await repeat(
+            self.requeue_due_sync, REQUEUE_INTERVAL, "re-queueing overdue tasks", wait_first=True
+        )
 
     def requeue_due_sync(self) -> int:
         """Hand every overdue task to the queue again; how many (blocking)."""
