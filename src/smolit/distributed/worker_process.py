@@ -21,6 +21,7 @@ from smolit.config import Settings
 from smolit.distributed.broker_loss import CONSUMER_PATH
 from smolit.distributed.celery_app import RUN_TASK, TASK_QUEUE
 from smolit.distributed.celery_queue import CeleryQueue, priority_from_celery
+from smolit.errors import ConfigError
 from smolit.metrics import MetricsServer, system_collectors
 from smolit.system import AgentNN
 
@@ -43,7 +44,7 @@ class TaskWorker:
         self.metrics_host = metrics_host
         self.system = AgentNN(settings, worker_concurrency=self.concurrency)
         if not isinstance(self.system.queue, CeleryQueue):
-            raise TypeError("smolit worker consumes a Celery queue")
+            raise ConfigError("smolit worker consumes a Celery queue: set queue: redis://...")
         self.celery = self.system.queue.app
         # keep the root handler configure_logging installed (format, request ids)
         self.celery.conf.worker_hijack_root_logger = False
