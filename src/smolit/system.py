@@ -19,17 +19,12 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from celery import Celery
-
 from smolit.agents.registry import AgentRegistry
 from smolit.agents.spec import AgentSpec
 from smolit.agents.supervisor import Supervisor
 from smolit.backup import BackupManager
 from smolit.cache import CacheManager
 from smolit.config import Settings, process_environment
-from smolit.distributed.celery_app import check_broker, create_celery
-from smolit.distributed.scheduler import JobScheduler
-from smolit.distributed.workers import WorkerRegistry
 from smolit.encoding.base import TextEncoder
 from smolit.encoding.sentence import SentenceTransformerEncoder
 from smolit.errors import ConfigError, NotFoundError
@@ -41,6 +36,7 @@ from smolit.models import ModelManager
 from smolit.models.base import GenerationResultCodec
 from smolit.models.versions import ModelVersions
 from smolit.monitor.resources import ResourceMonitor
+from smolit.periodic import repeat
 from smolit.redact import register_secrets, url_password
 from smolit.routing.checkpoints import RouterCheckpoints
 from smolit.routing.neural.model import RouterModel
@@ -52,17 +48,20 @@ from smolit.security.egress import EgressPolicy
 from smolit.security.secrets import SecretStore
 from smolit.security.tokens import Principal, TokenService
 from smolit.storage import Database
+from smolit.storage.changes import AGENTS, MODELS, ROUTER, ChangeWatcher, bump
 from smolit.storage.private import private_home
 from smolit.tasks import TaskManager, TaskView
 from smolit.tasks.feedback import FeedbackService
+from smolit.tasks.heartbeat import HEARTBEAT_SECONDS, WorkerHeartbeat
 from smolit.tasks.manager import REQUEUE_INTERVAL
-from smolit.tasks.queues import CeleryQueue, TaskQueue
+from smolit.tasks.queue_backends import open_queue
+from smolit.tasks.scheduler import JobScheduler
 from smolit.tasks.store import TaskStore
+from smolit.tasks.worker_registry import WorkerRegistry
 
 logger = logging.getLogger(__name__)
 
 LOCAL_PRINCIPAL = Principal(user="local", role="admin", token_id="local")
-HEARTBEAT_SECONDS = 5.0
 FEEDBACK_SYNC_SECONDS = 2.0
 
 
@@ -95,12 +94,15 @@ class AgentNN:
         encoder: TextEncoder | None = None,
         models: ModelManager | None = None,
         environ: Mapping[str, str] | None = None,
-        queue: TaskQueue | None = None,
+        worker_concurrency: int | None = None,
     ) -> None:
-        """``queue``: where tasks go; by default the embedded mode's own workers with
-        ``queue: local``, Celery with ``queue: redis://...``. A worker passes its own."""
+        """A server by default: with ``queue: local`` it runs the tasks itself, with a
+        remote queue (``queue: redis://...``) it only hands them on. ``worker_concurrency``:
+        a ``smolit worker`` process, running that many tasks from the remote queue at once."""
         self.settings = settings
         self.distributed = settings.queue != "local"
+        #: the remote queue (None: ``queue: local``), chosen by the queue factory
+        self.queue = open_queue(settings)
         environ = process_environment() if environ is None else environ
         self.secrets = secret_store(settings, environ)
         self._register_masks()
@@ -152,14 +154,36 @@ class AgentNN:
             self.models,
             self.knowledge,
             settings.knowledge.top_k,
-            served=self.workers.served_agents if self.distributed and queue is None else None,
+            served=self.workers.served_agents
+            if self.distributed and worker_concurrency is None
+            else None,
         )
-        if queue is None and self.distributed:
-            self.celery: Celery | None = create_celery(settings)
-            queue = CeleryQueue(self.celery)
-        else:
-            self.celery = None
-        self.tasks = TaskManager(TaskStore(self.database), self.supervisor, settings, queue)
+        self.tasks = TaskManager(
+            TaskStore(self.database),
+            self.supervisor,
+            settings,
+            self.queue,
+            worker_id=WorkerRegistry.new_id("worker") if worker_concurrency else None,
+        )
+        #: this process advertises itself when it runs tasks (embedded server, worker)
+        self.heartbeat: WorkerHeartbeat | None = None
+        if worker_concurrency or not self.distributed:
+            self.heartbeat = WorkerHeartbeat(
+                self.workers,
+                self.supervisor,
+                self.tasks.runner,
+                "worker" if worker_concurrency else "embedded",
+                worker_concurrency or settings.system.max_concurrent_tasks,
+            )
+        #: agents, router and model aliases changed by other processes reach this one
+        self.changes = ChangeWatcher(
+            self.database,
+            {
+                AGENTS: self.agents.reload,
+                ROUTER: self.load_router_checkpoint,
+                MODELS: self._models_changed,
+            },
+        )
         self.scheduler = JobScheduler(self.database, WorkerRegistry.new_id("process"))
         if self.distributed:
             self.scheduler.add(
@@ -227,6 +251,7 @@ class AgentNN:
             return
         private_home(self.settings.home)
         self.database.migrate()
+        self.changes.poll()  # from here on, changes elsewhere reach this process
         self.cache.signer.resolve()  # the deployment key: configured, or made once here
         self.models.catalog.sync_config()
         specs = [AgentSpec.from_config(agent) for agent in self.settings.agents]
@@ -255,6 +280,24 @@ class AgentNN:
         logger.info("routing with %s@%d", version.name, version.version)
         return True
 
+    def reload_router(self) -> bool:
+        """Load the router checkpoint again, here and (within a poll) in every process."""
+        loaded = self.load_router_checkpoint()
+        with self.database.session() as session:
+            bump(session, ROUTER)
+        return loaded
+
+    def _models_changed(self) -> None:
+        """A model alias moved elsewhere: resolve references again; serve the router
+        checkpoint ``router.checkpoint`` now names if that moved."""
+        self.models.invalidate()
+        try:
+            version = self.model_versions.resolve(self.settings.router.checkpoint)
+        except NotFoundError:  # its alias is gone: keep serving the loaded router
+            return
+        if version is not None and version.key != self.router.version:
+            self.load_router_checkpoint()
+
     def _ingest_declared_knowledge(self, specs: list[AgentSpec]) -> None:
         base = self.settings.config_file.parent if self.settings.config_file else Path.cwd()
         for spec in specs:
@@ -274,47 +317,46 @@ class AgentNN:
                     report.unchanged,
                 )
 
+    def open(self) -> None:
+        """Check the remote queue (``ConfigError`` naming it when it is down), then prepare:
+        what every process does before it serves (blocking; ``start`` calls it)."""
+        if self.queue is not None:
+            self.queue.check()
+        self.prepare()
+
     async def start(self) -> None:
+        """The one start-up of a process that serves: the API server (from its lifespan)
+        and ``smolit worker`` (on its event loop) both call it."""
         # database writes, routing and model calls of running tasks all run in worker
         # threads: enough for every task at once (the default is cores + 4)
-        threads = self.settings.system.max_concurrent_tasks + 8
+        concurrency = self.heartbeat.concurrency if self.heartbeat else 0
+        threads = max(concurrency, self.settings.system.max_concurrent_tasks) + 8
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(max_workers=threads, thread_name_prefix="smolit")
         )
-        await asyncio.to_thread(self.prepare)
-        if self.celery is not None:
-            await asyncio.to_thread(check_broker, self.celery, self.settings.queue)
+        await asyncio.to_thread(self.open)
         await self.tasks.start()
         self.start_background()
 
     async def stop(self) -> None:
         await self.stop_background()
         await self.tasks.stop()
-        if not self.distributed:
-            await asyncio.to_thread(self._withdraw_embedded)
+        if self.heartbeat is not None:
+            await asyncio.to_thread(self.heartbeat.withdraw)
         await asyncio.to_thread(self.close)
-
-    def _withdraw_embedded(self) -> None:
-        """Leave the worker registry on a graceful stop, as ``smolit worker`` does: until its
-        heartbeat went stale, a restore would take this stopped server for a live one."""
-        try:
-            self.workers.remove(self.tasks.runner.worker)
-        except Exception:  # the database may be gone at shutdown
-            logger.warning("cannot remove %s from the worker registry", self.tasks.runner.worker)
 
     def start_background(self) -> None:
         """Periodic work of this process (call from its event loop)."""
         self.cache.start()
         self.scheduler.start()
         self._background.append(asyncio.create_task(self.resources.run(), name="resources"))
+        self._background.append(asyncio.create_task(self.changes.run(), name="changes"))
         if self.distributed:
             self._background.append(
                 asyncio.create_task(self._sync_feedback(), name="feedback-sync")
             )
-        else:
-            self._background.append(
-                asyncio.create_task(self._advertise_embedded(), name="embedded-heartbeat")
-            )
+        if self.heartbeat is not None:
+            self._background.append(asyncio.create_task(self.heartbeat.run(), name="heartbeat"))
 
     async def stop_background(self) -> None:
         for task in self._background:
@@ -326,30 +368,7 @@ class AgentNN:
     async def _sync_feedback(self) -> None:
         """Learn the feedback other processes stored: the router state is shared through
         the database, not process memory."""
-        while True:
-            await asyncio.sleep(FEEDBACK_SYNC_SECONDS)
-            try:
-                await asyncio.to_thread(self.feedback.sync)
-            except Exception:  # the database may be briefly gone
-                logger.warning("feedback sync failed", exc_info=True)
-
-    async def _advertise_embedded(self) -> None:
-        worker = self.tasks.runner.worker
-        while True:
-            try:
-                reasons = await asyncio.to_thread(self.supervisor.local_availability)
-                agents = sorted(name for name, reason in reasons.items() if reason is None)
-                await asyncio.to_thread(
-                    self.workers.heartbeat,
-                    worker,
-                    "embedded",
-                    agents,
-                    self.settings.system.max_concurrent_tasks,
-                    len(self.tasks.runner.running),
-                )
-            except Exception:  # the database may be briefly gone
-                logger.warning("heartbeat failed", exc_info=True)
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+        await repeat(self.feedback.sync, FEEDBACK_SYNC_SECONDS, "feedback sync", wait_first=True)
 
     def _scheduled_backup(self) -> None:
         info = self.backups.create()

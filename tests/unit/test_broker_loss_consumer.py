@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from kombu import Connection, Exchange, Queue
 
-from smolit.distributed.consumer import CONSUMER_PATH, BrokerLossConsumer, detach, lost_channels
+from smolit.distributed.broker_loss import CONSUMER_PATH, BrokerLossConsumer, detach, lost_channels
 from tests.conftest import RedisServer
 
 

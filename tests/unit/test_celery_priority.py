@@ -1,6 +1,6 @@
 """Task priorities survive the trip through a Celery message and back."""
 
-from smolit.tasks.queues import celery_priority, priority_from_celery
+from smolit.distributed.celery_queue import celery_priority, priority_from_celery
 from smolit.tasks.states import PRIORITIES
 
 

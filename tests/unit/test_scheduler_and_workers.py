@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
-from smolit.distributed.scheduler import JobScheduler
-from smolit.distributed.workers import WorkerRegistry
 from smolit.storage import Database
+from smolit.tasks.scheduler import JobScheduler
+from smolit.tasks.worker_registry import WorkerRegistry
+from smolit.testing.clock import ManualDateClock
 
 
 def test_a_job_runs_once_per_interval_across_processes(database: Database) -> None:
     runs: list[str] = []
-    schedulers = [JobScheduler(database, f"process-{i}") for i in range(3)]
+    clock = ManualDateClock()
+    schedulers = [JobScheduler(database, f"process-{i}", clock=clock.now) for i in range(3)]
     for scheduler in schedulers:
         scheduler.add("cleanup", 2.0, lambda owner=scheduler.owner: runs.append(owner))
     for scheduler in schedulers:
         scheduler.run_due()
     assert len(runs) == 1
-    time.sleep(2.05)
+    clock.advance(2.05)
     for scheduler in reversed(schedulers):
         scheduler.run_due()
     assert len(runs) == 2
@@ -48,31 +49,37 @@ def test_interval_zero_disables_a_job(database: Database) -> None:
 
 
 def test_a_job_not_run_at_start_waits_one_interval(database: Database) -> None:
-    scheduler = JobScheduler(database, "p")
+    clock = ManualDateClock()
+    scheduler = JobScheduler(database, "p", clock=clock.now)
     ran: list[str] = []
     scheduler.add("sync", 0.3, lambda: ran.append("sync"), run_at_start=False)
     assert scheduler.run_due() == [] and ran == []
-    time.sleep(0.35)
+    clock.advance(0.35)
     assert scheduler.run_due() == ["sync"] and ran == ["sync"]
 
 
 def test_a_long_job_does_not_hold_up_the_others(database: Database) -> None:
     """The scheduler's loop runs each job in a thread of its own."""
-    scheduler = JobScheduler(database, "p")
+    clock = ManualDateClock()
+    scheduler = JobScheduler(database, "p", clock=clock.now, sleep=clock.sleep)
     release = threading.Event()
-    quick_runs: list[float] = []
+    thrice = threading.Event()
+    quick_runs: list[str] = []
 
     def long_job() -> None:
         release.wait(30)
 
+    def quick_job() -> None:
+        quick_runs.append("quick")
+        if len(quick_runs) >= 3:
+            thrice.set()
+
     scheduler.add("long", 60, long_job)
-    scheduler.add("quick", 0.2, lambda: quick_runs.append(time.monotonic()))
+    scheduler.add("quick", 0.2, quick_job)
 
     async def scenario() -> int:
         scheduler.start()
-        deadline = time.monotonic() + 30
-        while len(quick_runs) < 3 and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
+        await asyncio.to_thread(thrice.wait, 30)
         release.set()
         await scheduler.stop()
         return len(quick_runs)
@@ -84,11 +91,12 @@ def test_a_long_job_does_not_hold_up_the_others(database: Database) -> None:
 
 
 def test_workers_advertise_agents_and_go_stale(database: Database) -> None:
-    registry = WorkerRegistry(database, stale_after=1.5)
+    clock = ManualDateClock()
+    registry = WorkerRegistry(database, stale_after=1.5, clock=clock.now)
     registry.heartbeat("w1", "worker", ["cooking", "travel"], concurrency=4, running=1)
     registry.heartbeat("w2", "worker", ["finance"], concurrency=4, running=0)
     assert registry.served_agents() == {"cooking", "travel", "finance"}
-    time.sleep(1.6)
+    clock.advance(1.6)
     registry.heartbeat("w2", "worker", ["finance"], concurrency=4, running=2)
     assert registry.served_agents() == {"finance"}
     alive = {w["id"]: w["alive"] for w in registry.list()}

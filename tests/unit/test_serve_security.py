@@ -114,7 +114,7 @@ def test_worker_metrics_listen_on_loopback_by_default() -> None:
 
 def test_the_worker_passes_metrics_host_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import smolit.cli.worker_cmd as worker_cmd
-    import smolit.distributed.worker as worker_module
+    import smolit.distributed.worker_process as worker_module
 
     seen: list[tuple[Any, ...]] = []
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,6 +12,7 @@ from smolit.security.tokens import Principal
 from smolit.storage import Database
 from smolit.tasks.states import TaskStatus
 from smolit.tasks.store import NewTask, TaskStore
+from smolit.testing.clock import ManualDateClock
 
 ALICE = Principal(user="alice", role="user", token_id="a")
 BOB = Principal(user="bob", role="user", token_id="b")
@@ -20,10 +20,15 @@ ADMIN = Principal(user="root", role="admin", token_id="r")
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[TaskStore]:
+def clock() -> ManualDateClock:
+    return ManualDateClock()
+
+
+@pytest.fixture
+def store(database_url: str, clock: ManualDateClock) -> Iterator[TaskStore]:
     database = Database(database_url)
     database.migrate()
-    yield TaskStore(database)
+    yield TaskStore(database, clock=clock.now)
     database.dispose()
 
 
@@ -45,12 +50,12 @@ def test_only_one_worker_wins_a_claim(store: TaskStore) -> None:
 
 
 def test_a_lost_worker_s_task_is_claimed_again_and_its_old_claim_is_void(
-    store: TaskStore,
+    store: TaskStore, clock: ManualDateClock
 ) -> None:
     view, _ = store.insert(new(), requeue_after=60)
     dead = store.claim(view.id, "w1", lease=0.05)
     assert dead is not None
-    time.sleep(0.1)
+    clock.advance(0.1)
     assert [task_id for task_id, _ in store.due()] == [view.id]
     alive = store.claim(view.id, "w2", lease=30)
     assert alive is not None and alive.attempt == 2
@@ -61,24 +66,28 @@ def test_a_lost_worker_s_task_is_claimed_again_and_its_old_claim_is_void(
     assert statuses(store, view.id).count("succeeded") == 1
 
 
-def test_a_task_whose_worker_dies_every_time_fails_with_a_reason(store: TaskStore) -> None:
+def test_a_task_whose_worker_dies_every_time_fails_with_a_reason(
+    store: TaskStore, clock: ManualDateClock
+) -> None:
     view, _ = store.insert(new(attempts=2), requeue_after=60)
     for worker in ("w1", "w2"):
         assert store.claim(view.id, worker, lease=0.01) is not None
-        time.sleep(0.05)
+        clock.advance(0.05)
     assert store.claim(view.id, "w3", lease=30) is None
     failed = store.load(view.id)
     assert failed is not None and failed.status == TaskStatus.FAILED
     assert "worker was lost on each of 2 attempts" in (failed.error or "")
 
 
-def test_transient_failures_retry_with_backoff_then_fail(store: TaskStore) -> None:
+def test_transient_failures_retry_with_backoff_then_fail(
+    store: TaskStore, clock: ManualDateClock
+) -> None:
     view, _ = store.insert(new(attempts=2), requeue_after=60)
     claim = store.claim(view.id, "w1", lease=30)
     assert claim is not None
     assert store.fail_attempt(claim, "model down", True, backoff=1.0, requeue_after=60) == 1.0
     assert store.claim(view.id, "w1", lease=30) is None  # still backing off
-    time.sleep(1.1)
+    clock.advance(1.1)
     again = store.claim(view.id, "w1", lease=30)
     assert again is not None and again.attempt == 2
     assert store.fail_attempt(again, "model down", True, backoff=0.05, requeue_after=60) is None

@@ -2,7 +2,8 @@
 
 Agents declared in the configuration are written at start-up (the file wins for those);
 agents added through the API or CLI live in the database alone. Listeners hear about
-every change, so the router can re-index without a restart.
+every change, so the router can re-index without a restart; each write bumps the
+``agents`` change counter, so other processes ``reload`` (``storage.changes``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from smolit.agents.spec import AgentSpec
 from smolit.errors import ConflictError, NotFoundError
 from smolit.storage import AgentRow, Database
+from smolit.storage.changes import AGENTS, bump
 from smolit.storage.tables import utcnow
 
 Listener = Callable[[Sequence[AgentSpec]], None]
@@ -59,6 +61,10 @@ class AgentRegistry:
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
+    def reload(self) -> None:
+        """Read the agents again (another process changed them) and tell the listeners."""
+        self._changed()
+
     def _changed(self) -> None:
         with self._lock:
             self._cache = None
@@ -79,6 +85,7 @@ class AgentRegistry:
                 row = AgentRow(name=spec.name, created_at=utcnow())
                 _apply(row, spec)
                 session.add(row)
+            bump(session, AGENTS)
         self._changed()
 
     def list(self) -> list[AgentSpec]:
@@ -105,6 +112,7 @@ class AgentRegistry:
             row = AgentRow(name=spec.name, created_at=utcnow())
             _apply(row, spec)
             session.add(row)
+            bump(session, AGENTS)
         self._changed()
         return self.get(spec.name)
 
@@ -121,6 +129,7 @@ class AgentRegistry:
             if row is None:
                 raise NotFoundError(f"no agent named {name!r}", details={"agent": name})
             _apply(row, spec)
+            bump(session, AGENTS)
         self._changed()
         return self.get(name)
 
@@ -130,4 +139,5 @@ class AgentRegistry:
             if row is None:
                 raise NotFoundError(f"no agent named {name!r}", details={"agent": name})
             session.delete(row)
+            bump(session, AGENTS)
         self._changed()

@@ -384,7 +384,7 @@ class BackupManager:
     # --- a live server ------------------------------------------------------------------
 
     def _live(self) -> builtins.list[dict[str, Any]]:
-        from smolit.distributed.workers import WorkerRegistry
+        from smolit.tasks.worker_registry import WorkerRegistry
 
         url = make_url(self.settings.database_url)
         key = self._database_key()

@@ -145,11 +145,7 @@ def serve(
     torch.set_num_threads(1)
     output.line("preparing: database, encoder, agents and their knowledge ...")
     system = AgentNN(settings)
-    system.prepare()
-    if system.celery is not None:  # the distributed mode: say now if the broker is down
-        from smolit.distributed.celery_app import check_broker
-
-        check_broker(system.celery, settings.queue)
+    system.open()  # the distributed mode: says now if the queue is down
     issued = system.tokens.ensure_admin()
     token_file = (
         save_admin_token(settings.home / ADMIN_TOKEN_FILE, issued.secret) if issued else None

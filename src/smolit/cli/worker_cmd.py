@@ -37,7 +37,7 @@ def worker(
     ] = "127.0.0.1",
 ) -> None:
     """Run tasks that servers queue (needs queue: redis://... and a shared storage URL)."""
-    from smolit.distributed.worker import TaskWorker
+    from smolit.distributed.worker_process import TaskWorker
 
     settings = load_settings(config, home)
     configure_logging(settings.system.log_level, settings.system.log_format)

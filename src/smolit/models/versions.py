@@ -28,6 +28,7 @@ from sqlalchemy.orm import make_transient
 from smolit.config import NAME_PATTERN
 from smolit.errors import ConflictError, NotFoundError, StorageError, ValidationError
 from smolit.storage import Database, ModelAliasEventRow, ModelAliasRow, ModelVersionRow
+from smolit.storage.changes import MODELS, bump
 from smolit.storage.private import make_tree_private, private_dir
 from smolit.storage.tables import utcnow
 
@@ -319,6 +320,7 @@ class ModelVersions:
             else:
                 row.version, row.updated_at = version, utcnow()
             session.add(_event(name, alias, version, "promote", created_by))
+            bump(session, MODELS)
 
     def rollback(self, name: str, alias: str, created_by: str | None = None) -> int:
         """Undo the last move of ``name@alias``: it points where it pointed before.
@@ -363,6 +365,7 @@ class ModelVersions:
             if row is not None:
                 row.version, row.updated_at = previous.version, utcnow()
             session.add(_event(name, alias, previous.version, "rollback", created_by))
+            bump(session, MODELS)
             return previous.version
 
     # --- removing -----------------------------------------------------------------------
@@ -392,6 +395,7 @@ class ModelVersions:
                 )
             for row in pointing:
                 session.delete(row)
+            bump(session, MODELS)
             session.execute(
                 delete(ModelVersionRow).where(
                     ModelVersionRow.name == name, ModelVersionRow.version == version

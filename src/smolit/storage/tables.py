@@ -246,3 +246,13 @@ class DeploymentKeyRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ChangeRow(Base):
+    """A generation counter per kind of shared state (agents, router, models), bumped in
+    the transaction of each write, so every process sees the change (``storage.changes``)."""
+
+    __tablename__ = "changes"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)

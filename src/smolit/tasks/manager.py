@@ -1,16 +1,19 @@
 """``TaskManager``: accepts tasks, persists them, and gets them run exactly once.
 
 Embedded mode (``queue: local``): this process runs ``system.max_concurrent_tasks``
-workers over an in-process priority queue. Distributed mode (``queue: redis://...``): this
-process only stores tasks and hands their ids to Celery; ``smolit worker`` processes run
-them. Either way the database is the source of truth (``TaskStore``): at start every
-unfinished task is queued again, and the re-queue job hands every task whose lease ran out
-(its message lost, its worker dead) to the queue again, so an accepted task is never lost.
+workers over an in-process priority queue, each handing ids to the ``TaskConsumer``.
+Distributed mode (``queue: redis://...``): a server only stores tasks and hands their ids
+to the remote queue; ``smolit worker`` processes run them through the same ``TaskConsumer``
+(this manager's ``consumer``, fed by Celery). Either way the database is the source of
+truth (``TaskStore``): at start every unfinished task is queued again, and the re-queue
+job hands every task whose lease ran out (its message lost, its worker dead) to the queue
+again, so an accepted task is never lost.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import time
@@ -23,8 +26,10 @@ from typing import Any, TypeVar
 from smolit.agents.supervisor import Supervisor
 from smolit.config import Settings
 from smolit.errors import SmolitError, ValidationError
+from smolit.periodic import repeat
 from smolit.security.permissions import require_privilege
 from smolit.security.tokens import Principal
+from smolit.tasks.consumer import DATABASE_WAIT_SECONDS, TaskConsumer
 from smolit.tasks.queues import LocalQueue, TaskQueue
 from smolit.tasks.runner import TaskRunner
 from smolit.tasks.states import PRIORITIES, TaskStatus
@@ -80,9 +85,12 @@ class TaskManager:
         supervisor: Supervisor,
         settings: Settings,
         queue: TaskQueue | None = None,
+        *,
+        worker_id: str | None = None,
     ) -> None:
         """``queue`` None: embedded mode (this process runs the tasks); otherwise tasks
-        go to ``queue`` and other processes run them."""
+        go to ``queue`` and other processes run them. ``worker_id``: who claims the tasks
+        this process runs (default: the embedded server of this host)."""
         self.store = store
         self._settings = settings
         self._system = settings.system
@@ -93,10 +101,16 @@ class TaskManager:
         self.runner = TaskRunner(
             store,
             supervisor,
-            embedded_worker_id(),
+            worker_id or embedded_worker_id(),
             lease=self._system.task_lease,
             backoff=self._system.retry_backoff,
             requeue_after=self._requeue_after,
+        )
+        self.consumer = TaskConsumer(
+            self.runner,
+            store,
+            lambda: self.queue,
+            database_wait=0.0 if self.embedded else DATABASE_WAIT_SECONDS,
         )
         self._local: LocalQueue | None = None
         self._loops: list[asyncio.Task[None]] = []
@@ -120,6 +134,7 @@ class TaskManager:
     async def start(self) -> int:
         """Start; in embedded mode queue every unfinished task again. Returns how many."""
         self._running = True
+        self.consumer.stopping.clear()
         recovered = 0
         if self.embedded:
             self._local = LocalQueue()
@@ -140,6 +155,7 @@ class TaskManager:
 
     async def stop(self) -> None:
         self._running = False
+        self.consumer.stopping.set()
         for loop in self._loops:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
@@ -155,15 +171,9 @@ class TaskManager:
         Embedded mode only; in the distributed mode the scheduler runs ``requeue_due_sync``
         once per interval across the deployment.
         """
-        while True:
-            await asyncio.sleep(REQUEUE_INTERVAL)
-            try:
-                await self.requeue_due()
-            except Exception:  # the database or broker may be briefly gone: try next round
-                logger.warning("re-queueing overdue tasks failed; retrying", exc_info=True)
-
-    async def requeue_due(self) -> int:
-        return await asyncio.to_thread(self.requeue_due_sync)
+        await repeat(
+            self.requeue_due_sync, REQUEUE_INTERVAL, "re-queueing overdue tasks", wait_first=True
+        )
 
     def requeue_due_sync(self) -> int:
         """Hand every overdue task to the queue again; how many (blocking)."""
@@ -237,10 +247,8 @@ class TaskManager:
             if event is None:  # run by another process: poll
                 await asyncio.sleep(min(POLL_SECONDS, remaining))
             else:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), remaining)
-                except TimeoutError:
-                    pass
             view = await self._api(self.store.visible, task_id, principal)
         return view
 
@@ -300,11 +308,8 @@ class TaskManager:
         while True:
             task_id = await self._local.get()
             try:
-                outcome = await self.runner.run(task_id)
-                if outcome.retry_in is not None:
-                    view = await asyncio.to_thread(self.store.load, task_id)
-                    priority = PRIORITIES[view.priority] if view else PRIORITIES["normal"]
-                    self._local.put(task_id, priority, delay=outcome.retry_in)
+                outcome = await self.consumer.consume(task_id)
+                if outcome.retry_in is not None:  # back on the queue
                     continue
                 if outcome.ran and outcome.status is not None and outcome.status.finished:
                     self._notify(task_id)

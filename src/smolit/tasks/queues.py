@@ -1,21 +1,27 @@
 """Queues carry task ids only; the database says what each task is and where it stands.
 
-``LocalQueue`` is the embedded mode's in-process priority queue. ``CeleryQueue`` sends ids
-to Celery (Redis broker) for ``smolit worker`` processes. Losing a queue message never
-loses a task: the re-queue job hands every task whose lease ran out to the queue again.
+``LocalQueue`` is the embedded mode's in-process priority queue. A ``RemoteQueue`` sends ids
+to other processes (``smolit.distributed.celery_queue``: Celery on Redis, for ``smolit
+worker``); ``smolit.tasks.queue_backends`` picks one from ``queue:``. Losing a queue message
+never loses a task: the re-queue job hands every task whose lease ran out to the queue again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from typing import Any, Protocol
-
-from smolit.tasks.states import PRIORITIES
+from typing import Protocol
 
 
 class TaskQueue(Protocol):
     def put(self, task_id: str, priority: int, delay: float = 0.0) -> None: ...
+
+
+class RemoteQueue(TaskQueue, Protocol):
+    """A queue other processes consume (the distributed mode)."""
+
+    def check(self) -> None:
+        """``ConfigError`` naming the queue when it cannot be reached."""
 
 
 class LocalQueue:
@@ -69,41 +75,3 @@ class LocalQueue:
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
-
-
-#: Redis lists per priority step, served lowest number first
-CELERY_PRIORITY_STEPS = [0, 3, 6, 9]
-
-
-#: our priorities as Celery priorities on Redis (0 is served first), highest first
-CELERY_PRIORITIES = {PRIORITIES["high"]: 0, PRIORITIES["normal"]: 3, PRIORITIES["low"]: 6}
-
-
-def celery_priority(priority: int) -> int:
-    """Our priority (2 high .. 0 low) as a Celery priority on Redis (0 is served first)."""
-    return CELERY_PRIORITIES.get(priority, CELERY_PRIORITIES[PRIORITIES["low"]])
-
-
-def priority_from_celery(value: int | None) -> int:
-    """The inverse of ``celery_priority`` (a message's own priority, to send it again)."""
-    if value is None:
-        return PRIORITIES["normal"]
-    for priority, step in CELERY_PRIORITIES.items():
-        if value <= step:
-            return priority
-    return PRIORITIES["low"]
-
-
-class CeleryQueue:
-    """Sends ``smolit.run_task`` messages; ``app`` is the Celery application."""
-
-    def __init__(self, app: Any) -> None:
-        self._app = app
-
-    def put(self, task_id: str, priority: int, delay: float = 0.0) -> None:
-        self._app.send_task(
-            "smolit.run_task",
-            args=[task_id],
-            priority=celery_priority(priority),
-            countdown=delay if delay > 0 else None,
-        )

@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -69,27 +70,6 @@ class NewTask:
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
-def _event(
-    session: Session,
-    task_id: str,
-    status: TaskStatus,
-    attempt: int,
-    worker: str | None = None,
-    detail: str | None = None,
-) -> None:
-    session.execute(
-        sql.INSERT_EVENT,
-        {
-            "task_id": task_id,
-            "status": status.value,
-            "worker": worker,
-            "attempt": attempt,
-            "detail": detail,
-            "created_at": utcnow(),
-        },
-    )
-
-
 def _by_key(user: str, key: str) -> Select[TaskRow]:
     return select(TaskRow).where(TaskRow.submitted_by == user, TaskRow.idempotency_key == key)
 
@@ -104,8 +84,31 @@ def _same_request(row: TaskRow, digest: str, key: str) -> TaskView:
 
 
 class TaskStore:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, clock: Callable[[], datetime] = utcnow) -> None:
+        """``clock``: the current time (tests pass one they advance)."""
         self._db = database
+        self._clock = clock
+
+    def _event(
+        self,
+        session: Session,
+        task_id: str,
+        status: TaskStatus,
+        attempt: int,
+        worker: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        session.execute(
+            sql.INSERT_EVENT,
+            {
+                "task_id": task_id,
+                "status": status.value,
+                "worker": worker,
+                "attempt": attempt,
+                "detail": detail,
+                "created_at": self._clock(),
+            },
+        )
 
     # --- submit -------------------------------------------------------------------------
 
@@ -132,7 +135,7 @@ class TaskStore:
             existing = session.scalar(_by_key(task.submitted_by, task.idempotency_key))
             if existing is not None:
                 return _same_request(existing, digest, task.idempotency_key), False
-        now = utcnow()
+        now = self._clock()
         values: dict[str, Any] = {
             "id": str(uuid.uuid4()),
             "text": task.text,
@@ -155,7 +158,7 @@ class TaskStore:
             "usage": {},
         }
         session.execute(sql.INSERT_TASK, values)
-        _event(session, values["id"], TaskStatus.QUEUED, 0, detail=f"priority {task.priority}")
+        self._event(session, values["id"], TaskStatus.QUEUED, 0, detail=f"priority {task.priority}")
         return TaskView.from_row(TaskRow(**values)), True
 
     def _after_race(self, task: NewTask, error: IntegrityError) -> tuple[TaskView, bool]:
@@ -251,7 +254,7 @@ class TaskStore:
         return await self._db.awrite(partial(self._claim, task_id, worker, lease))
 
     def _claim(self, task_id: str, worker: str, lease: float, session: Session) -> Claim | None:
-        now = utcnow()
+        now = self._clock()
         row = session.execute(sql.CLAIM_CHECK, {"b_id": task_id}).one_or_none()
         if row is None or not _claimable(row.status, row.not_before, row.lease_until, now):
             return None
@@ -280,11 +283,10 @@ class TaskStore:
         if won != 1:
             return None
         detail = "resumed after its worker was lost" if status != "queued" else None
-        _event(session, task_id, TaskStatus.ROUTING, attempts + 1, worker, detail)
+        self._event(session, task_id, TaskStatus.ROUTING, attempts + 1, worker, detail)
         return Claim(task_id, token, worker, attempts + 1, row.text, row.timeout, row.request_id)
 
-    @staticmethod
-    def _exhausted(session: Session, task_id: str, now: datetime) -> None:
+    def _exhausted(self, session: Session, task_id: str, now: datetime) -> None:
         row = session.get(TaskRow, task_id)
         assert row is not None
         reason = f"interrupted: its worker was lost on each of {row.attempts} attempts"
@@ -293,7 +295,7 @@ class TaskStore:
         row.finished_at = now
         row.failures = [*row.failures, {"attempt": row.attempts, "error": reason}]
         row.claim_token = None
-        _event(session, row.id, TaskStatus.FAILED, row.attempts, detail=reason)
+        self._event(session, row.id, TaskStatus.FAILED, row.attempts, detail=reason)
 
     def renew(self, claim: Claim, lease: float) -> bool:
         """Extend the lease; False when the claim is lost or a cancel was requested."""
@@ -302,15 +304,14 @@ class TaskStore:
     async def arenew(self, claim: Claim, lease: float) -> bool:
         return await self._db.awrite(partial(self._renew, claim, lease))
 
-    @staticmethod
-    def _renew(claim: Claim, lease: float, session: Session) -> bool:
+    def _renew(self, claim: Claim, lease: float, session: Session) -> bool:
         renewed = affected(
             session.execute(
                 sql.RENEW,
                 {
                     "b_id": claim.task_id,
                     "b_token": claim.token,
-                    "lease_until": utcnow() + timedelta(seconds=lease),
+                    "lease_until": self._clock() + timedelta(seconds=lease),
                 },
             )
         )
@@ -328,9 +329,8 @@ class TaskStore:
     async def aupdate_claimed(self, claim: Claim, status: TaskStatus | None, **values: Any) -> bool:
         return await self._db.awrite(partial(self._update_claimed, claim, status, values))
 
-    @staticmethod
     def _update_claimed(
-        claim: Claim, status: TaskStatus | None, values: dict[str, Any], session: Session
+        self, claim: Claim, status: TaskStatus | None, values: dict[str, Any], session: Session
     ) -> bool:
         if unknown := values.keys() - sql.TASK_COLUMNS:  # SQL would ignore them silently
             raise TypeError(f"not columns of a task: {', '.join(sorted(unknown))}")
@@ -338,11 +338,11 @@ class TaskStore:
         if status is not None:
             values["status"] = status.value
         if status is not None and status in FINISHED:
-            values.update(finished_at=utcnow(), claim_token=None, lease_until=None)
+            values.update(finished_at=self._clock(), claim_token=None, lease_until=None)
         done = affected(session.execute(sql.UPDATE_CLAIMED, values))
         if done == 1 and status is not None:
             detail = values.get("error") if status in FINISHED else values.get("agent")
-            _event(session, claim.task_id, status, claim.attempt, claim.worker, detail)
+            self._event(session, claim.task_id, status, claim.attempt, claim.worker, detail)
         return done == 1
 
     def fail_attempt(
@@ -359,8 +359,8 @@ class TaskStore:
         job = partial(self._fail_attempt, claim, error, transient, backoff, requeue_after)
         return await self._db.awrite(job)
 
-    @staticmethod
     def _fail_attempt(
+        self,
         claim: Claim,
         error: str,
         transient: bool,
@@ -368,7 +368,7 @@ class TaskStore:
         requeue_after: float,
         session: Session,
     ) -> float | None:
-        now = utcnow()
+        now = self._clock()
         row = session.get(TaskRow, claim.task_id)
         if row is None or row.claim_token != claim.token:
             return None
@@ -387,13 +387,13 @@ class TaskStore:
             row.lease_until = now + timedelta(seconds=delay + requeue_after)
             row.claimed_by = None
             detail = f"retry in {delay:.1f} s after: {error}"
-            _event(session, row.id, TaskStatus.QUEUED, claim.attempt, claim.worker, detail)
+            self._event(session, row.id, TaskStatus.QUEUED, claim.attempt, claim.worker, detail)
             return delay
         row.status = TaskStatus.FAILED.value
         row.error = error
         row.finished_at = now
         row.lease_until = None
-        _event(session, row.id, TaskStatus.FAILED, claim.attempt, claim.worker, error)
+        self._event(session, row.id, TaskStatus.FAILED, claim.attempt, claim.worker, error)
         return None
 
     # --- cancel -------------------------------------------------------------------------
@@ -406,9 +406,8 @@ class TaskStore:
         self.visible(task_id, principal)
         return self._db.write(partial(self._cancel, task_id, principal.user))
 
-    @staticmethod
-    def _cancel(task_id: str, user: str, session: Session) -> TaskView:
-        now = utcnow()
+    def _cancel(self, task_id: str, user: str, session: Session) -> TaskView:
+        now = self._clock()
         row = session.get(TaskRow, task_id)
         if row is None:
             raise NotFoundError(f"no task with id {task_id!r}", details={"task_id": task_id})
@@ -426,7 +425,7 @@ class TaskStore:
             row.finished_at = now
             row.error = f"cancelled by {user}"
             row.claim_token = None
-            _event(session, task_id, TaskStatus.CANCELLED, row.attempts, detail=row.error)
+            self._event(session, task_id, TaskStatus.CANCELLED, row.attempts, detail=row.error)
         session.flush()
         return TaskView.from_row(row)
 
@@ -445,7 +444,7 @@ class TaskStore:
     def due(self, limit: int = 1000) -> list[tuple[str, int]]:
         """(id, priority) of tasks a queue should carry again: queued ones whose queue
         message may be lost (``lease_until`` passed) and claimed ones whose worker died."""
-        now = utcnow()
+        now = self._clock()
         with self._db.read() as session:
             rows = session.execute(
                 select(TaskRow.id, TaskRow.priority)
@@ -463,19 +462,18 @@ class TaskStore:
         if task_ids:
             self._db.write(partial(self._touch_queued, task_ids, requeue_after))
 
-    @staticmethod
-    def _touch_queued(task_ids: list[str], requeue_after: float, session: Session) -> None:
+    def _touch_queued(self, task_ids: list[str], requeue_after: float, session: Session) -> None:
         session.execute(
             update(TaskRow)
             .where(TaskRow.id.in_(task_ids), TaskRow.status == TaskStatus.QUEUED.value)
-            .values(lease_until=utcnow() + timedelta(seconds=requeue_after))
+            .values(lease_until=self._clock() + timedelta(seconds=requeue_after))
             .execution_options(synchronize_session=False)
         )
 
     def unfinished(self) -> list[tuple[str, int, float]]:
         """(id, priority, seconds until it may run) of every unfinished task, most urgent
         first (embedded recovery at start)."""
-        now = utcnow()
+        now = self._clock()
         with self._db.read() as session:
             rows = session.execute(
                 select(TaskRow.id, TaskRow.priority, TaskRow.not_before)
@@ -496,8 +494,7 @@ class TaskStore:
         embedded server: its previous run cannot still be working on them)."""
         return self._db.write(partial(self._release_claims, worker))
 
-    @staticmethod
-    def _release_claims(worker: str, session: Session) -> int:
+    def _release_claims(self, worker: str, session: Session) -> int:
         return affected(
             session.execute(
                 update(TaskRow)

@@ -35,6 +35,7 @@ async def router_state(system: SystemDep, _principal: PrincipalDep) -> RouterSta
 
 @router.post("/reload", response_model=RouterState, responses=ADMIN)
 async def reload_router(system: SystemDep, _admin: AdminDep) -> RouterState:
-    """Load the checkpoint ``router.checkpoint`` names now (after `smolit router train`)."""
-    await asyncio.to_thread(system.load_router_checkpoint)
+    """Load the checkpoint ``router.checkpoint`` names now (after `smolit router train`),
+    here and in every other process."""
+    await asyncio.to_thread(system.reload_router)
     return _state(system)

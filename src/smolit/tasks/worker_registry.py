@@ -1,5 +1,8 @@
 """``WorkerRegistry``: processes that run tasks advertise themselves in the database.
 
+(``WorkerHeartbeat`` writes the heartbeats; ``smolit.distributed.worker_process`` is the
+``smolit worker`` process itself.)
+
 Each worker (and the embedded server) writes a heartbeat with the agents it can serve and
 how many tasks it is running. A worker whose heartbeat is older than ``stale_after`` is
 considered gone; the supervisor treats an agent no live worker serves as unavailable.
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,9 +23,16 @@ from smolit.storage.tables import as_utc, utcnow
 
 
 class WorkerRegistry:
-    def __init__(self, database: Database, stale_after: float = 30.0) -> None:
+    def __init__(
+        self,
+        database: Database,
+        stale_after: float = 30.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        """``clock``: the current time (tests pass one they advance)."""
         self._db = database
         self.stale_after = stale_after
+        self._clock = clock
 
     @staticmethod
     def new_id(kind: str) -> str:
@@ -30,7 +41,7 @@ class WorkerRegistry:
     def heartbeat(
         self, worker_id: str, kind: str, agents: list[str], concurrency: int, running: int
     ) -> None:
-        now = utcnow()
+        now = self._clock()
         with self._db.session() as session:
             row = session.get(WorkerRow, worker_id)
             if row is None:
@@ -60,7 +71,7 @@ class WorkerRegistry:
             session.execute(delete(WorkerRow).where(WorkerRow.id == worker_id))
 
     def list(self) -> list[dict[str, Any]]:
-        now = utcnow()
+        now = self._clock()
         with self._db.session() as session:
             rows = session.scalars(select(WorkerRow).order_by(WorkerRow.id))
             return [
@@ -84,14 +95,14 @@ class WorkerRegistry:
 
     def served_agents(self) -> set[str]:
         """Agents at least one live worker advertises."""
-        now = utcnow()
+        now = self._clock()
         with self._db.session() as session:
             rows = session.scalars(select(WorkerRow))
             return {agent for row in rows if self._alive(row, now) for agent in row.agents or []}
 
     def prune(self, older_than: float = 86_400.0) -> int:
         """Forget workers silent for ``older_than`` seconds."""
-        cutoff = utcnow() - timedelta(seconds=older_than)
+        cutoff = self._clock() - timedelta(seconds=older_than)
         with self._db.session() as session:
             return int(
                 affected(session.execute(delete(WorkerRow).where(WorkerRow.heartbeat_at < cutoff)))

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -39,9 +39,19 @@ class Job:
 
 
 class JobScheduler:
-    def __init__(self, database: Database, owner: str) -> None:
+    def __init__(
+        self,
+        database: Database,
+        owner: str,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        """``clock`` and ``sleep``: the time and how to wait (tests pass ones they advance)."""
         self._db = database
         self.owner = owner
+        self._clock = clock
+        self._sleep = sleep
         self._jobs: dict[str, Job] = {}
         self._loop: asyncio.Task[None] | None = None
         self._running: dict[str, asyncio.Task[bool]] = {}
@@ -62,7 +72,7 @@ class JobScheduler:
 
     def claim(self, job: Job) -> bool:
         """Whether this process won the right to run ``job`` now."""
-        now = utcnow()
+        now = self._clock()
         cutoff = now - timedelta(seconds=job.interval)
         with self._db.session() as session:
             if session.get(ScheduledJobRow, job.name) is None:
@@ -105,7 +115,7 @@ class JobScheduler:
                 update(ScheduledJobRow)
                 .where(ScheduledJobRow.name == job.name)
                 .values(
-                    last_finished_at=utcnow(),
+                    last_finished_at=self._clock(),
                     last_status="error" if error else "ok",
                     last_error=error,
                 )
@@ -181,4 +191,4 @@ class JobScheduler:
                     self._running[job.name] = asyncio.create_task(
                         asyncio.to_thread(self.run_one, job), name=f"job-{job.name}"
                     )
-            await asyncio.sleep(TICK_SECONDS)
+            await self._sleep(TICK_SECONDS)
