@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-from smolit.routing.encoder import bundled_minilm_path
 
 from smolit.config import load_settings
+from smolit.encoding.sentence import bundled_minilm_path
 from smolit.routing.checkpoints import RouterCheckpoints
 from smolit.routing.neural.encoder_net import MiniEncoder
 from smolit.routing.neural.model import RouterModel

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from smolit.routing.encoder import bundled_minilm_path
 
 from smolit.agents.spec import AgentSpec
+from smolit.encoding.sentence import bundled_minilm_path
 from smolit.routing.checkpoints import RouterCheckpoints
 from smolit.routing.neural.encoder_net import MiniEncoder
 from smolit.routing.neural.model import RouterModel
