@@ -45,7 +45,7 @@ from smolit.routing.online import FeedbackLearner, OnlineSettings
 from smolit.security.atrest import load_at_rest_keys
 from smolit.security.deployment_key import deployment_key
 from smolit.security.egress import EgressPolicy
-from smolit.security.secrets import SecretStore
+from smolit.security.secrets import operator_secrets
 from smolit.security.tokens import Principal, TokenService
 from smolit.storage import Database
 from smolit.storage.changes import AGENTS, MODELS, ROUTER, ChangeWatcher, bump
@@ -63,25 +63,6 @@ logger = logging.getLogger(__name__)
 
 LOCAL_PRINCIPAL = Principal(user="local", role="admin", token_id="local")
 FEEDBACK_SYNC_SECONDS = 2.0
-
-
-def secret_store(settings: Settings, environ: Mapping[str, str]) -> SecretStore:
-    """The operator's secrets: ``secrets:`` plus the key variables the configuration names."""
-    security = settings.security
-    return SecretStore(
-        settings.secrets,
-        environ,
-        base_dir=settings.config_file.parent if settings.config_file else None,
-        implicit=tuple(
-            name
-            for name in (
-                settings.system.backup_key_env,
-                security.encryption_key_env,
-                security.deployment_key_env,
-            )
-            if name
-        ),
-    )
 
 
 class AgentNN:
@@ -104,7 +85,7 @@ class AgentNN:
         #: the remote queue (None: ``queue: local``), chosen by the queue factory
         self.queue = open_queue(settings)
         environ = process_environment() if environ is None else environ
-        self.secrets = secret_store(settings, environ)
+        self.secrets = operator_secrets(settings, environ)
         self._register_masks()
         private_home(settings.home)  # 0700: everything below it is this installation's
         #: encryption at rest (None when off): the database, knowledge, uploads, indexes

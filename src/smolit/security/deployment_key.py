@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from smolit.config import Settings
 from smolit.errors import ConfigError, StorageError
-from smolit.security.secrets import SecretStore
+from smolit.security.secrets import operator_secrets
 from smolit.storage import Database
 from smolit.storage.tables import DeploymentKeyRow, utcnow
 
@@ -71,9 +71,7 @@ def configured_key(settings: Settings, environ: Mapping[str, str]) -> bytes | No
     name = settings.security.deployment_key_env
     if not name:
         return None
-    base_dir = settings.config_file.parent if settings.config_file else None
-    store = SecretStore(settings.secrets, environ, base_dir=base_dir, implicit=(name,))
-    value = store.get(name, field=SETTING)
+    value = operator_secrets(settings, environ).get(name, field=SETTING)
     if value is None:
         raise ConfigError(
             f"{SETTING} names the secret {name!r}, which is not set",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from smolit.config import SecretsSettings
+from smolit.config import SecretsSettings, Settings
 from smolit.errors import ConfigError, SecretNotAllowedError
 
 #: the name of the configuration keys that refer to secrets, for messages
@@ -96,6 +96,26 @@ class SecretStore:
         values = [self._environ.get(name, "") for name in self._env_names]
         values.extend(self._read_file().values())
         return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+
+
+def operator_secrets(settings: Settings, environ: Mapping[str, str]) -> SecretStore:
+    """The operator's secrets: ``secrets:`` (its file relative to the configuration file)
+    plus the key variables the configuration names (backup, encryption, deployment key)."""
+    security = settings.security
+    return SecretStore(
+        settings.secrets,
+        environ,
+        base_dir=settings.config_file.parent if settings.config_file else None,
+        implicit=tuple(
+            name
+            for name in (
+                settings.system.backup_key_env,
+                security.encryption_key_env,
+                security.deployment_key_env,
+            )
+            if name
+        ),
+    )
 
 
 def load_secrets_file(path: Path) -> dict[str, str]:
