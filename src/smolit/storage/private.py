@@ -54,17 +54,24 @@ def private_home(home: Path) -> Path:
 
 
 def private_file(path: Path) -> Path:
-    """Make sure ``path`` exists and is 0600 (created empty when missing)."""
+    """Make sure ``path`` exists and is 0600 (created empty when missing).
+
+    An existing file is changed by its path, never opened: closing a descriptor of a
+    SQLite database would drop the locks this process's connections hold on it.
+    """
     private_dir(path.parent)
-    descriptor = os.open(path, os.O_CREAT | os.O_RDONLY, FILE_MODE)
     try:
-        mode = stat.S_IMODE(os.fstat(descriptor).st_mode)
-        if mode & OPEN_BITS:
-            os.fchmod(descriptor, mode & ~OPEN_BITS)
-    except PermissionError:  # another user's file: theirs to protect
-        logger.warning("%s is mode %o and not ours to change", path, mode)
-    finally:
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDONLY, FILE_MODE)
+    except FileExistsError:
+        pass
+    else:  # nobody can hold a lock on a file made just now
         os.close(descriptor)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & OPEN_BITS:
+        try:
+            path.chmod(mode & ~OPEN_BITS)
+        except PermissionError:  # another user's file: theirs to protect
+            logger.warning("%s is mode %o and not ours to change", path, mode)
     return path
 
 

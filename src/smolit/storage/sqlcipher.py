@@ -18,8 +18,8 @@ import sqlcipher3  # type: ignore[import-untyped]
 
 from smolit.errors import ConfigError
 
-#: the first 16 bytes of every unencrypted SQLite file
-PLAIN_HEADER = b"SQLite format 3\x00"
+#: SQLite's result code for a file whose header is not a plain database's
+SQLITE_NOTADB = 26
 #: the settings that hold the key, for messages
 KEY_SETTING = "security.encryption_key_env (or security.encryption_key_file)"
 #: errors either driver raises
@@ -31,15 +31,29 @@ ENCRYPT_COMMAND = "python -m smolit.backup encrypt"
 
 
 def state(path: Path) -> str:
-    """'new' (missing or empty), 'plain' or 'encrypted' (or anything else unreadable)."""
+    """'new' (missing or empty), 'plain' or 'encrypted' (or anything else unreadable).
+
+    The header is read through SQLite, never with a plain ``open``: POSIX locks belong to
+    the process, so closing any other descriptor of a database file drops the locks of
+    every live connection this process has to it, and the next process to close its own
+    connection then deletes the WAL they still write to. SQLite keeps such descriptors
+    open until its last connection to the file lets go.
+    """
     try:
-        with path.open("rb") as handle:
-            head = handle.read(len(PLAIN_HEADER))
+        if path.stat().st_size == 0:
+            return "new"
     except FileNotFoundError:
         return "new"
-    if not head:
-        return "new"
-    return "plain" if head == PLAIN_HEADER else "encrypted"
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        connection.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.DatabaseError as exc:
+        if exc.sqlite_errorcode == SQLITE_NOTADB:  # not a plain SQLite header
+            return "encrypted"
+        raise
+    finally:
+        connection.close()
+    return "plain"
 
 
 def key_pragma(key: bytes) -> str:
