@@ -42,11 +42,12 @@ def progress(message: str) -> None:
 
 
 def search_p50(manager: KnowledgeManager, texts: list[str]) -> float:
-    """Median milliseconds of one hybrid ``search`` (chunks, default top_k), as an agent asks."""
+    """Median milliseconds of one hybrid ``search_sync`` (chunks, default top_k), as an agent
+    asks."""
     latency = []
     for text in texts:
         started = time.perf_counter()
-        manager.search(COLLECTION, text)
+        manager.search_sync(COLLECTION, text)
         latency.append((time.perf_counter() - started) * 1000)
     return round(percentile(latency, 0.5, interpolate=True) or 0.0, 2)
 

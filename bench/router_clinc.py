@@ -50,7 +50,7 @@ def routed_domain_accuracy(
     rows = [e for e in val.examples if e.in_scope]
     hits = 0
     for example in rows:
-        scores = router.route(example.text).scores
+        scores = router.route_sync(example.text).scores
         hits += max(scores, key=lambda s: s.score).agent == intent_domain[example.label]
     return round(hits / len(rows), 5)
 

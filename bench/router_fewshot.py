@@ -30,7 +30,7 @@ from smolit.routing.online import FeedbackLearner
 
 def accuracy(router: NeuralRouter, rows: list[tuple[str, str, str]]) -> dict[str, float]:
     """Share of (text, agent, skill) rows routed to the right agent and the right skill."""
-    decisions = [(router.route(text), agent, skill) for text, agent, skill in rows]
+    decisions = [(router.route_sync(text), agent, skill) for text, agent, skill in rows]
     agent_hits = sum(
         max(d.scores, key=lambda s: s.score).agent == agent for d, agent, _ in decisions
     )

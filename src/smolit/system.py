@@ -167,9 +167,7 @@ class AgentNN:
         )
         self.scheduler = JobScheduler(self.database, WorkerRegistry.new_id("process"))
         if self.distributed:
-            self.scheduler.add(
-                "requeue-overdue-tasks", REQUEUE_INTERVAL, self.tasks.requeue_due_sync
-            )
+            self.scheduler.add("requeue-overdue-tasks", REQUEUE_INTERVAL, self.tasks.requeue_due)
         self.scheduler.add("prune-workers", 3600, self.workers.prune)
         # the first re-sync comes one interval after the deployment first starts:
         # declared knowledge is ingested by prepare()

@@ -30,15 +30,15 @@ def manager(tmp_path: Path, encoder: SentenceTransformerEncoder) -> KnowledgeMan
 
 
 def test_semantic_search_finds_a_paraphrase(manager: KnowledgeManager) -> None:
-    hits = manager.search("facts", "my kitten is napping by the window", mode="semantic")
+    hits = manager.search_sync("facts", "my kitten is napping by the window", mode="semantic")
     assert hits[0].source == "cat.txt"
 
 
 def test_hybrid_search_finds_a_paraphrase(manager: KnowledgeManager) -> None:
-    hits = manager.search("facts", "I can't log in to my account any more", mode="hybrid")
+    hits = manager.search_sync("facts", "I can't log in to my account any more", mode="hybrid")
     assert hits[0].source == "password.txt"
 
 
 def test_semantic_scores_are_cosines_best_first(manager: KnowledgeManager) -> None:
-    scores = [h.score for h in manager.search("facts", "lava and eruptions", mode="semantic")]
+    scores = [h.score for h in manager.search_sync("facts", "lava and eruptions", mode="semantic")]
     assert scores == sorted(scores, reverse=True) and 0 < scores[0] <= 1.0 + 1e-5

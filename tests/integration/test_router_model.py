@@ -64,12 +64,12 @@ def test_agents_with_few_examples_join_a_trained_router(report: TrainingReport) 
         [AgentSpec(name=label, description=label, skills={label: ()}) for label in INTENTS]
         + [cooking]
     )
-    assert router.route("what is a good recipe for pancakes").agent == "cooking"
-    assert router.route("will it rain on saturday").agent == "weather"
+    assert router.route_sync("what is a good recipe for pancakes").agent == "cooking"
+    assert router.route_sync("will it rain on saturday").agent == "weather"
 
 
 def test_a_one_megabyte_task_is_routed(report: TrainingReport) -> None:
     router = NeuralRouter(report.model, FeedbackLearner(), explore=False)
     router.set_agents([AgentSpec(name=label, description=label) for label in INTENTS])
-    decision = router.route("play some music " * 65_000)
+    decision = router.route_sync("play some music " * 65_000)
     assert decision.agent == "music" or decision.out_of_scope

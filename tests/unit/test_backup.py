@@ -39,7 +39,7 @@ def count(home: Path, query: str) -> int:
 
 
 def submit(system: AgentNN, text: str) -> None:
-    TaskStore(system.database).insert(NewTask(text, "bob", 1, 30.0, 3), 600.0)
+    asyncio.run(TaskStore(system.database).insert(NewTask(text, "bob", 1, 30.0, 3), 600.0))
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ while one is made, PostgreSQL passwords kept out of argv, encrypted installation
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import tarfile
@@ -23,7 +24,7 @@ BACKUP_KEY = {"SMOLIT_BACKUP_KEY": KEY}
 
 
 def submit(system: AgentNN, text: str) -> None:
-    TaskStore(system.database).insert(NewTask(text, "bob", 1, 30.0, 3), 600.0)
+    asyncio.run(TaskStore(system.database).insert(NewTask(text, "bob", 1, 30.0, 3), 600.0))
 
 
 def test_a_plain_archive_is_refused_when_a_key_is_configured(tmp_path: Path) -> None:
@@ -110,7 +111,7 @@ def test_an_encrypted_installation_restores_under_its_key(tmp_path: Path) -> Non
     again = build(tmp_path / "home", KEY, **ENCRYPTED)
     admin = again.tokens.authenticate(again.tokens.create("root", "admin").secret)
     assert [t.text for t in TaskStore(again.database).page(admin, limit=10)[0]] == ["boil an egg"]
-    assert again.knowledge.search("cooking", MARKER, mode="keyword")
+    assert again.knowledge.search_sync("cooking", MARKER, mode="keyword")
     again.close()
 
 

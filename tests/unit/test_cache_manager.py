@@ -80,13 +80,13 @@ def test_an_unknown_type_lists_the_valid_ones(tmp_path: Path) -> None:
         build(tmp_path).clear("disk")
 
 
-def test_cleanup_removes_expired_entries_everywhere(tmp_path: Path) -> None:
+def test_cleanup_local_removes_expired_entries_from_the_memory_caches(tmp_path: Path) -> None:
     clock = Clock()
     manager = build(tmp_path, clock, default_ttl=10)
     manager.memory.set("a", 1)
     manager.tensor.set("t", torch.zeros(2))
     clock.now = 11
-    removed = manager.cleanup()
+    removed = manager.cleanup_local()
     assert removed["memory"] == 1 and removed["tensor"] == 1
 
 

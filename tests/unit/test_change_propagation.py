@@ -44,7 +44,7 @@ def test_an_agent_added_in_one_process_is_routed_to_in_another(
     assert "gardening" not in {a.name for a in second.agents.list()}
     first.agents.add(GARDENING)
     assert second.changes.poll() == [AGENTS]
-    assert second.router.route("water the tomatoes").agent == "gardening"
+    assert second.router.route_sync("water the tomatoes").agent == "gardening"
 
 
 def test_an_agent_removed_in_one_process_is_gone_in_another(
@@ -56,7 +56,7 @@ def test_an_agent_removed_in_one_process_is_gone_in_another(
     first.agents.remove("gardening")
     second.changes.poll()
     assert "gardening" not in {a.name for a in second.agents.list()}
-    assert second.router.route("water the tomatoes").agent != "gardening"
+    assert second.router.route_sync("water the tomatoes").agent != "gardening"
 
 
 def test_an_agent_changed_in_one_process_is_changed_in_another(

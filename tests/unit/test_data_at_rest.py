@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import stat
@@ -45,8 +46,10 @@ def fill(system: AgentNN) -> None:
     """A document, an upload, a vector index, a task: each holding ``MARKER``."""
     system.knowledge.add_document("cooking", "eggs", f"boil the {MARKER} eggs", "eggs.md")
     system.knowledge.add_upload("cooking", "notes.txt", f"{MARKER} upload notes".encode())
-    assert system.knowledge.search("cooking", MARKER)
-    TaskStore(system.database).insert(NewTask(f"cook {MARKER}", "bob", 1, 30.0, 3), 600.0)
+    assert system.knowledge.search_sync("cooking", MARKER)
+    asyncio.run(
+        TaskStore(system.database).insert(NewTask(f"cook {MARKER}", "bob", 1, 30.0, 3), 600.0)
+    )
 
 
 def files_under(home: Path) -> list[Path]:
@@ -102,8 +105,8 @@ def test_with_a_key_everything_reads_back(tmp_path: Path) -> None:
     fill(system)
     system.close()
     again = build(tmp_path / "home", KEY, **ENCRYPTED)
-    assert again.knowledge.search("cooking", MARKER, mode="keyword")[0].text.count(MARKER) == 1
-    assert again.knowledge.search("cooking", MARKER, mode="semantic")
+    assert again.knowledge.search_sync("cooking", MARKER, mode="keyword")[0].text.count(MARKER) == 1
+    assert again.knowledge.search_sync("cooking", MARKER, mode="semantic")
     assert again.knowledge.upload("cooking", "notes.txt") == f"{MARKER} upload notes".encode()
     tasks = TaskStore(again.database)
     admin = again.tokens.authenticate(again.tokens.create("root", "admin").secret)
@@ -141,7 +144,7 @@ def test_the_encrypt_command_encrypts_existing_data(tmp_path: Path) -> None:
         p.name for p in files_under(tmp_path / "home") if MARKER.encode() in p.read_bytes()
     ] == []
     again = build(tmp_path / "home", KEY, **ENCRYPTED)
-    assert again.knowledge.search("cooking", MARKER, mode="keyword")
+    assert again.knowledge.search_sync("cooking", MARKER, mode="keyword")
     assert again.knowledge.upload("cooking", "notes.txt") == f"{MARKER} upload notes".encode()
     again.close()
 
@@ -182,7 +185,7 @@ def test_a_tampered_vector_index_is_rebuilt(tmp_path: Path) -> None:
     data[40] ^= 0xFF
     index.write_bytes(bytes(data))
     again = build(tmp_path / "home", KEY, **ENCRYPTED)
-    assert again.knowledge.search("cooking", MARKER, mode="semantic")
+    assert again.knowledge.search_sync("cooking", MARKER, mode="semantic")
     assert index.read_bytes() != bytes(data)
     again.close()
 

@@ -166,16 +166,16 @@ def test_a_write_inside_a_session_does_not_wait_for_the_write_thread(tmp_path: P
     database.migrate()
     with database.session() as session:  # holds the write turn
         session.execute(text("SELECT 1"))
-        assert database.write(lambda inner: inner.execute(text("SELECT 2")).scalar()) == 2
+        assert database.write_sync(lambda inner: inner.execute(text("SELECT 2")).scalar()) == 2
     database.dispose()
 
 
-def test_awrite_answers_on_the_event_loop(tmp_path: Path) -> None:
+def test_write_answers_on_the_event_loop(tmp_path: Path) -> None:
     database = Database(f"sqlite:///{tmp_path / 'd.db'}")
     database.migrate()
 
     def job(session: Session) -> object:
         return session.execute(text("SELECT 3")).scalar()
 
-    assert asyncio.run(database.awrite(job)) == 3
+    assert asyncio.run(database.write(job)) == 3
     database.dispose()

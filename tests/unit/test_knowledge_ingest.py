@@ -31,7 +31,7 @@ def test_directory_ingest_adds_text_and_markdown_files(
 ) -> None:
     report = manager.ingest_path("docs", docs, root=docs)
     assert (report.added, report.errors) == (2, [])
-    assert {h.source for h in manager.search("docs", "install backups")} == {
+    assert {h.source for h in manager.search_sync("docs", "install backups")} == {
         "guides/setup.md",
         "notes.txt",
     }
@@ -39,17 +39,17 @@ def test_directory_ingest_adds_text_and_markdown_files(
 
 def test_markdown_title_is_its_first_heading(manager: KnowledgeManager, docs: Path) -> None:
     manager.ingest_path("docs", docs / "guides" / "setup.md")
-    assert manager.search("docs", "install", top_k=1)[0].title == "Setting up"
+    assert manager.search_sync("docs", "install", top_k=1)[0].title == "Setting up"
 
 
 def test_text_file_title_is_its_stem(manager: KnowledgeManager, docs: Path) -> None:
     manager.ingest_path("docs", docs / "notes.txt")
-    assert manager.search("docs", "backups", top_k=1)[0].title == "notes"
+    assert manager.search_sync("docs", "backups", top_k=1)[0].title == "notes"
 
 
 def test_source_without_root_is_the_absolute_path(manager: KnowledgeManager, docs: Path) -> None:
     manager.ingest_path("docs", docs / "notes.txt")
-    assert manager.search("docs", "backups")[0].source == str((docs / "notes.txt").absolute())
+    assert manager.search_sync("docs", "backups")[0].source == str((docs / "notes.txt").absolute())
 
 
 def test_reingesting_unchanged_files_reports_them_unchanged(
@@ -130,7 +130,7 @@ def test_symlink_to_a_file_outside_root_keeps_its_path_under_root(
     (tmp_path / "outside.txt").write_text("linked penguin text")
     (docs / "linked.txt").symlink_to(tmp_path / "outside.txt")
     manager.ingest_path("docs", docs, root=docs)
-    assert manager.search("docs", "penguin", top_k=1)[0].source == "linked.txt"
+    assert manager.search_sync("docs", "penguin", top_k=1)[0].source == "linked.txt"
 
 
 def test_jsonl_records_get_file_and_key_as_source(
@@ -140,4 +140,4 @@ def test_jsonl_records_get_file_and_key_as_source(
     corpus.write_text('{"_id": "d1", "title": "One", "text": "first record"}\n')
     report = manager.ingest_path("docs", corpus, root=tmp_path)
     assert report.added == 1
-    assert manager.search("docs", "record")[0].source == "corpus.jsonl#d1"
+    assert manager.search_sync("docs", "record")[0].source == "corpus.jsonl#d1"

@@ -35,13 +35,13 @@ def manager(tmp_path: Path) -> KnowledgeManager:
 
 @pytest.mark.parametrize("mode", ["hybrid", "keyword", "semantic"])
 def test_search_ranks_the_matching_document_first(manager: KnowledgeManager, mode: str) -> None:
-    hits = manager.search("support", "when is the invoice payment due?", mode=mode)  # type: ignore[arg-type]
+    hits = manager.search_sync("support", "when is the invoice payment due?", mode=mode)  # type: ignore[arg-type]
     assert hits[0].source == "billing.md"
 
 
 def test_search_returns_top_k_hits_by_default(manager: KnowledgeManager) -> None:
-    assert len(manager.search("support", "days")) == 3
-    assert len(manager.search("support", "days", top_k=1)) == 1
+    assert len(manager.search_sync("support", "days")) == 3
+    assert len(manager.search_sync("support", "days", top_k=1)) == 1
 
 
 def test_readding_unchanged_document_returns_the_existing_record(
@@ -55,10 +55,10 @@ def test_readding_unchanged_document_returns_the_existing_record(
 def test_new_content_from_the_same_source_replaces_the_document(
     manager: KnowledgeManager,
 ) -> None:
-    old = manager.search("support", "invoice", top_k=1)[0]
+    old = manager.search_sync("support", "invoice", top_k=1)[0]
     new = manager.add_document("support", "billing", "Bills now arrive weekly.", "billing.md")
     assert new.id == old.document_id
-    assert manager.search("support", "invoice", mode="keyword") == []
+    assert manager.search_sync("support", "invoice", mode="keyword") == []
     assert manager.stats("support")["documents"] == 3
 
 
@@ -71,16 +71,16 @@ def test_max_documents_is_enforced_across_collections(tmp_path: Path) -> None:
 
 def test_empty_query_is_a_validation_error(manager: KnowledgeManager) -> None:
     with pytest.raises(ValidationError):
-        manager.search("support", "  \n")
+        manager.search_sync("support", "  \n")
 
 
 def test_unknown_mode_is_a_validation_error(manager: KnowledgeManager) -> None:
     with pytest.raises(ValidationError, match="mode"):
-        manager.search("support", "x", mode="fuzzy")  # type: ignore[arg-type]
+        manager.search_sync("support", "x", mode="fuzzy")  # type: ignore[arg-type]
 
 
 def test_unknown_collection_gives_no_hits(manager: KnowledgeManager) -> None:
-    assert manager.search("nothing-here", "invoice") == []
+    assert manager.search_sync("nothing-here", "invoice") == []
 
 
 def test_invalid_collection_name_is_a_validation_error(manager: KnowledgeManager) -> None:
@@ -102,10 +102,10 @@ def test_encoder_is_built_only_when_first_needed(tmp_path: Path) -> None:
 
     manager = KnowledgeManager(KnowledgeSettings.model_validate({}), tmp_path, provider)
     manager.stats()
-    manager.search("docs", "keyword search needs no encoder", mode="keyword")
+    manager.search_sync("docs", "keyword search needs no encoder", mode="keyword")
     assert built == []
     manager.add_document("docs", "t", "some text", "s")
-    manager.search("docs", "text", mode="semantic")
+    manager.search_sync("docs", "text", mode="semantic")
     assert len(built) == 1
 
 
@@ -113,7 +113,7 @@ def test_a_different_encoder_is_refused_for_stored_embeddings(tmp_path: Path) ->
     make_manager(tmp_path).add_document("docs", "t", "some text", "s")
     other = make_manager(tmp_path, dimension=32)
     with pytest.raises(KnowledgeError, match="lookup:64"):
-        other.search("docs", "text", mode="semantic")
+        other.search_sync("docs", "text", mode="semantic")
 
 
 def test_overlap_not_below_chunk_words_is_a_config_error(tmp_path: Path) -> None:
@@ -129,9 +129,9 @@ def test_stats_count_documents_and_chunks(manager: KnowledgeManager) -> None:
 
 
 def test_removed_document_is_no_longer_found(manager: KnowledgeManager) -> None:
-    doc_id = manager.search("support", "invoice", top_k=1)[0].document_id
+    doc_id = manager.search_sync("support", "invoice", top_k=1)[0].document_id
     manager.remove_document(doc_id)
-    assert all(hit.document_id != doc_id for hit in manager.search("support", "invoice"))
+    assert all(hit.document_id != doc_id for hit in manager.search_sync("support", "invoice"))
     with pytest.raises(NotFoundError):
         manager.get_document(doc_id)
 
@@ -141,9 +141,9 @@ def test_removing_an_unknown_document_is_not_found(manager: KnowledgeManager) ->
         manager.remove_document("no-such-id")
 
 
-def test_asearch_gives_the_same_hits_as_search(manager: KnowledgeManager) -> None:
-    hits = asyncio.run(manager.asearch("support", "refund", top_k=2))
-    assert hits == manager.search("support", "refund", top_k=2)
+def test_search_gives_the_same_hits_as_search_sync(manager: KnowledgeManager) -> None:
+    hits = asyncio.run(manager.search("support", "refund", top_k=2))
+    assert hits == manager.search_sync("support", "refund", top_k=2)
 
 
 def test_rank_fusion_favours_items_high_in_both_rankings() -> None:
@@ -154,18 +154,18 @@ def test_rank_fusion_favours_items_high_in_both_rankings() -> None:
 
 def test_search_filters_by_document_metadata(manager: KnowledgeManager) -> None:
     manager.add_document("support", "faq", "Payment is due quickly.", "faq.md", {"lang": "de"})
-    hits = manager.search("support", "payment due", top_k=5, filters={"lang": "de"})
+    hits = manager.search_sync("support", "payment due", top_k=5, filters={"lang": "de"})
     assert [hit.source for hit in hits] == ["faq.md"]
 
 
 def test_search_filters_by_source_prefix(manager: KnowledgeManager) -> None:
     manager.add_document("support", "faq", "Payment is due quickly.", "faq/pay.md")
-    hits = manager.search("support", "payment", top_k=5, filters={"source_prefix": "faq/"})
+    hits = manager.search_sync("support", "payment", top_k=5, filters={"source_prefix": "faq/"})
     assert [hit.source for hit in hits] == ["faq/pay.md"]
 
 
 def test_hits_carry_highlights_of_the_query_terms(manager: KnowledgeManager) -> None:
-    hit = manager.search("support", "refund", top_k=1)[0]
+    hit = manager.search_sync("support", "refund", top_k=1)[0]
     assert any("**refund**" in fragment for fragment in hit.highlights)
 
 
@@ -188,10 +188,8 @@ def test_document_search_ranks_the_matching_document_first(
     assert hits[0].source == "billing.md"
 
 
-def test_asearch_passes_filters_on(manager: KnowledgeManager) -> None:
-    hits = asyncio.run(
-        manager.asearch("support", "days", top_k=5, filters={"source": "returns.md"})
-    )
+def test_search_passes_filters_on(manager: KnowledgeManager) -> None:
+    hits = asyncio.run(manager.search("support", "days", top_k=5, filters={"source": "returns.md"}))
     assert [hit.source for hit in hits] == ["returns.md"]
 
 
@@ -244,5 +242,5 @@ def test_each_document_gets_the_embeddings_of_its_own_chunks(tmp_path: Path) -> 
         ],
     )
     for source, text in DOCUMENTS.items():
-        hits = manager.search("support", text, top_k=1, mode="semantic")
+        hits = manager.search_sync("support", text, top_k=1, mode="semantic")
         assert hits[0].source == source

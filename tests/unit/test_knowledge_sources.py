@@ -55,7 +55,7 @@ def test_directory_source_ingests_its_files_linked_to_the_source(
     assert record.last_report["added"] == 3 and record.sync_finished is not None
     documents = manager.list_documents("docs", source_id=source.id)
     assert {d.metadata["source_id"] for d in documents} == {source.id}
-    hit = manager.search("docs", "restore archive", mode="keyword")[0]
+    hit = manager.search_sync("docs", "restore archive", mode="keyword")[0]
     assert hit.source == str(docs / "manual.pdf")
 
 
@@ -92,7 +92,7 @@ def test_resync_adds_updates_and_removes_what_changed(
     (docs / "new.md").write_text("# New\n\nA brand new page.\n")
     record, report = manager.sync_source(source.id)
     assert counts(report) == (1, 1, 1, 1) and record.documents == 3
-    assert manager.search("docs", "install package", mode="keyword") == []
+    assert manager.search_sync("docs", "install package", mode="keyword") == []
 
 
 def test_include_and_exclude_patterns_pick_files(manager: KnowledgeManager, docs: Path) -> None:
@@ -136,7 +136,7 @@ def test_symlink_to_a_file_outside_the_roots_is_a_per_file_error(
     _, report = manager.sync_source(manager.add_source("docs", str(docs)).id)
     assert report.added == 3
     assert [Path(e.path).name for e in report.errors] == ["link.txt"]
-    assert manager.search("docs", "secret", mode="keyword") == []
+    assert manager.search_sync("docs", "secret", mode="keyword") == []
 
 
 def test_missing_path_and_bad_scheme_are_refused(manager: KnowledgeManager, docs: Path) -> None:
@@ -165,8 +165,12 @@ def test_removing_a_source_removes_its_documents_only(
     manager.sync_source(source.id)
     assert manager.remove_source(source.id) == 3
     assert manager.sources("docs") == []
-    assert [h.source for h in manager.search("docs", "backups", mode="keyword")] == ["other.txt"]
-    assert [h.source for h in manager.search("docs", "backups", mode="semantic")] == ["other.txt"]
+    assert [h.source for h in manager.search_sync("docs", "backups", mode="keyword")] == [
+        "other.txt"
+    ]
+    assert [h.source for h in manager.search_sync("docs", "backups", mode="semantic")] == [
+        "other.txt"
+    ]
 
 
 def test_bad_files_are_reported_and_the_rest_syncs(manager: KnowledgeManager, docs: Path) -> None:
@@ -187,7 +191,7 @@ def test_a_file_that_turns_corrupt_keeps_its_stored_document(
     (docs / "manual.pdf").write_bytes(b"%PDF-1.4 now broken")
     _, report = manager.sync_source(source.id)
     assert report.removed == 0 and len(report.errors) == 1
-    assert manager.search("docs", "restore archive", mode="keyword")[0].title == "manual"
+    assert manager.search_sync("docs", "restore archive", mode="keyword")[0].title == "manual"
     (docs / "manual.pdf").write_bytes(make_pdf(["Restore from tape instead."]))
     _, report = manager.sync_source(source.id)
     assert report.updated == 1 and report.errors == []

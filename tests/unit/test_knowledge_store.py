@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from smolit.errors import KnowledgeError, ValidationError
-from smolit.knowledge.fulltext import fts_query
+from smolit.knowledge.fulltext import fts_match, query_terms
 from smolit.knowledge.records import PreparedDocument
 from smolit.knowledge.store import KnowledgeStore
 from smolit.testing import LookupEncoder
@@ -45,8 +45,8 @@ def test_query_of_only_punctuation_finds_nothing(store: KnowledgeStore) -> None:
     assert store.keyword_search("docs", '"*()-', 5) == []
 
 
-def test_fts_query_quotes_terms_and_ors_them() -> None:
-    assert fts_query('Cats NEAR "dogs"*') == '"cats" OR "near" OR "dogs"'
+def test_fts_match_quotes_terms_and_ors_them() -> None:
+    assert fts_match(query_terms('Cats NEAR "dogs"*')) == '"cats" OR "near" OR "dogs"'
 
 
 def test_keyword_search_matches_word_stems(store: KnowledgeStore) -> None:

@@ -75,7 +75,7 @@ def test_pdf_by_content_type_without_a_suffix(manager: KnowledgeManager) -> None
     with web_site(pages) as site:
         _, report = manager.sync_source(manager.add_source("web", f"{site.url}/download").id)
     assert report.added == 1
-    assert manager.search("web", "clever", mode="keyword")[0].text == "Foxes are clever."
+    assert manager.search_sync("web", "clever", mode="keyword")[0].text == "Foxes are clever."
 
 
 def test_http_error_fails_the_sync_and_keeps_documents(manager: KnowledgeManager) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from sqlalchemy import update
@@ -16,10 +17,10 @@ def finish(
     database: Database, store: TaskStore, agent: str, status: TaskStatus, age: timedelta
 ) -> str:
     """A task that ended with ``status`` on ``agent``, ``age`` ago."""
-    view, _ = store.insert(NewTask("boil an egg", "alice", 1, 30, 3), requeue_after=60)
-    claim = store.claim(view.id, "w1", lease=30)
+    view, _ = asyncio.run(store.insert(NewTask("boil an egg", "alice", 1, 30, 3), requeue_after=60))
+    claim = asyncio.run(store.claim(view.id, "w1", lease=30))
     assert claim is not None
-    assert store.update_claimed(claim, status, agent=agent)
+    assert asyncio.run(store.update_claimed(claim, status, agent=agent))
     with database.session() as session:
         row = session.get(TaskRow, view.id)
         assert row is not None and row.finished_at is not None
@@ -36,7 +37,9 @@ def test_rollups_add_up_with_the_live_tail(database: Database) -> None:
     finish(database, store, "cooking", TaskStatus.SUCCEEDED, old)
     finish(database, store, "travel", TaskStatus.FAILED, old)
     finish(database, store, "cooking", TaskStatus.SUCCEEDED, timedelta(0))  # recent: not rolled up
-    store.insert(NewTask("pack for Rome", "alice", 1, 30, 3), requeue_after=60)  # queued
+    asyncio.run(
+        store.insert(NewTask("pack for Rome", "alice", 1, 30, 3), requeue_after=60)
+    )  # queued
 
     rolled = rollups.refresh()
     assert rolled.by_status == {"succeeded": 1, "failed": 1}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,7 +38,7 @@ def manager_for(versions: ModelVersions, auto_update: bool = True) -> ModelManag
 
 
 def answer(manager: ModelManager, reference: str | None = None) -> str:
-    return manager.generate_sync(reference, HELLO, GenerationParams()).text
+    return asyncio.run(manager.generate(reference, HELLO, GenerationParams())).text
 
 
 def canned(text: str) -> ModelDefinition:
@@ -58,7 +59,7 @@ def test_configured_models_are_registered_once_and_again_when_changed(
 
 def test_results_name_the_version_that_answered(versions: ModelVersions) -> None:
     manager = manager_for(versions)
-    result = manager.generate_sync("echo", HELLO)
+    result = asyncio.run(manager.generate("echo", HELLO))
     assert (result.text, result.model) == ("from config", "echo@1")
 
 

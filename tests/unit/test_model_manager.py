@@ -269,12 +269,12 @@ def test_close_unloads_every_model() -> None:
     assert manager.loaded() == []
 
 
-def test_astream_yields_deltas_then_the_result_and_records_it() -> None:
+def test_stream_yields_deltas_then_the_result_and_records_it() -> None:
     manager = make_manager()
     manager.add_instance("words", FakeModel(default="a b c"))
 
     async def collect() -> list[str]:
-        return [e.delta async for e in manager.astream("words", HELLO, GenerationParams())]
+        return [e.delta async for e in manager.stream("words", HELLO, GenerationParams())]
 
     deltas = asyncio.run(collect())
     assert "".join(deltas).split() == ["a", "b", "c"]
@@ -287,7 +287,7 @@ def test_a_consumer_that_stops_early_closes_the_model_stream() -> None:
     manager.add_instance("slow", fake)
 
     async def first_only() -> str:
-        events = manager.astream("slow", HELLO, GenerationParams(max_new_tokens=500))
+        events = manager.stream("slow", HELLO, GenerationParams(max_new_tokens=500))
         first = await anext(events)
         await events.aclose()
         return first.delta
@@ -299,9 +299,9 @@ def test_a_consumer_that_stops_early_closes_the_model_stream() -> None:
     assert fake.streams_closed_early == 1
 
 
-def test_astream_raises_an_unknown_model_before_any_event() -> None:
+def test_stream_raises_an_unknown_model_before_any_event() -> None:
     async def attempt() -> None:
-        async for _ in make_manager().astream("nope", HELLO):
+        async for _ in make_manager().stream("nope", HELLO):
             pass
 
     with pytest.raises(NotFoundError, match="unknown model 'nope'"):

@@ -21,30 +21,30 @@ def make_router(threshold: float = 0.35, explore: bool = True) -> NeuralRouter:
 
 
 def test_routes_to_the_agent_whose_examples_match() -> None:
-    decision = make_router().route("please boil an egg")
+    decision = make_router().route_sync("please boil an egg")
     assert (decision.agent, decision.out_of_scope) == ("cooking", False)
     assert decision.extra["skill"] == "cooking/cooking"
 
 
 def test_agent_scores_are_probabilities() -> None:
-    decision = make_router().route("book a flight")
+    decision = make_router().route_sync("book a flight")
     assert decision.agent == "travel"
     assert sum(s.score for s in decision.scores) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_unrelated_text_is_out_of_scope_with_a_reason() -> None:
-    decision = make_router().route("quantum chromodynamics lattice")
+    decision = make_router().route_sync("quantum chromodynamics lattice")
     assert decision.out_of_scope and decision.agent is None
     assert "below the out-of-scope threshold" in decision.reason
 
 
 def test_unavailable_agent_is_never_chosen() -> None:
-    decision = make_router(threshold=-1.0).route("boil an egg", available={"travel"})
+    decision = make_router(threshold=-1.0).route_sync("boil an egg", available={"travel"})
     assert decision.agent == "travel"
 
 
 def test_no_available_agent_is_out_of_scope() -> None:
-    decision = make_router().route("boil an egg", available=set())
+    decision = make_router().route_sync("boil an egg", available=set())
     assert decision.out_of_scope and decision.reason == "no agent is available"
 
 
@@ -52,7 +52,7 @@ def test_named_skills_become_their_own_prototypes() -> None:
     router = make_router()
     music = AgentSpec(name="music", description="songs", skills={"tuning": ("tune a guitar",)})
     router.set_agents([COOKING, TRAVEL, music])
-    decision = router.route("how do I tune a guitar")
+    decision = router.route_sync("how do I tune a guitar")
     assert (decision.agent, decision.extra["skill"]) == ("music", "music/tuning")
 
 
@@ -62,13 +62,13 @@ def test_trained_label_prototypes_join_their_agent() -> None:
     model = RouterModel(encoder, ["finance"], trained, 20.0, 0.35)
     router = NeuralRouter(model, FeedbackLearner(rng=random.Random(0)))
     router.set_agents([COOKING, AgentSpec(name="finance", description="money")])
-    assert router.route("mortgage rates").extra["skill"] == "finance/finance"
+    assert router.route_sync("mortgage rates").extra["skill"] == "finance/finance"
 
 
 def test_removed_agent_is_no_longer_routable() -> None:
     router = make_router(threshold=-1.0)
     router.set_agents([TRAVEL])
-    assert router.route("boil an egg").agent == "travel"
+    assert router.route_sync("boil an egg").agent == "travel"
 
 
 def test_failing_agent_loses_traffic_after_feedback() -> None:
@@ -76,31 +76,31 @@ def test_failing_agent_loses_traffic_after_feedback() -> None:
     both = AgentSpec(name="chef", description="cooking recipes", examples=("boil an egg",))
     router.set_agents([COOKING, both])
     for _ in range(30):
-        decision = router.route("boil an egg")
+        decision = router.route_sync("boil an egg")
         assert decision.agent is not None
         router.learn(
             decision.agent,
             str(decision.extra["skill"]),
             0.0 if decision.agent == "cooking" else 1.0,
         )
-    chosen = [router.route("boil an egg").agent for _ in range(20)]
+    chosen = [router.route_sync("boil an egg").agent for _ in range(20)]
     assert chosen.count("chef") > chosen.count("cooking")
 
 
 def test_without_feedback_the_decision_is_deterministic() -> None:
     router = make_router()
-    assert {router.route("bake bread").agent for _ in range(10)} == {"cooking"}
+    assert {router.route_sync("bake bread").agent for _ in range(10)} == {"cooking"}
 
 
 def test_empty_text_is_a_validation_error() -> None:
     with pytest.raises(ValidationError):
-        make_router().route(" ")
+        make_router().route_sync(" ")
 
 
 def test_no_agents_is_a_routing_error() -> None:
     router = NeuralRouter(RouterModel.untrained(LookupEncoder(), 0.3), FeedbackLearner())
     with pytest.raises(RoutingError):
-        router.route("anything")
+        router.route_sync("anything")
 
 
 def test_untrained_model_cannot_be_saved(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -159,6 +159,6 @@ def test_trained_labels_are_scored_by_their_neighbours() -> None:
     model.neighbours = Neighbours(examples, torch.tensor([0, 0]), 1, k=1, offset=0.0)
     router = NeuralRouter(model, FeedbackLearner(rng=random.Random(0)), explore=False)
     router.set_agents([COOKING, AgentSpec(name="finance", description="money")])
-    decision = router.route("mortgage rates")
+    decision = router.route_sync("mortgage rates")
     assert decision.extra["skill"] == "finance/finance"
     assert decision.confidence == pytest.approx(1.0, abs=1e-5)

@@ -168,7 +168,8 @@ def test_a_worker_serves_the_same_families_on_its_own_port(tmp_path: Path) -> No
 
     system = small_system(tmp_path)
     system.prepare()
-    server = MetricsServer(system_collectors(system, lambda: 7), 0, host="127.0.0.1")
+    system.tasks.runner.finished = 7
+    server = MetricsServer(system_collectors(system), 0, host="127.0.0.1")
     try:
         text = httpx.get(f"http://127.0.0.1:{server.port}/metrics", timeout=10).text
     finally:

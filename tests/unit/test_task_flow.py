@@ -246,9 +246,9 @@ def test_a_task_submitted_while_the_broker_is_down_is_queued_when_it_returns(
     async def body() -> list[str]:
         await manager.start()
         view = await manager.submit("boil an egg", ALICE)  # accepted although not queued
-        assert manager.requeue_due_sync() == 0  # still down: nothing sent, nothing lost
+        assert manager.requeue_due() == 0  # still down: nothing sent, nothing lost
         queue.up = True
-        assert manager.requeue_due_sync() == 1
+        assert manager.requeue_due() == 1
         await manager.stop()
         return [view.id]
 

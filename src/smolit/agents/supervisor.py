@@ -138,7 +138,7 @@ class Supervisor:
         # model references may be resolved in the registry (a database read): off the loop
         models, reasons = await asyncio.to_thread(self._task_models)
         available = {name for name, reason in reasons.items() if reason is None}
-        decision = await self._router.aroute(text, available)
+        decision = await self._router.route(text, available)
         timings = {"routing_seconds": time.perf_counter() - started}
         if on_route is not None:
             await on_route(decision)

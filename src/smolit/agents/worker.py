@@ -20,7 +20,7 @@ class SearchHitLike(Protocol):
 
 
 class KnowledgeSearch(Protocol):
-    async def asearch(self, collection: str, query: str, top_k: int | None = None) -> list[Any]: ...
+    async def search(self, collection: str, query: str, top_k: int | None = None) -> list[Any]: ...
 
 
 class ModelGenerator(Protocol):
@@ -81,7 +81,7 @@ class WorkerAgent:
         hits: list[SearchHitLike] = []
         if self.spec.knowledge_collection and self._top_k > 0:
             started = time.perf_counter()
-            hits = await self._knowledge.asearch(self.spec.knowledge_collection, task, self._top_k)
+            hits = await self._knowledge.search(self.spec.knowledge_collection, task, self._top_k)
             timings["knowledge_seconds"] = time.perf_counter() - started
         messages = build_messages(self.spec, task, hits)
         started = time.perf_counter()

@@ -4,30 +4,22 @@
 shows their statistics. See docs/cache.md.
 """
 
-from smolit.cache.bounded import BoundedCache, CacheStats, MemoryCache
+from smolit.cache.bounded import BoundedCache, MemoryCache
 from smolit.cache.embedding import EmbeddingCache
 from smolit.cache.encoder import CachedEncoder
-from smolit.cache.manager import CACHE_TYPES, CacheManager, CacheType, check_type
+from smolit.cache.manager import CACHE_TYPES, CacheManager
 from smolit.cache.metrics import CacheCollector
-from smolit.cache.policies import POLICIES, check_policy
-from smolit.cache.redis_tier import RedisTier
 from smolit.cache.response import ResponseCache
 from smolit.cache.tensor import TensorCache
 
 __all__ = [
     "CACHE_TYPES",
-    "POLICIES",
     "BoundedCache",
     "CacheCollector",
     "CacheManager",
-    "CacheStats",
-    "CacheType",
     "CachedEncoder",
     "EmbeddingCache",
     "MemoryCache",
-    "RedisTier",
     "ResponseCache",
     "TensorCache",
-    "check_policy",
-    "check_type",
 ]

@@ -159,10 +159,6 @@ class CacheManager:
         names = [check_type(name)] if name is not None else list(CACHE_TYPES)
         return {each: self.cache(each).clear() for each in names}
 
-    def cleanup(self) -> dict[str, int]:
-        """Remove expired entries from every cache now: entries removed per cache."""
-        return {name: self.cache(name).expire() for name in CACHE_TYPES}
-
     def cleanup_local(self) -> dict[str, int]:
         """Expire this process's memory caches (every process sweeps its own)."""
         return {name: self.cache(name).expire() for name in LOCAL_CACHE_TYPES}

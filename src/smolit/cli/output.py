@@ -23,10 +23,6 @@ def line(text: str = "") -> None:
     console.print(text, markup=False)
 
 
-def rich(text: str) -> None:
-    console.print(text)
-
-
 def error(message: str) -> None:
     message = redact_text(message)
     first = message.strip().splitlines()[0] if message.strip() else "error"

@@ -4,7 +4,7 @@ Results, task state and everything else live in the database; Celery only carrie
 ids, as JSON: pickle is neither sent nor accepted, so a message written into Redis by
 someone else can never run code in a worker. ``acks_late`` with ``reject_on_worker_lost``
 returns a message to the queue when the process running it dies; the re-queue job
-(``TaskManager.requeue_due_sync``) covers the rest (a whole worker SIGKILLed, a message lost with
+(``TaskManager.requeue_due``) covers the rest (a whole worker SIGKILLed, a message lost with
 the broker), and the database claim makes a task run once even when its id is delivered
 twice.
 """

@@ -84,11 +84,6 @@ def fts_match(terms: list[str]) -> str | None:
     return " OR ".join(f'"{term}"' for term in terms[:MAX_QUERY_TERMS]) or None
 
 
-def fts_query(text: str) -> str | None:
-    """``fts_match`` of the words of free ``text``."""
-    return fts_match(query_terms(text))
-
-
 class TermCounts:
     """How many rows of the FTS table hold each term, remembered until the table changes.
 

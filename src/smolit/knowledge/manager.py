@@ -205,7 +205,7 @@ class KnowledgeManager:
 
     # --- search (``knowledge.search``) --------------------------------------------------
 
-    def search(
+    def search_sync(
         self,
         collection: str,
         query: str,
@@ -231,7 +231,8 @@ class KnowledgeManager:
         mode: SearchMode = "hybrid",
         filters: Filters = None,
     ) -> list[SearchHit]:
-        """Like ``search``, but one hit per document: its best chunk, scored for the document."""
+        """Like ``search_sync``, but one hit per document: its best chunk, scored for the
+        document (blocking)."""
         limit = self._search_limit(collection, query, top_k, mode)
         if limit == 0:
             return []
@@ -255,7 +256,7 @@ class KnowledgeManager:
             return 0
         return limit
 
-    async def asearch(
+    async def search(
         self,
         collection: str,
         query: str,
@@ -263,8 +264,8 @@ class KnowledgeManager:
         mode: SearchMode = "hybrid",
         filters: Filters = None,
     ) -> list[SearchHit]:
-        """``search`` in a worker thread, so the event loop never waits on the encoder."""
-        return await asyncio.to_thread(self.search, collection, query, top_k, mode, filters)
+        """``search_sync`` in a worker thread, so the event loop never waits on the encoder."""
+        return await asyncio.to_thread(self.search_sync, collection, query, top_k, mode, filters)
 
     def close(self) -> None:
         self._sources.close()

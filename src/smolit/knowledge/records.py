@@ -123,7 +123,6 @@ class IngestReport:
 
 
 SourceKind = Literal["file", "directory", "url"]
-SOURCE_KINDS: tuple[SourceKind, ...] = ("file", "directory", "url")
 SyncStatus = Literal["new", "running", "ok", "error"]
 
 

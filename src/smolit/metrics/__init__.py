@@ -2,10 +2,9 @@
 
 from smolit.metrics.collectors import (
     MetricsServer,
-    ModelCollector,
     render_metrics,
     system_collectors,
 )
 from smolit.metrics.http import RequestStats
 
-__all__ = ["MetricsServer", "ModelCollector", "RequestStats", "render_metrics", "system_collectors"]
+__all__ = ["MetricsServer", "RequestStats", "render_metrics", "system_collectors"]

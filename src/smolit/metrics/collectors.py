@@ -6,7 +6,7 @@ registry (never the process-global one: tests build many systems in one process)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, generate_latest, start_http_server
@@ -112,11 +112,8 @@ class ModelCollector(Collector):
         )
 
 
-def system_collectors(
-    system: _System, finished_here: Callable[[], int] | None = None
-) -> list[Collector]:
-    """Every family a process exposes; ``finished_here`` counts the tasks this process ran
-    (a worker passes its own runner's count; by default the system's task runner)."""
+def system_collectors(system: _System) -> list[Collector]:
+    """Every family a process exposes; the finished-task count is this process's runner's."""
     tasks = system.tasks
     return [
         ResourceCollector(system.resources),
@@ -127,7 +124,7 @@ def system_collectors(
             system.models,
             system.resources,
             system.supervisor.availability,
-            finished_here or (lambda: tasks.runner.finished),
+            lambda: tasks.runner.finished,
         ),
     ]
 

@@ -98,7 +98,7 @@ class ModelRunner:
                 resolved.key, resolved.definition, time.perf_counter() - started, result
             )
 
-    def stream(
+    def stream_sync(
         self, resolved: ResolvedModel, messages: list[ChatMessage], params: GenerationParams
     ) -> Generator[StreamEvent, None, None]:
         """Generate token by token, blocking; closing the generator stops the model."""
@@ -134,10 +134,10 @@ class ModelRunner:
                     streamed=True,
                 )
 
-    async def astream(
+    async def stream(
         self, resolved: ResolvedModel, messages: list[ChatMessage], params: GenerationParams
     ) -> AsyncGenerator[StreamEvent, None]:
-        """``stream`` in a worker thread; events arrive on the event loop.
+        """``stream_sync`` in a worker thread; events arrive on the event loop.
 
         When the consumer stops early, the worker closes the model's stream after its
         next token.
@@ -153,7 +153,7 @@ class ModelRunner:
                 stop.set()
 
         def produce() -> None:
-            events = self.stream(resolved, messages, params)
+            events = self.stream_sync(resolved, messages, params)
             try:
                 for event in events:
                     deliver(event)

@@ -210,22 +210,6 @@ class ModelManager:
 
     # --- generation (``generation.ModelRunner``) ----------------------------------------
 
-    def generate_sync(
-        self,
-        model: ModelRef,
-        messages: list[ChatMessage],
-        params: GenerationParams | None = None,
-        cache: bool = False,
-    ) -> GenerationResult:
-        """Load if needed and generate, blocking; backend failures become ``ModelError``.
-
-        With ``cache``, a deterministic (temperature 0) generation is answered from the
-        response cache when this model version already answered the same prompt.
-        """
-        resolved = self.resolve(model)
-        chosen = params or self.default_params(resolved)
-        return self._runner.generate(resolved, messages, chosen, cache)
-
     async def generate(
         self,
         model: ModelRef,
@@ -233,10 +217,26 @@ class ModelManager:
         params: GenerationParams | None = None,
         cache: bool = False,
     ) -> GenerationResult:
-        """``generate_sync`` in a worker thread, so the event loop never blocks."""
-        return await asyncio.to_thread(self.generate_sync, model, messages, params, cache)
+        """Load if needed and generate in a worker thread, so the event loop never blocks;
+        backend failures become ``ModelError``.
 
-    async def astream(
+        With ``cache``, a deterministic (temperature 0) generation is answered from the
+        response cache when this model version already answered the same prompt.
+        """
+        return await asyncio.to_thread(self._generate, model, messages, params, cache)
+
+    def _generate(
+        self,
+        model: ModelRef,
+        messages: list[ChatMessage],
+        params: GenerationParams | None,
+        cache: bool,
+    ) -> GenerationResult:
+        resolved = self.resolve(model)
+        chosen = params or self.default_params(resolved)
+        return self._runner.generate(resolved, messages, chosen, cache)
+
+    async def stream(
         self,
         model: ModelRef,
         messages: list[ChatMessage],
@@ -249,7 +249,7 @@ class ModelManager:
         """
         resolved = await asyncio.to_thread(self.resolve, model)
         chosen = params or self.default_params(resolved)
-        events = self._runner.astream(resolved, messages, chosen)
+        events = self._runner.stream(resolved, messages, chosen)
         try:
             async for event in events:
                 yield event

@@ -1,4 +1,4 @@
-"""The router interface: one required method, ``route``."""
+"""The router interface: one required method, ``route_sync``; callers await ``route``."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ class Router(ABC):
     """Decides which agent should take a task.
 
     ``set_agents`` tells the router which agents exist (called whenever they change);
-    ``route`` then scores them for one task. Agents not in ``available`` are scored but
-    never chosen.
+    ``route_sync`` then scores them for one task (CPU-bound, blocking), and ``route`` runs it
+    in a worker thread for the event loop. Agents not in ``available`` are scored but never
+    chosen.
     """
 
     name: str = "router"
@@ -25,7 +26,7 @@ class Router(ABC):
         """Replace the set of routable agents."""
 
     @abstractmethod
-    def route(self, text: str, available: set[str] | None = None) -> RouteDecision:
+    def route_sync(self, text: str, available: set[str] | None = None) -> RouteDecision:
         """Score every agent for ``text`` and pick one, or declare it out of scope."""
 
     @abstractmethod
@@ -33,5 +34,6 @@ class Router(ABC):
         """Hear how a task routed to ``agent`` turned out (``value`` in [0, 1]), from
         ``user`` (whose influence the router may bound; None: not from an account)."""
 
-    async def aroute(self, text: str, available: set[str] | None = None) -> RouteDecision:
-        return await asyncio.to_thread(self.route, text, available)
+    async def route(self, text: str, available: set[str] | None = None) -> RouteDecision:
+        """``route_sync`` in a worker thread, so the event loop never waits on the encoder."""
+        return await asyncio.to_thread(self.route_sync, text, available)

@@ -4,8 +4,6 @@ from smolit.storage.database import Database, affected
 from smolit.storage.tables import (
     AgentRow,
     ApiTokenRow,
-    Base,
-    ChangeRow,
     MetricRollupRow,
     ModelAliasEventRow,
     ModelAliasRow,
@@ -20,8 +18,6 @@ from smolit.storage.tables import (
 __all__ = [
     "AgentRow",
     "ApiTokenRow",
-    "Base",
-    "ChangeRow",
     "Database",
     "MetricRollupRow",
     "ModelAliasEventRow",

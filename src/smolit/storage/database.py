@@ -108,7 +108,7 @@ class Database:
         self._turns: threading.RLock | None = (
             threading.RLock() if self.engine.dialect.name == "sqlite" else None
         )
-        #: SQLite: concurrent writes (``write``) share transactions on one thread
+        #: SQLite: concurrent writes (``write``, ``write_sync``) share transactions on one thread
         self._committer: GroupCommitter | None = (
             GroupCommitter(self._sessions, self._turn) if self._turns is not None else None
         )
@@ -166,7 +166,7 @@ class Database:
         finally:
             session.close()
 
-    def write(self, job: WriteJob[T]) -> T:
+    def write_sync(self, job: WriteJob[T]) -> T:
         """Run ``job`` in a transaction and return its result once committed (blocking).
 
         SQLite: concurrent writes share one transaction (``GroupCommitter``); elsewhere
@@ -178,11 +178,11 @@ class Database:
                 return job(session)
         return self._committer.run(job)
 
-    async def awrite(self, job: WriteJob[T]) -> T:
-        """``write`` for the event loop: SQLite's write thread answers without another
+    async def write(self, job: WriteJob[T]) -> T:
+        """``write_sync`` for the event loop: SQLite's write thread answers without another
         thread waiting on it."""
         if self._committer is None:
-            return await asyncio.to_thread(self.write, job)
+            return await asyncio.to_thread(self.write_sync, job)
         return await asyncio.wrap_future(self._committer.submit(job))
 
     def dispose(self) -> None:

@@ -168,14 +168,14 @@ class TaskManager:
     async def _requeue_loop(self) -> None:
         """Hand tasks whose lease ran out to the queue again (see ``TaskStore.due``).
 
-        Embedded mode only; in the distributed mode the scheduler runs ``requeue_due_sync``
+        Embedded mode only; in the distributed mode the scheduler runs ``requeue_due``
         once per interval across the deployment.
         """
         await repeat(
-            self.requeue_due_sync, REQUEUE_INTERVAL, "re-queueing overdue tasks", wait_first=True
+            self.requeue_due, REQUEUE_INTERVAL, "re-queueing overdue tasks", wait_first=True
         )
 
-    def requeue_due_sync(self) -> int:
+    def requeue_due(self) -> int:
         """Hand every overdue task to the queue again; how many (blocking)."""
         sent: list[str] = []
         try:
@@ -225,7 +225,7 @@ class TaskManager:
             idempotency_key=options.idempotency_key,
             request_id=options.request_id,
         )
-        view, created = await self.store.ainsert(task, self._requeue_after)
+        view, created = await self.store.insert(task, self._requeue_after)
         if created:
             if self._local is not None:  # in-process: put on the loop, no thread needed
                 self._done[view.id] = asyncio.Event()

@@ -66,7 +66,7 @@ class TaskRunner:
 
     async def run(self, task_id: str) -> RunOutcome:
         try:
-            claim = await self.store.aclaim(task_id, self.worker, self._lease)
+            claim = await self.store.claim(task_id, self.worker, self._lease)
         except SQLAlchemyError as exc:
             logger.warning("cannot claim task %s (database: %s); will retry", task_id, exc)
             return RunOutcome(False, retry_in=max(1.0, self._backoff), database_down=True)
@@ -91,7 +91,7 @@ class TaskRunner:
 
     async def _run_claimed(self, claim: Claim) -> RunOutcome:
         async def routed(decision: RouteDecision) -> None:
-            await self.store.aupdate_claimed(
+            await self.store.update_claimed(
                 claim,
                 TaskStatus.RUNNING,
                 route=decision.to_dict(),
@@ -137,7 +137,7 @@ class TaskRunner:
         while True:
             await asyncio.sleep(interval)
             try:
-                held = await self.store.arenew(claim, self._lease)
+                held = await self.store.renew(claim, self._lease)
             except SQLAlchemyError as exc:
                 logger.warning("task %s: cannot renew its lease (%s)", claim.task_id, exc)
                 continue
@@ -147,7 +147,7 @@ class TaskRunner:
 
     async def _stopped(self, claim: Claim) -> RunOutcome:
         """Cancelled on request (recorded), or the claim was lost (another worker has it)."""
-        if await self.store.acancel_claimed(claim):
+        if await self.store.cancel_claimed(claim):
             return RunOutcome(True, TaskStatus.CANCELLED)
         logger.warning("task %s: claim lost; another worker runs it", claim.task_id)
         return RunOutcome(True)
@@ -157,7 +157,7 @@ class TaskRunner:
         route = outcome.decision.to_dict()
         if outcome.failures:
             route["failures"] = outcome.failures
-        stored = await self.store.aupdate_claimed(
+        stored = await self.store.update_claimed(
             claim,
             TaskStatus.SUCCEEDED,
             answer=outcome.answer(),
@@ -177,11 +177,11 @@ class TaskRunner:
         return RunOutcome(True, TaskStatus.SUCCEEDED if stored else None)
 
     async def _final(self, claim: Claim, status: TaskStatus, error: str) -> RunOutcome:
-        await self.store.aupdate_claimed(claim, status, error=error)
+        await self.store.update_claimed(claim, status, error=error)
         return RunOutcome(True, status)
 
     async def _failed(self, claim: Claim, error: str, transient: bool) -> RunOutcome:
-        delay = await self.store.afail_attempt(
+        delay = await self.store.fail_attempt(
             claim, error, transient, self._backoff, self._requeue_after
         )
         if delay is not None:

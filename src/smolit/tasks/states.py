@@ -27,4 +27,3 @@ CLAIMED = frozenset({TaskStatus.ROUTING, TaskStatus.RUNNING})
 
 PRIORITIES: dict[str, int] = {"low": 0, "normal": 1, "high": 2}
 PRIORITY_NAMES: dict[int, str] = {value: name for name, value in PRIORITIES.items()}
-UNFINISHED = frozenset(TaskStatus) - FINISHED

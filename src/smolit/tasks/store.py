@@ -8,9 +8,9 @@ the lease and another took over) can no longer change the task. A task whose lea
 (its worker died) is claimable again; after ``max_attempts`` runs it fails with a reason.
 Every change is also appended to ``task_events``.
 
-Each write is one job for ``Database.write`` (or ``awrite`` from the event loop): on SQLite
-concurrent writes share a transaction (group commit); a method returns once its write is
-committed. Reads take no write turn.
+Each write is one job for ``Database.write`` (awaited on the event loop; ``write_sync`` where
+a method blocks): on SQLite concurrent writes share a transaction (group commit); a method
+returns once its write is committed. Reads take no write turn.
 """
 
 from __future__ import annotations
@@ -112,19 +112,13 @@ class TaskStore:
 
     # --- submit -------------------------------------------------------------------------
 
-    def insert(self, task: NewTask, requeue_after: float) -> tuple[TaskView, bool]:
+    async def insert(self, task: NewTask, requeue_after: float) -> tuple[TaskView, bool]:
         """Store a new queued task; (view, created). With an idempotency key already used
         by this submitter: the same request gives the stored task back (created False), a
         different one is a ``ConflictError``."""
         try:
-            return self._db.write(partial(self._insert, task, requeue_after))
+            return await self._db.write(partial(self._insert, task, requeue_after))
         except IntegrityError as exc:  # another process stored the same key meanwhile
-            return self._after_race(task, exc)
-
-    async def ainsert(self, task: NewTask, requeue_after: float) -> tuple[TaskView, bool]:
-        try:
-            return await self._db.awrite(partial(self._insert, task, requeue_after))
-        except IntegrityError as exc:
             return await asyncio.to_thread(self._after_race, task, exc)
 
     def _insert(
@@ -242,16 +236,13 @@ class TaskStore:
 
     # --- claims -------------------------------------------------------------------------
 
-    def claim(self, task_id: str, worker: str, lease: float) -> Claim | None:
+    async def claim(self, task_id: str, worker: str, lease: float) -> Claim | None:
         """Claim ``task_id`` for ``worker``; None when it is not claimable now.
 
         Claimable: queued (and past any retry delay), or claimed by a worker whose lease
         ran out. A task that already used all its attempts is failed instead.
         """
-        return self._db.write(partial(self._claim, task_id, worker, lease))
-
-    async def aclaim(self, task_id: str, worker: str, lease: float) -> Claim | None:
-        return await self._db.awrite(partial(self._claim, task_id, worker, lease))
+        return await self._db.write(partial(self._claim, task_id, worker, lease))
 
     def _claim(self, task_id: str, worker: str, lease: float, session: Session) -> Claim | None:
         now = self._clock()
@@ -297,12 +288,9 @@ class TaskStore:
         row.claim_token = None
         self._event(session, row.id, TaskStatus.FAILED, row.attempts, detail=reason)
 
-    def renew(self, claim: Claim, lease: float) -> bool:
+    async def renew(self, claim: Claim, lease: float) -> bool:
         """Extend the lease; False when the claim is lost or a cancel was requested."""
-        return self._db.write(partial(self._renew, claim, lease))
-
-    async def arenew(self, claim: Claim, lease: float) -> bool:
-        return await self._db.awrite(partial(self._renew, claim, lease))
+        return await self._db.write(partial(self._renew, claim, lease))
 
     def _renew(self, claim: Claim, lease: float, session: Session) -> bool:
         renewed = affected(
@@ -317,17 +305,9 @@ class TaskStore:
         )
         return renewed == 1
 
-    def cancel_requested(self, claim: Claim) -> bool:
-        with self._db.read() as session:
-            row = session.get(TaskRow, claim.task_id)
-            return row is None or row.cancel_requested or row.claim_token != claim.token
-
-    def update_claimed(self, claim: Claim, status: TaskStatus | None, **values: Any) -> bool:
+    async def update_claimed(self, claim: Claim, status: TaskStatus | None, **values: Any) -> bool:
         """Write ``values`` (and ``status``) while the claim holds; False when it does not."""
-        return self._db.write(partial(self._update_claimed, claim, status, values))
-
-    async def aupdate_claimed(self, claim: Claim, status: TaskStatus | None, **values: Any) -> bool:
-        return await self._db.awrite(partial(self._update_claimed, claim, status, values))
+        return await self._db.write(partial(self._update_claimed, claim, status, values))
 
     def _update_claimed(
         self, claim: Claim, status: TaskStatus | None, values: dict[str, Any], session: Session
@@ -345,19 +325,13 @@ class TaskStore:
             self._event(session, claim.task_id, status, claim.attempt, claim.worker, detail)
         return done == 1
 
-    def fail_attempt(
+    async def fail_attempt(
         self, claim: Claim, error: str, transient: bool, backoff: float, requeue_after: float
     ) -> float | None:
         """Record a failed attempt. A transient failure with attempts left goes back to
         the queue after a backoff (returned, in seconds); otherwise the task fails."""
         job = partial(self._fail_attempt, claim, error, transient, backoff, requeue_after)
-        return self._db.write(job)
-
-    async def afail_attempt(
-        self, claim: Claim, error: str, transient: bool, backoff: float, requeue_after: float
-    ) -> float | None:
-        job = partial(self._fail_attempt, claim, error, transient, backoff, requeue_after)
-        return await self._db.awrite(job)
+        return await self._db.write(job)
 
     def _fail_attempt(
         self,
@@ -404,7 +378,7 @@ class TaskStore:
         ``ConflictError`` for a finished task.
         """
         self.visible(task_id, principal)
-        return self._db.write(partial(self._cancel, task_id, principal.user))
+        return self._db.write_sync(partial(self._cancel, task_id, principal.user))
 
     def _cancel(self, task_id: str, user: str, session: Session) -> TaskView:
         now = self._clock()
@@ -429,13 +403,8 @@ class TaskStore:
         session.flush()
         return TaskView.from_row(row)
 
-    def cancel_claimed(self, claim: Claim, user: str = "request") -> bool:
-        return self.update_claimed(
-            claim, TaskStatus.CANCELLED, error=f"cancelled while running ({user})"
-        )
-
-    async def acancel_claimed(self, claim: Claim, user: str = "request") -> bool:
-        return await self.aupdate_claimed(
+    async def cancel_claimed(self, claim: Claim, user: str = "request") -> bool:
+        return await self.update_claimed(
             claim, TaskStatus.CANCELLED, error=f"cancelled while running ({user})"
         )
 
@@ -460,7 +429,7 @@ class TaskStore:
     def touch_queued(self, task_ids: list[str], requeue_after: float) -> None:
         """Note that queued tasks were handed to the queue again just now."""
         if task_ids:
-            self._db.write(partial(self._touch_queued, task_ids, requeue_after))
+            self._db.write_sync(partial(self._touch_queued, task_ids, requeue_after))
 
     def _touch_queued(self, task_ids: list[str], requeue_after: float, session: Session) -> None:
         session.execute(
@@ -492,7 +461,7 @@ class TaskStore:
     def release_claims(self, worker: str) -> int:
         """Make every task ``worker`` holds claimable again at once (a clean restart of an
         embedded server: its previous run cannot still be working on them)."""
-        return self._db.write(partial(self._release_claims, worker))
+        return self._db.write_sync(partial(self._release_claims, worker))
 
     def _release_claims(self, worker: str, session: Session) -> int:
         return affected(

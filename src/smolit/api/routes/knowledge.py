@@ -197,9 +197,7 @@ async def search(
         plain_text(filters)
     except ValueError as exc:
         raise ValidationError(f"search filters: {exc}", details={"field": "filters"}) from exc
-    hits = await asyncio.to_thread(
-        system.knowledge.search, collection, q, top_k, mode, filters or None
-    )
+    hits = await system.knowledge.search(collection, q, top_k, mode, filters or None)
     return SearchHits(hits=hits)
 
 

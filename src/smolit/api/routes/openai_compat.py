@@ -214,7 +214,7 @@ async def chat_completions(
     if not body.stream:
         result = await system.models.generate(body.model, messages, params)
         return _completion(body.model, result.text, result.finish_reason, _usage(result), {})
-    events = system.models.astream(body.model, messages, params)
+    events = system.models.stream(body.model, messages, params)
     first = await anext(events)  # resolution and load errors become a normal HTTP error
     include_usage = body.stream_options is not None and body.stream_options.include_usage
     chunks = _Chunks(body.model)

@@ -6,7 +6,7 @@ from smolit.knowledge.extractors.base import ExtractedDocument, Extractor
 from smolit.knowledge.extractors.html import extract_html
 from smolit.knowledge.extractors.office import extract_docx, extract_pdf
 from smolit.knowledge.extractors.structured import extract_csv, extract_json, extract_jsonl
-from smolit.knowledge.extractors.text import decode_text, extract_markdown, extract_plain
+from smolit.knowledge.extractors.text import extract_markdown, extract_plain
 
 #: suffix -> (MIME type, extractor)
 FORMATS: dict[str, tuple[str, Extractor]] = {
@@ -50,7 +50,5 @@ def suffix_for_mime(content_type: str | None) -> str | None:
 __all__ = [
     "FORMATS",
     "ExtractedDocument",
-    "Extractor",
-    "decode_text",
     "suffix_for_mime",
 ]

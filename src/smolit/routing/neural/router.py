@@ -151,7 +151,7 @@ class NeuralRouter(Router):
         for removed in set(self.learner.stats()) - present:
             self.learner.forget_agent(removed)
 
-    def route(self, text: str, available: set[str] | None = None) -> RouteDecision:
+    def route_sync(self, text: str, available: set[str] | None = None) -> RouteDecision:
         if not text or not text.strip():
             raise ValidationError("task text is empty")
         started = time.perf_counter()
