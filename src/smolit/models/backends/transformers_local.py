@@ -164,7 +164,8 @@ def _load(source: str, gguf_file: str | None, *, local_files_only: bool = True) 
         model = AutoModelForCausalLM.from_pretrained(
             source, local_files_only=local_files_only, dtype=torch.float32, **location
         )
-    model.eval()
+    # transformers leaves PreTrainedModel.eval unannotated
+    model.eval()  # type: ignore[no-untyped-call]
     return tokenizer, model
 
 
