@@ -24,7 +24,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -323,7 +323,7 @@ class TransformersBackend(ModelBackend):
 
     def stream(
         self, messages: list[ChatMessage], params: GenerationParams
-    ) -> Iterator[StreamEvent]:
+    ) -> Generator[StreamEvent, None, None]:
         """Token by token: ``generate`` runs in a thread and hands ids over a queue.
 
         Closing the iterator early cancels the generation at its next token, waits for the
