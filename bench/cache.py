@@ -117,7 +117,7 @@ def embedding_speedup(texts: list[str], directory: Path) -> dict[str, Any]:
     }
 
 
-def byte_limit(operations: int, seed: int = 11) -> dict[str, float]:
+def byte_limit(operations: int, seed: int = 11) -> dict[str, float | dict[str, float]]:
     limit = 4 * 1024 * 1024
     sizes = [1, 100, 1_000, 10_000, 100_000, 256_000]
     ratios: dict[str, float] = {}

@@ -16,7 +16,7 @@ import re
 import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, TextIO
 
 from smolit.redact import RedactingFilter
 
@@ -65,7 +65,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def log_handler(fmt: Literal["text", "json"] = "text") -> logging.Handler:
+def log_handler(fmt: Literal["text", "json"] = "text") -> logging.StreamHandler[TextIO]:
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
     handler.addFilter(RedactingFilter())  # passwords, tokens, registered secret values

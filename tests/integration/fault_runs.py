@@ -29,10 +29,10 @@ def counts(database_url: str) -> tuple[dict[str, int], dict[str, int]]:
     """Tasks per status, and per task the number of 'succeeded' events."""
     engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as connection:
-        statuses = dict(
+        statuses: dict[str, int] = dict(
             connection.execute(text("SELECT status, COUNT(*) FROM tasks GROUP BY status")).all()
         )
-        successes = dict(
+        successes: dict[str, int] = dict(
             connection.execute(
                 text(
                     "SELECT task_id, COUNT(*) FROM task_events WHERE status = 'succeeded' "

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from smolit.config import ModelDefinition
 from smolit.models import ChatMessage, GenerationParams
@@ -31,7 +32,7 @@ models:
 """
     + TWO_AGENTS
 )
-QUESTION = [{"role": "user", "content": "Name a fruit."}]
+QUESTION: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Name a fruit."}]
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +57,13 @@ def test_chat_and_stream_give_the_same_greedy_answer(client: openai.OpenAI) -> N
         model="smollm2",
         messages=QUESTION,
         max_tokens=8,
-        temperature=0,  # type: ignore[arg-type]
+        temperature=0,
     )
     text = reply.choices[0].message.content or ""
     assert text.strip() and reply.usage is not None and 0 < reply.usage.completion_tokens <= 8
     stream = client.chat.completions.create(
         model="smollm2",
-        messages=QUESTION,  # type: ignore[arg-type]
+        messages=QUESTION,
         max_tokens=8,
         temperature=0,
         stream=True,
@@ -90,12 +91,12 @@ def test_agent_nn_routes_through_the_system(client: openai.OpenAI) -> None:
 
 def test_errors_reach_the_client_as_typed_exceptions(client: openai.OpenAI) -> None:
     with pytest.raises(openai.NotFoundError, match="known models"):
-        client.chat.completions.create(model="nope", messages=QUESTION)  # type: ignore[arg-type]
+        client.chat.completions.create(model="nope", messages=QUESTION)
     with pytest.raises(openai.UnprocessableEntityError, match="temperature"):
         client.chat.completions.create(
             model="smollm2",
             messages=QUESTION,
-            temperature=5,  # type: ignore[arg-type]
+            temperature=5,
         )
 
 

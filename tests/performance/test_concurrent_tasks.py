@@ -1,6 +1,7 @@
 """Correctness under load: many clients at once, every accepted task answered once."""
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -28,9 +29,9 @@ TASKS_PER_CLIENT = 15
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> RunningServer:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running = start_server(tmp_path_factory.mktemp("load"), CONFIG)
-    yield running  # type: ignore[misc]
+    yield running
     running.stop()
 
 

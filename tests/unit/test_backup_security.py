@@ -129,7 +129,7 @@ def test_a_plain_database_restored_under_a_key_comes_back_encrypted(tmp_path: Pa
 
 
 def test_an_encrypted_database_is_not_restored_without_its_key(tmp_path: Path) -> None:
-    backup_key = {"backup_key_env": "SMOLIT_BACKUP_KEY"}
+    backup_key: dict[str, object] = {"backup_key_env": "SMOLIT_BACKUP_KEY"}
     system = build(tmp_path / "home", KEY, system=backup_key, **ENCRYPTED)
     info = BackupManager(system.settings, {**BACKUP_KEY, VARIABLE: KEY}).create()
     system.close()

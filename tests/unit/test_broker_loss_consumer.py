@@ -7,7 +7,9 @@ the outage) and the worker exits; tests/integration/test_outages.py runs the out
 
 from __future__ import annotations
 
-from kombu import Connection, Exchange, Queue
+from kombu.connection import Connection
+from kombu.entity import Exchange, Queue
+from kombu.transport.redis import Channel
 
 from smolit.distributed.broker_loss import CONSUMER_PATH, BrokerLossConsumer, detach, lost_channels
 from tests.conftest import RedisServer
@@ -29,7 +31,9 @@ def test_the_lost_connection_s_channels_are_found_and_detached(
             detach(channel)
         assert connection.default_channel.do_restore is False
         message.ack()  # a no-op now: the message stays unacknowledged in Redis
-        unacked = connection.default_channel.client.hlen("unacked")
+        default = connection.default_channel
+        assert isinstance(default, Channel)
+        unacked = default.client.hlen("unacked")
         assert unacked == 1
     finally:
         connection.release()

@@ -22,10 +22,13 @@ from smolit.system import AgentNN
 from tests.conftest import free_port
 from tests.unit.helpers import TEST_KEY, small_system
 
+#: the client, the cache, admin headers, user headers
+CacheApi = tuple[TestClient, CacheManager, dict[str, str], dict[str, str]]
+
 
 def cached_app(home: Path) -> tuple[AgentNN, FastAPI]:
     system = small_system(home)
-    system.cache = CacheManager.from_settings(system.settings, key=TEST_KEY)  # type: ignore[attr-defined]
+    system.cache = CacheManager.from_settings(system.settings, key=TEST_KEY)
     app = create_app(system)
     app.include_router(cache_routes.router)
     return system, app
@@ -34,20 +37,20 @@ def cached_app(home: Path) -> tuple[AgentNN, FastAPI]:
 @pytest.fixture
 def api(
     tmp_path: Path,
-) -> Iterator[tuple[TestClient, CacheManager, dict[str, str], dict[str, str]]]:
+) -> Iterator[CacheApi]:
     system, app = cached_app(tmp_path)
     with TestClient(app) as client:
         admin = system.tokens.create("root", "admin").secret
         user = system.tokens.create("bob", "user").secret
         yield (
             client,
-            system.cache,  # type: ignore[attr-defined]
+            system.cache,
             {"Authorization": f"Bearer {admin}"},
             {"Authorization": f"Bearer {user}"},
         )
 
 
-def test_stats_need_a_token(api: tuple[TestClient, CacheManager, dict, dict]) -> None:
+def test_stats_need_a_token(api: CacheApi) -> None:
     client, cache, _admin, user = api
     cache.memory.set("a", 1)
     assert client.get("/cache").status_code == 401
@@ -56,7 +59,7 @@ def test_stats_need_a_token(api: tuple[TestClient, CacheManager, dict, dict]) ->
 
 
 def test_stats_count_values_refused_from_a_shared_store(
-    api: tuple[TestClient, CacheManager, dict, dict],
+    api: CacheApi,
 ) -> None:
     client, cache, _admin, user = api
     key = embedding_key("lookup:8", "1", "egg")
@@ -67,7 +70,7 @@ def test_stats_count_values_refused_from_a_shared_store(
     assert body["caches"]["embedding"]["rejected"] == 1
 
 
-def test_clearing_needs_an_admin(api: tuple[TestClient, CacheManager, dict, dict]) -> None:
+def test_clearing_needs_an_admin(api: CacheApi) -> None:
     client, cache, admin, user = api
     cache.memory.set("a", 1)
     assert client.delete("/cache?type=memory", headers=user).status_code == 403
@@ -77,7 +80,7 @@ def test_clearing_needs_an_admin(api: tuple[TestClient, CacheManager, dict, dict
 
 
 def test_clearing_an_unknown_type_is_a_422(
-    api: tuple[TestClient, CacheManager, dict, dict],
+    api: CacheApi,
 ) -> None:
     client, _cache, admin, _user = api
     answer = client.delete("/cache?type=disk", headers=admin)
@@ -108,14 +111,14 @@ def test_the_cli_clears_in_memory_caches_through_the_server(
     try:
         assert server.ready.wait(120), "the server did not start"
         token = system.tokens.create("root", "admin").secret
-        system.cache.memory.set("a", 1)  # type: ignore[attr-defined]
+        system.cache.memory.set("a", 1)
         with pytest.raises(SystemExit) as exited:
             main(
                 ["clear", "--type", "memory", "--url", f"http://127.0.0.1:{port}", "--token", token]
             )
         assert exited.value.code == 0
         assert "memory (server): 1 entries removed" in capsys.readouterr().out
-        assert len(system.cache.memory) == 0  # type: ignore[attr-defined]
+        assert len(system.cache.memory) == 0
     finally:
         server.should_exit = True
         thread.join(60)

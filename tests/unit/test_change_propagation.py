@@ -73,7 +73,12 @@ def test_a_router_reload_in_one_process_reloads_the_others(
 ) -> None:
     first, second = two
     reloads: list[str] = []
-    monkeypatch.setattr(second, "load_router_checkpoint", lambda: reloads.append("r") or False)
+
+    def reload_router_checkpoint() -> bool:
+        reloads.append("r")
+        return False
+
+    monkeypatch.setattr(second, "load_router_checkpoint", reload_router_checkpoint)
     second.changes = ChangeWatcher(second.database, {ROUTER: second.load_router_checkpoint})
     second.changes.poll()
     first.reload_router()

@@ -7,6 +7,7 @@ import base64
 import logging
 import stat
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 
@@ -25,7 +26,14 @@ KEY = base64.b64encode(bytes(range(32))).decode()
 OTHER = base64.b64encode(bytes(32)).decode()
 VARIABLE = "SMOLIT_AT_REST_KEY"
 MARKER = "zebrafinchmarmalade"
-ENCRYPTED = {"encryption_key_env": VARIABLE}
+
+
+class KeySetting(TypedDict):
+    encryption_key_env: str
+
+
+#: ``security`` settings that encrypt at rest with the key in VARIABLE
+ENCRYPTED: KeySetting = {"encryption_key_env": VARIABLE}
 
 
 def build(
@@ -37,9 +45,9 @@ def build(
     models = ModelManager(settings.models)
     models.add_instance("fake", FakeModel())
     environ = {VARIABLE: key} if key else {}
-    system = AgentNN(settings, encoder=LookupEncoder(), models=models, environ=environ)
-    system.prepare()
-    return system
+    built = AgentNN(settings, encoder=LookupEncoder(), models=models, environ=environ)
+    built.prepare()
+    return built
 
 
 def fill(system: AgentNN) -> None:

@@ -24,7 +24,7 @@ SECRET = "a deployment secret of 32 chars!"
 
 
 def keyed(name: str | None) -> Settings:
-    return Settings(security={"deployment_key_env": name})  # type: ignore[arg-type]
+    return Settings(security={"deployment_key_env": name})
 
 
 def test_the_stored_key_is_generated_once(database: Database) -> None:

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from smolit.api import create_app
+from smolit.security.tokens import Role
 from smolit.storage.tables import Base
 from smolit.system import AgentNN
 from smolit.testing import FakeModel
@@ -38,14 +39,14 @@ from tests.unit.hostile import (
 
 #: seconds one request may take before it counts as a hang
 REQUEST_TIMEOUT = 20
-ROLES = ("admin", "user")
+ROLES: tuple[Role, ...] = ("admin", "user")
 
 
 @dataclass
 class Hostile:
     client: TestClient
     system: AgentNN
-    tokens: dict[str, dict[str, str]]
+    tokens: dict[Role, dict[str, str]]
     pool: ThreadPoolExecutor
     openapi: dict[str, Any]
 
@@ -61,7 +62,7 @@ class Hostile:
         counts.update({f"knowledge.{k}": v for k, v in stats.items() if isinstance(v, int)})
         return counts
 
-    def send(self, case: Case, role: str, must_refuse: bool = False) -> list[str]:
+    def send(self, case: Case, role: Role, must_refuse: bool = False) -> list[str]:
         """Problems with the answer to ``case`` (none when it is well refused or harmless);
         with ``must_refuse``, anything but a 422 naming the field is one too."""
         before = self.stored() if case.method in MUTATING else None

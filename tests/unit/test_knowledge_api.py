@@ -125,7 +125,7 @@ def test_removing_a_source_removes_its_documents(api: Api) -> None:
 def test_search_returns_hits_best_first(api: Api) -> None:
     client, _, user, _ = api
     add_docs(api)
-    params = {"q": "how long to boil an egg", "mode": "keyword", "top_k": 1}
+    params: dict[str, str | int] = {"q": "how long to boil an egg", "mode": "keyword", "top_k": 1}
     (hit,) = client.get("/knowledge/cooking/search", params=params, headers=user).json()["hits"]
     assert hit["title"] == "Eggs" and hit["source"].endswith("eggs.md")
 

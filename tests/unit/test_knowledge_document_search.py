@@ -99,7 +99,7 @@ def test_every_document_hit_shows_one_of_its_own_chunks(tmp_path: Path) -> None:
     manager.add_document("docs", "long", f"capybara {filler('y', 40)}", "long.md")
     manager.add_document("docs", "other", "a capybara swims", "other.md")
     for mode in ("keyword", "semantic", "hybrid"):
-        hits = manager.search_documents("docs", "capybara", top_k=5, mode=mode)  # type: ignore[arg-type]
+        hits = manager.search_documents("docs", "capybara", top_k=5, mode=mode)
         assert hits, mode
         for hit in hits:
             record = manager.get_document(hit.document_id)

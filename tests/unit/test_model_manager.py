@@ -1,6 +1,7 @@
 import asyncio
 import threading
 import time
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -208,7 +209,7 @@ def test_check_reports_an_unknown_backend() -> None:
     assert "unknown model backend 'nope'" in (manager.check("odd") or "")
 
 
-def test_check_reports_a_missing_local_file(tmp_path) -> None:
+def test_check_reports_a_missing_local_file(tmp_path: Path) -> None:
     missing = str(tmp_path / "absent.gguf")
     manager = make_manager(local=ModelDefinition(backend="transformers", path=missing))
     assert missing in (manager.check("local") or "")

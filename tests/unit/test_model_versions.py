@@ -44,6 +44,7 @@ def test_a_second_registration_is_v2(versions: ModelVersions, files: Path) -> No
     versions.register_files("router", "neural", files)
     second = versions.register_files("router", "neural", files)
     assert second.version == 2
+    assert second.path is not None
     assert (second.path / "weights.bin").exists()
 
 

@@ -108,4 +108,4 @@ def test_log_format_must_be_text_or_json(tmp_path: Path) -> None:
     from smolit.config import Settings
 
     with pytest.raises(ValueError, match="log_format"):
-        Settings(system={"log_format": "xml"})  # type: ignore[arg-type]
+        Settings(system={"log_format": "xml"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from functools import partial
 
 from smolit.storage import Database
 from smolit.tasks.scheduler import JobScheduler
@@ -16,7 +17,7 @@ def test_a_job_runs_once_per_interval_across_processes(database: Database) -> No
     clock = ManualDateClock()
     schedulers = [JobScheduler(database, f"process-{i}", clock=clock.now) for i in range(3)]
     for scheduler in schedulers:
-        scheduler.add("cleanup", 2.0, lambda owner=scheduler.owner: runs.append(owner))
+        scheduler.add("cleanup", 2.0, partial(runs.append, scheduler.owner))
     for scheduler in schedulers:
         scheduler.run_due()
     assert len(runs) == 1

@@ -26,7 +26,7 @@ TOKEN = "snn_bootstrap-secret-value"
 
 
 def settings_in(home: Path, **server: Any) -> Settings:
-    settings = Settings(server=server)  # type: ignore[arg-type]
+    settings = Settings(server=server)
     settings.home = home
     return settings
 

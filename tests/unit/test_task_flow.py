@@ -72,7 +72,7 @@ def test_out_of_scope_task_gets_a_clear_answer_and_no_agent(tmp_path: Path) -> N
 
 
 def test_failing_agent_falls_back_to_the_next(tmp_path: Path) -> None:
-    model = FakeModel(responses=[ModelError("boom"), "from the fallback"])  # type: ignore[list-item]
+    model = FakeModel(responses=[ModelError("boom"), "from the fallback"])
     system = small_system(tmp_path, model, router={"out_of_scope_threshold": -1.0})
     view = run_in(system, lambda s: submit_and_wait(s, "boil an egg"))
     assert view.answer == "from the fallback"
@@ -140,7 +140,7 @@ def test_run_sync_answers_one_task(tmp_path: Path) -> None:
 
 def test_transient_failures_are_retried_with_backoff(tmp_path: Path) -> None:
     # both agents fail on the first attempt (so the supervisor has no fallback left)
-    model = FakeModel(responses=[ModelError("down"), ModelError("down"), "second attempt"])  # type: ignore[list-item]
+    model = FakeModel(responses=[ModelError("down"), ModelError("down"), "second attempt"])
     system = small_system(
         tmp_path,
         model,

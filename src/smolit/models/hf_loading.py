@@ -110,7 +110,8 @@ class _Cursor:
             return None
         if value_type not in _SCALARS:
             raise _Malformed(f"unknown metadata value type {value_type}")
-        return self.unpack(_SCALARS[value_type])[0]
+        scalar: Scalar = self.unpack(_SCALARS[value_type])[0]
+        return scalar
 
 
 def _check_counts(cursor: _Cursor, *counts: int) -> None:

@@ -14,7 +14,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-import sqlcipher3  # type: ignore[import-untyped]
+# re-exported: smolit.storage.database hands it to SQLAlchemy as the DBAPI module
+import sqlcipher3 as sqlcipher3  # type: ignore[import-untyped]
 
 from smolit.errors import ConfigError
 
@@ -85,8 +86,9 @@ def connect(
     _check_state(path, key)
     target = f"file:{path}?mode=ro" if read_only else str(path)
     if key is None:
-        return sqlite3.connect(target, uri=read_only, **options)
-    connection = sqlcipher3.connect(target, uri=read_only, **options)
+        plain: sqlite3.Connection = sqlite3.connect(target, uri=read_only, **options)
+        return plain
+    connection: sqlite3.Connection = sqlcipher3.connect(target, uri=read_only, **options)
     try:
         # SQLCipher would also print a failed key check to stderr; the error says it
         connection.execute("PRAGMA cipher_log_level = NONE")

@@ -355,7 +355,7 @@ class TaskStore:
         row.failures = [*row.failures, failure]
         row.claim_token = None
         if transient and claim.attempt < row.max_attempts:
-            delay = min(MAX_BACKOFF_SECONDS, backoff * 2 ** (claim.attempt - 1))
+            delay: float = min(MAX_BACKOFF_SECONDS, backoff * 2 ** (claim.attempt - 1))
             row.status = TaskStatus.QUEUED.value
             row.not_before = now + timedelta(seconds=delay)
             row.lease_until = now + timedelta(seconds=delay + requeue_after)

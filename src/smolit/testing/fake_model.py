@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import replace
 
 from smolit.config import ModelDefinition
@@ -155,7 +155,7 @@ class FakeModel(ModelBackend):
 
     def stream(
         self, messages: list[ChatMessage], params: GenerationParams
-    ) -> Iterator[StreamEvent]:
+    ) -> Generator[StreamEvent, None, None]:
         """One delta per word, ``delay`` before the first and ``token_delay`` before the rest;
         closing the iterator early counts in ``streams_closed_early``."""
         started = self.clock()

@@ -14,7 +14,7 @@ import importlib.util
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +177,7 @@ class LlamaCppBackend(ModelBackend):
 
     def stream(
         self, messages: list[ChatMessage], params: GenerationParams
-    ) -> Iterator[StreamEvent]:
+    ) -> Generator[StreamEvent, None, None]:
         """Chunks as llama.cpp samples them; closing the iterator stops the sampling.
 
         llama.cpp's stream carries no usage: completion tokens are the text re-tokenised.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import httpx
@@ -183,7 +183,7 @@ class OpenAICompatibleBackend(ModelBackend):
 
     def stream(
         self, messages: list[ChatMessage], params: GenerationParams
-    ) -> Iterator[StreamEvent]:
+    ) -> Generator[StreamEvent, None, None]:
         """Server-sent events as they arrive; closing the iterator closes the connection."""
         started = time.perf_counter()
         response = self._send(self._body(messages, params, stream=True), stream=True)

@@ -24,7 +24,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -164,7 +164,8 @@ def _load(source: str, gguf_file: str | None, *, local_files_only: bool = True) 
         model = AutoModelForCausalLM.from_pretrained(
             source, local_files_only=local_files_only, dtype=torch.float32, **location
         )
-    model.eval()
+    # transformers leaves PreTrainedModel.eval unannotated
+    model.eval()  # type: ignore[no-untyped-call]
     return tokenizer, model
 
 
@@ -322,7 +323,7 @@ class TransformersBackend(ModelBackend):
 
     def stream(
         self, messages: list[ChatMessage], params: GenerationParams
-    ) -> Iterator[StreamEvent]:
+    ) -> Generator[StreamEvent, None, None]:
         """Token by token: ``generate`` runs in a thread and hands ids over a queue.
 
         Closing the iterator early cancels the generation at its next token, waits for the

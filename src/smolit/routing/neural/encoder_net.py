@@ -65,7 +65,8 @@ class MiniEncoder(nn.Module, TextEncoder):
         """Unit vectors for ``texts`` without gradients (inference)."""
         if len(texts) == 1:
             with torch.inference_mode():
-                return self(**self.tokenize(texts))
+                vectors: torch.Tensor = self(**self.tokenize(texts))
+                return vectors
         # batches of similar length waste no work on padding
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = torch.zeros((len(texts), self.dimension))

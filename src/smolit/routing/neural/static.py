@@ -74,7 +74,8 @@ class StaticEncoder(nn.Module, TextEncoder):
         if not texts:
             return torch.zeros((0, self.dimension))
         with torch.inference_mode():
-            return self(*self.features(texts))
+            vectors: torch.Tensor = self(*self.features(texts))
+            return vectors
 
     def fit(
         self,
