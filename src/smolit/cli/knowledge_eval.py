@@ -3,24 +3,28 @@
 Runs locally, without a server: the corpus goes into a temporary knowledge base, embedded
 with the real encoder. Progress goes to stderr; the result is one JSON object (``--json``)
 or a table.
+
+The encoder, the caches and the knowledge base load torch and FAISS: they are imported when
+the command runs, so that every other ``smolit`` command starts without them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from smolit.cache import CacheManager
 from smolit.cli import output
 from smolit.cli.options import HomeOption, JsonOption
-from smolit.config import load_settings, process_environment
-from smolit.encoding.sentence import BUNDLED_MINILM, SentenceTransformerEncoder
+from smolit.config import KnowledgeSettings, load_settings, process_environment
 from smolit.errors import ValidationError
-from smolit.knowledge.evaluation import run_evaluation
-from smolit.knowledge.records import SEARCH_MODES, SearchMode
-from smolit.security.deployment_key import deployment_key_source
+
+if TYPE_CHECKING:
+    from smolit.knowledge.records import SearchMode
+
+#: the knowledge base's default encoder, the bundled all-MiniLM-L6-v2
+DEFAULT_ENCODER: str = KnowledgeSettings.model_fields["embedding_model"].default
 
 
 def _progress(message: str) -> None:
@@ -41,11 +45,17 @@ def eval_command(
     ] = None,
     embedding_model: Annotated[
         str, typer.Option("--embedding-model", help="encoder name or local directory")
-    ] = BUNDLED_MINILM,
+    ] = DEFAULT_ENCODER,
     home: HomeOption = None,
     json: JsonOption = False,
 ) -> None:
     """Score keyword, semantic and hybrid search: nDCG@10, Recall@100, ingest and query speed."""
+    from smolit.cache import CacheManager
+    from smolit.encoding.sentence import SentenceTransformerEncoder
+    from smolit.knowledge.evaluation import run_evaluation
+    from smolit.knowledge.records import SEARCH_MODES
+    from smolit.security.deployment_key import deployment_key_source
+
     for path in (corpus, queries, qrels):
         if not path.is_file():
             raise ValidationError(f"{path}: no such file", details={"path": str(path)})
