@@ -57,6 +57,13 @@ class SystemSettings(Section):
     task_lease: float = Field(
         30, ge=1, le=3600, description="seconds a worker's claim on a task lasts unrenewed"
     )
+    requeue_after: float | None = Field(
+        None,
+        gt=0,
+        le=86_400,
+        description="seconds a queued task waits for its queue message before it is queued "
+        "again; default 600 embedded, 120 distributed",
+    )
     cache_size: int = Field(1024, ge=1, description="MB for all caches together")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = Field(

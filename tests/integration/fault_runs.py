@@ -14,8 +14,10 @@ from tests.integration.server import TWO_AGENTS
 
 
 def config(delay: float, extra: str = "") -> str:
+    """A task a killed process had taken (leased or only prefetched from the broker) comes
+    back within seconds, not after the production defaults (30 s lease, 120 s requeue)."""
     return f"""
-system: {{max_concurrent_tasks: 8, task_lease: 3, retry_backoff: 0.2}}
+system: {{max_concurrent_tasks: 8, task_lease: 3, retry_backoff: 0.2, requeue_after: 10}}
 models:
   default_model: slow
   definitions:

@@ -257,6 +257,34 @@ def test_a_task_submitted_while_the_broker_is_down_is_queued_when_it_returns(
     system.close()
 
 
+def test_a_queued_task_is_sent_again_after_system_requeue_after(tmp_path: Path) -> None:
+    from smolit.config import SystemSettings
+    from smolit.tasks.manager import TaskManager
+    from smolit.tasks.store import TaskStore
+    from smolit.testing.clock import ManualDateClock
+
+    system = small_system(tmp_path, system=SystemSettings(requeue_after=30))
+    system.prepare()
+    queue, clock = FlakyQueue(), ManualDateClock()
+    queue.up = True
+    store = TaskStore(system.database, clock=clock.now)
+    manager = TaskManager(store, system.supervisor, system.settings, queue)
+
+    async def body() -> list[int]:
+        await manager.start()
+        await manager.submit("boil an egg", ALICE)
+        clock.advance(29)
+        early = manager.requeue_due()  # its message may still be on its way
+        clock.advance(2)
+        late = manager.requeue_due()  # not the distributed default of 120 s
+        await manager.stop()
+        return [early, late]
+
+    assert asyncio.run(body()) == [0, 1]
+    assert len(queue.sent) == 2
+    system.close()
+
+
 def test_an_agent_that_caches_responses_asks_its_model_once_per_prompt(tmp_path: Path) -> None:
     from smolit.config import AgentConfig
 

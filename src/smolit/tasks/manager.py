@@ -42,6 +42,7 @@ T = TypeVar("T")
 __all__ = ["MAX_LIST_LIMIT", "SubmitOptions", "TaskManager", "validate_task_text"]
 
 #: embedded mode: how long a queued task may sit before the re-queue job doubts its message
+#: (``system.requeue_after`` overrides both)
 EMBEDDED_REQUEUE_AFTER = 600.0
 #: distributed mode: the same, for Celery messages
 DISTRIBUTED_REQUEUE_AFTER = 120.0
@@ -97,7 +98,9 @@ class TaskManager:
         self._max_chars = settings.server.max_task_chars
         self._remote = queue
         self.embedded = queue is None
-        self._requeue_after = EMBEDDED_REQUEUE_AFTER if self.embedded else DISTRIBUTED_REQUEUE_AFTER
+        self._requeue_after = self._system.requeue_after or (
+            EMBEDDED_REQUEUE_AFTER if self.embedded else DISTRIBUTED_REQUEUE_AFTER
+        )
         self.runner = TaskRunner(
             store,
             supervisor,
