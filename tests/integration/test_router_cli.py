@@ -55,6 +55,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         {"text": "play something relaxing", "label": "music"},
         {"text": "set a timer for 3 minutes", "label": "timer"},
         {"text": "book me a table for two", "label": "restaurant"},
+        {"text": "what is the meaning of life", "label": "oos"},
     ]
     return {
         "train": write_jsonl(root / "train.jsonl", train),
@@ -96,8 +97,13 @@ def test_eval_prints_every_documented_figure(data: dict[str, Path], tmp_path: Pa
         "latency_ms_p50",
         "latency_ms_p95",
         "throughput_per_s",
+        "in_scope_accuracy_unthresholded",
+        "in_scope_rejected",
+        "in_scope_accuracy_at_oos_recall_0.75",
+        "in_scope_accuracy_at_oos_recall_0.90",
     ):
         assert key in figures, key
+    assert [point["oos_recall"] for point in figures["oos_recall_curve"]] == [1.0, 1.0]
     assert figures["unseen_test_labels"] == ["restaurant"]
     assert figures["in_scope_accuracy"] >= 0.5
 

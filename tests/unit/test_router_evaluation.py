@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from smolit.routing.data import LabelledData
-from smolit.routing.evaluation import classification_metrics, evaluate, single_query_latency_ms
+from smolit.routing.evaluation import (
+    abstention_metrics,
+    classification_metrics,
+    evaluate,
+    single_query_latency_ms,
+)
 
 # row by row: right, in-scope rejected, in-scope rejected, oos caught, oos routed to "c"
 GOLD = ["a", "b", "c", "oos", "oos"]
@@ -61,3 +66,32 @@ def test_evaluate_reports_every_documented_metric() -> None:
 def test_latency_of_no_texts_is_zero() -> None:
     latency = single_query_latency_ms(lambda texts: [], [])
     assert latency == {"latency_ms_p50": 0.0, "latency_ms_p95": 0.0}
+
+
+# best label and confidence per row; rows 1-3 in scope (two right), rows 4-7 out of scope
+ABSTAIN_GOLD = ["a", "b", "c", "oos", "oos", "oos", "oos"]
+ABSTAIN_BEST = ["a", "b", "x", "a", "b", "c", "a"]
+ABSTAIN_CONFIDENCE = [0.9, 0.5, 0.8, 0.1, 0.2, 0.3, 0.95]
+
+
+def test_unthresholded_accuracy_ignores_the_confidence() -> None:
+    figures = abstention_metrics(ABSTAIN_GOLD, ABSTAIN_BEST, ABSTAIN_CONFIDENCE)
+    assert figures["in_scope_accuracy_unthresholded"] == 0.66667
+
+
+def test_each_oos_recall_point_uses_the_lowest_threshold_that_reaches_it() -> None:
+    figures = abstention_metrics(ABSTAIN_GOLD, ABSTAIN_BEST, ABSTAIN_CONFIDENCE)
+    at_75, at_90 = figures["oos_recall_curve"]
+    # three of four oos rows (0.1, 0.2, 0.3) rejected: every in-scope row is kept
+    assert at_75["oos_recall"] == 0.75 and 0.3 < at_75["threshold"] < 0.31
+    assert at_75["in_scope_accuracy"] == 0.66667 and at_75["in_scope_rejected"] == 0.0
+    # 90 % needs all four (the last at 0.95): every in-scope row goes too
+    assert at_90["oos_recall"] == 1.0
+    assert at_90["in_scope_accuracy"] == 0.0 and at_90["in_scope_rejected"] == 1.0
+    assert figures["in_scope_accuracy_at_oos_recall_0.75"] == 0.66667
+    assert figures["in_scope_accuracy_at_oos_recall_0.90"] == 0.0
+
+
+def test_without_oos_rows_there_is_no_curve() -> None:
+    figures = abstention_metrics(["a", "b"], ["a", "c"], [0.9, 0.1])
+    assert figures == {"in_scope_accuracy_unthresholded": 0.5}

@@ -99,6 +99,7 @@ def evaluate(
 ) -> None:
     """Train a fresh router on --train, evaluate on --test, print the figures."""
     from smolit.routing.data import load_jsonl, unseen_labels
+    from smolit.routing.evaluation import abstention_metrics
     from smolit.routing.evaluation import evaluate as run_evaluation
 
     test_data = load_jsonl(test)
@@ -107,6 +108,8 @@ def evaluate(
     )
     served = report.model.quantized() if int8 else report.model
     metrics = run_evaluation(lambda texts: served.predict(texts)[0], test_data, threads)
+    best, confidence = served.decide(test_data.texts)
+    metrics.update(abstention_metrics(test_data.labels, best, confidence.tolist()))
     missing = unseen_labels(train_data, test_data)
     result = {
         **metrics,

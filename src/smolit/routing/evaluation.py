@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +36,45 @@ def classification_metrics(gold: Sequence[str], predicted: Sequence[str]) -> dic
         "oos_precision": share(sum(g == OOS_LABEL for g in oos_predicted), len(oos_predicted)),
         "in_scope_rejected": share(sum(p == OOS_LABEL for _, p in in_scope), len(in_scope)),
     }
+
+
+#: the out-of-scope recalls whose in-scope cost ``abstention_metrics`` reports
+OOS_RECALL_POINTS = (0.75, 0.90)
+
+
+def abstention_metrics(
+    gold: Sequence[str], best: Sequence[str], confidence: Sequence[float]
+) -> dict[str, Any]:
+    """What abstention costs: in-scope accuracy of the best label alone (no threshold),
+    and, when ``gold`` has ``oos`` rows, the in-scope accuracy and rejection at the lowest
+    threshold that rejects each share of ``OOS_RECALL_POINTS`` of them (a text is kept
+    when its confidence is at least the threshold, as the router serves it)."""
+    rows = list(zip(gold, best, confidence, strict=True))
+    in_scope = [(g == b, c) for g, b, c in rows if g != OOS_LABEL]
+    oos = sorted(c for g, _, c in rows if g == OOS_LABEL)
+    figures: dict[str, Any] = {
+        "in_scope_accuracy_unthresholded": (
+            round(sum(right for right, _ in in_scope) / len(in_scope), 5) if in_scope else None
+        )
+    }
+    if not oos or not in_scope:
+        return figures
+    curve = []
+    for recall in OOS_RECALL_POINTS:
+        rejected = math.ceil(recall * len(oos) - 1e-9)  # at least this many oos rows
+        threshold = math.nextafter(oos[rejected - 1], math.inf)
+        kept = [right for right, c in in_scope if c >= threshold]
+        curve.append(
+            {
+                "oos_recall": round(sum(c < threshold for c in oos) / len(oos), 5),
+                "threshold": threshold,  # unrounded: it sits just above an oos confidence
+                "in_scope_accuracy": round(sum(kept) / len(in_scope), 5),
+                "in_scope_rejected": round(1 - len(kept) / len(in_scope), 5),
+            }
+        )
+        figures[f"in_scope_accuracy_at_oos_recall_{recall:.2f}"] = curve[-1]["in_scope_accuracy"]
+    figures["oos_recall_curve"] = curve
+    return figures
 
 
 def single_query_latency_ms(

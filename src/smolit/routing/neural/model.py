@@ -240,6 +240,12 @@ class RouterModel:
             best[rest], index[rest] = full_best, full_index
         return index, best, decided
 
+    def decide(self, texts: list[str]) -> tuple[list[str], torch.Tensor]:
+        """Best label per text, never ``oos``, and the confidence the out-of-scope
+        threshold is compared with (what ``predict`` thresholds)."""
+        index, best, decided = self.cascade(texts)
+        return [self.labels[int(i)] for i in index], gated_confidence(best, decided)
+
     def predict(self, texts: list[str]) -> tuple[list[str], torch.Tensor]:
         """Best label per text (``oos`` below the threshold) and its confidence."""
         index, best, decided = self.cascade(texts)
