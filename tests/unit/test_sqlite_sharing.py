@@ -75,3 +75,15 @@ def test_new_connections_and_header_checks_keep_the_wal_shared(tmp_path: Path) -
     with sqlite3.connect(path) as connection:
         assert connection.execute("SELECT count(*) FROM notes").fetchone()[0] == 3
     connection.close()
+
+
+def test_the_header_check_reads_a_file_whose_name_has_uri_characters(tmp_path: Path) -> None:
+    path = tmp_path / "odd?name#1" / "smolit.db"
+    path.parent.mkdir()
+    assert sqlcipher.state(path) == "new"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY)")
+    connection.close()
+    assert sqlcipher.state(path) == "plain"
+    path.with_name("other.db").write_bytes(b"\x93" * 4096)
+    assert sqlcipher.state(path.with_name("other.db")) == "encrypted"

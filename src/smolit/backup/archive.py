@@ -48,7 +48,7 @@ def sha256_of(path: Path) -> str:
 def snapshot_bytes(source: Path) -> bytes:
     """A consistent copy of a live plain SQLite database, in memory (the online backup
     API, one step): nothing in the clear is written beside the backup."""
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+    src = sqlite3.connect(sqlcipher.read_only_uri(source), uri=True, timeout=30)
     try:
         memory = sqlite3.connect(":memory:")
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 # re-exported: smolit.storage.database hands it to SQLAlchemy as the DBAPI module
 import sqlcipher3 as sqlcipher3  # type: ignore[import-untyped]
@@ -31,6 +32,11 @@ INTEGRITY_ERRORS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, sqlciph
 ENCRYPT_COMMAND = "python -m smolit.backup encrypt"
 
 
+def read_only_uri(path: Path) -> str:
+    """A SQLite URI opening ``path`` read-only (``?`` and ``#`` in a name escaped)."""
+    return f"file:{quote(str(path))}?mode=ro"
+
+
 def state(path: Path) -> str:
     """'new' (missing or empty), 'plain' or 'encrypted' (or anything else unreadable).
 
@@ -45,7 +51,7 @@ def state(path: Path) -> str:
             return "new"
     except FileNotFoundError:
         return "new"
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    connection = sqlite3.connect(read_only_uri(path), uri=True, timeout=30)
     try:
         connection.execute("PRAGMA schema_version").fetchone()
     except sqlite3.DatabaseError as exc:
@@ -84,7 +90,7 @@ def connect(
     """A connection to ``path`` (typed as ``sqlite3.Connection``: ``sqlcipher3`` has the
     same interface; catch ``ERRORS`` rather than ``sqlite3.Error``)."""
     _check_state(path, key)
-    target = f"file:{path}?mode=ro" if read_only else str(path)
+    target = read_only_uri(path) if read_only else str(path)
     if key is None:
         plain: sqlite3.Connection = sqlite3.connect(target, uri=read_only, **options)
         return plain
