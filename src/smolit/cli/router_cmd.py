@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -39,7 +40,8 @@ def _progress_bar(enabled: bool) -> Progress:
     return Progress(
         TextColumn("training"),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total} steps"),
+        TextColumn("epoch {task.fields[epoch]:.1f}/{task.fields[epochs]:g}"),
+        TextColumn("{task.fields[rows_per_s]:.0f} rows/s"),
         TextColumn("loss {task.fields[loss]:.3f}"),
         TimeRemainingColumn(),
         console=output.errors,
@@ -60,7 +62,7 @@ def _train(
 ) -> tuple[Any, Any, Any]:
     from smolit.encoding.sentence import bundled_minilm_path
     from smolit.routing.data import load_jsonl
-    from smolit.routing.neural.trainer import TrainingConfig, train_router
+    from smolit.routing.neural.trainer import TrainingConfig, TrainingProgress, train_router
 
     train_data = load_jsonl(train)
     val_data = load_jsonl(val) if val is not None else None
@@ -73,10 +75,22 @@ def _train(
         seed=seed,
     )
     with _progress_bar(show_progress) as bar:
-        task = bar.add_task("train", total=None, loss=0.0)
+        task = bar.add_task("train", total=None, loss=0.0, epoch=0.0, epochs=epochs, rows_per_s=0)
+        first: list[tuple[float, int]] = []  # (time, rows) at the first step
 
-        def progress(step: int, total: int, loss: float) -> None:
-            bar.update(task, completed=step, total=total, loss=loss)
+        def progress(now: TrainingProgress) -> None:
+            clock = time.monotonic()
+            first[:] = first or [(clock, now.rows)]
+            began, rows = first[0]
+            rate = (now.rows - rows) / (clock - began) if clock > began else 0.0
+            bar.update(
+                task,
+                completed=now.step,
+                total=now.steps,
+                loss=now.loss,
+                epoch=now.epoch,
+                rows_per_s=rate,
+            )
 
         report = train_router(train_data, val_data, config, progress)
     return train_data, val_data, report

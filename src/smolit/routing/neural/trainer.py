@@ -56,7 +56,22 @@ from smolit.routing.neural.static import StaticEncoder
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[int, int, float], None]  # (step, total steps, loss)
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    """Where fine-tuning stands after one optimiser step."""
+
+    step: int
+    steps: int
+    #: passes over the training rows so far (fractional), and how many are planned
+    epoch: float
+    epochs: float
+    #: training rows seen so far (a row seen in two epochs counts twice)
+    rows: int
+    loss: float
+
+
+Progress = Callable[[TrainingProgress], None]
 
 
 @dataclass(frozen=True)
@@ -145,7 +160,7 @@ def _fit(
     )
     generator = torch.Generator().manual_seed(config.seed)
     encoder.train()
-    step = 0
+    step = rows = 0
     while step < steps:
         permutation = torch.randperm(len(texts), generator=generator)
         for start in range(0, len(texts), config.batch_size):
@@ -162,8 +177,18 @@ def _fit(
             optimizer.step()
             schedule.step()
             step += 1
+            rows += len(index)
             if progress is not None:
-                progress(step, steps, float(loss.detach()))
+                progress(
+                    TrainingProgress(
+                        step,
+                        steps,
+                        rows / len(texts),
+                        config.epochs,
+                        rows,
+                        float(loss.detach()),
+                    )
+                )
     encoder.eval()
     return steps
 
