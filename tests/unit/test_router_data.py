@@ -10,6 +10,7 @@ import pytest
 from smolit.errors import ValidationError
 from smolit.routing.data import (
     LabelledData,
+    examples_to_hold_one_out,
     load_jsonl,
     require_training_labels,
     stratified_split,
@@ -142,3 +143,14 @@ def test_require_training_labels_rejects_a_single_label() -> None:
 
 def test_require_training_labels_accepts_two_labels() -> None:
     require_training_labels(LabelledData.of([("a", "x"), ("b", "y")]))
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.3, 0.5])
+def test_the_hold_out_minimum_is_where_a_label_first_gives_one_example(fraction: float) -> None:
+    fewest = examples_to_hold_one_out(fraction)
+
+    def held(count: int) -> int:
+        data = LabelledData.of([(f"t{i}", "label") for i in range(count)])
+        return len(stratified_split(data, fraction)[1])
+
+    assert held(fewest) >= 1 and held(fewest - 1) == 0

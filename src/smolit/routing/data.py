@@ -116,6 +116,11 @@ def require_training_labels(data: LabelledData, minimum_labels: int = 2) -> None
         )
 
 
+def examples_to_hold_one_out(fraction: float) -> int:
+    """The fewest examples of a label from which ``stratified_split`` holds one out."""
+    return next(n for n in range(3, 10_000) if round(n * fraction) >= 1)
+
+
 def stratified_split(
     data: LabelledData, fraction: float, seed: int = 0
 ) -> tuple[LabelledData, LabelledData]:

@@ -39,7 +39,12 @@ import torch
 import torch.nn.functional as F
 
 from smolit.errors import ValidationError
-from smolit.routing.data import LabelledData, require_training_labels, stratified_split
+from smolit.routing.data import (
+    LabelledData,
+    examples_to_hold_one_out,
+    require_training_labels,
+    stratified_split,
+)
 from smolit.routing.neural.calibration import choose_threshold
 from smolit.routing.neural.encoder_net import MiniEncoder
 from smolit.routing.neural.head import CosineHead
@@ -132,8 +137,9 @@ def _split(
     fit, held = stratified_split(train.in_scope(), config.validation_fraction, config.seed)
     if len(held) == 0:
         raise ValidationError(
-            f"{train.source}: too few examples to hold any out for calibration; "
-            "give --val or at least 3 examples for some labels"
+            f"{train.source}: too few examples to hold any out for calibration; give --val "
+            f"or at least {examples_to_hold_one_out(config.validation_fraction)} examples "
+            "for some label"
         )
     return fit, LabelledData(held.examples + train.out_of_scope().examples, train.source)
 
