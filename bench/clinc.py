@@ -33,10 +33,21 @@ def domains(path: Path) -> dict[str, str]:
 
 
 def train(
-    data: LabelledData, val: LabelledData | None, epochs: float, threads: int, layers: int = 3
+    data: LabelledData,
+    val: LabelledData | None,
+    epochs: float,
+    threads: int,
+    layers: int = 6,
+    tuned_layers: int = 4,
+    max_in_scope_loss: float = 0.005,
 ) -> tuple[RouterModel, float]:
     config = TrainingConfig(
-        base_encoder=bundled_minilm_path(), epochs=epochs, threads=threads, layers=layers
+        base_encoder=bundled_minilm_path(),
+        epochs=epochs,
+        threads=threads,
+        layers=layers,
+        tuned_layers=tuned_layers,
+        max_in_scope_loss=max_in_scope_loss,
     )
     report = train_router(data, val, config)
     return report.model, report.seconds

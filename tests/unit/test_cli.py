@@ -121,3 +121,19 @@ def test_serve_and_worker_name_an_unreachable_queue(tmp_path: Path) -> None:
 def test_worker_needs_the_distributed_mode(tmp_path: Path) -> None:
     result = smolit("worker", home=tmp_path)
     assert result.returncode == 2 and "queue: redis://" in result.stderr
+
+
+def test_router_train_refuses_bad_training_options_in_one_line(tmp_path: Path) -> None:
+    data = tmp_path / "train.jsonl"
+    data.write_text(
+        "".join(f'{{"text": "t{i}", "label": "l{i % 2}"}}\n' for i in range(8)), encoding="utf-8"
+    )
+    cases = {
+        ("--precision", "fp8"): "precision must be one of auto, fp32, bf16, not 'fp8'",
+        ("--layers", "3"): "tuned layers must be between 1 and the 3 layers kept, not 4",
+    }
+    for options, message in cases.items():
+        result = smolit("router", "train", "--train", str(data), *options, home=tmp_path)
+        assert result.returncode == 2, options
+        assert message in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1

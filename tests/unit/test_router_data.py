@@ -13,6 +13,7 @@ from smolit.routing.data import (
     examples_to_hold_one_out,
     load_jsonl,
     require_training_labels,
+    stratified_folds,
     stratified_split,
     unseen_labels,
 )
@@ -154,3 +155,23 @@ def test_the_hold_out_minimum_is_where_a_label_first_gives_one_example(fraction:
         return len(stratified_split(data, fraction)[1])
 
     assert held(fewest) >= 1 and held(fewest - 1) == 0
+
+
+def test_stratified_folds_spread_each_label_evenly_and_lose_nothing() -> None:
+    data = sized_data()
+    folds = stratified_folds(data, 2, seed=4)
+    assert sorted(t for fold in folds for t in fold.texts) == sorted(data.texts)
+    assert [fold.labels.count("big") for fold in folds] == [5, 5]
+    assert [fold.labels.count("small") for fold in folds] == [1, 1]
+    assert sorted(fold.labels.count("oos") for fold in folds) == [2, 3]
+    assert stratified_folds(data, 2, seed=4) == folds
+
+
+def test_labels_smaller_than_the_fold_count_do_not_all_land_in_the_first_fold() -> None:
+    data = LabelledData.of([(f"t{i}", f"label{i}") for i in range(6)])
+    assert [len(fold) for fold in stratified_folds(data, 3)] == [2, 2, 2]
+
+
+def test_stratified_folds_need_two_folds() -> None:
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        stratified_folds(sized_data(), 1)

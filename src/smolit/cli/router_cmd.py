@@ -22,6 +22,15 @@ ValFile = Annotated[
     typer.Option("--val", help="validation JSONL for the threshold (default: a split of --train)"),
 ]
 Layers = Annotated[int, typer.Option("--layers", min=1, max=12, help="encoder layers kept")]
+TunedLayers = Annotated[
+    int,
+    typer.Option(
+        "--tuned-layers",
+        min=1,
+        max=12,
+        help="top encoder layers fine-tuned (the layers below stay frozen)",
+    ),
+]
 Epochs = Annotated[float, typer.Option("--epochs", min=0.1, max=50, help="passes over --train")]
 Threads = Annotated[int, typer.Option("--threads", min=1, max=64, help="torch threads")]
 MaxLoss = Annotated[
@@ -34,11 +43,19 @@ MaxLoss = Annotated[
     ),
 ]
 Seed = Annotated[int, typer.Option("--seed", help="random seed")]
+Precision = Annotated[
+    str,
+    typer.Option(
+        "--precision",
+        help="matrix products while training: auto (bf16 where the CPU multiplies it "
+        "natively, else fp32), fp32 or bf16; the checkpoint is fp32 either way",
+    ),
+]
 
 
 def _progress_bar(enabled: bool) -> Progress:
     return Progress(
-        TextColumn("training"),
+        TextColumn("training {task.fields[phase]}"),
         BarColumn(),
         TextColumn("epoch {task.fields[epoch]:.1f}/{task.fields[epochs]:g}"),
         TextColumn("{task.fields[rows_per_s]:.0f} rows/s"),
@@ -54,10 +71,12 @@ def _train(
     train: Path,
     val: Path | None,
     layers: int,
+    tuned_layers: int,
     epochs: float,
     threads: int,
     max_loss: float,
     seed: int,
+    precision: str,
     show_progress: bool,
 ) -> tuple[Any, Any, Any]:
     from smolit.encoding.sentence import bundled_minilm_path
@@ -69,13 +88,17 @@ def _train(
     config = TrainingConfig(
         base_encoder=bundled_minilm_path(),
         layers=layers,
+        tuned_layers=tuned_layers,
         epochs=epochs,
         threads=threads,
         max_in_scope_loss=max_loss,
         seed=seed,
+        precision=precision,
     )
     with _progress_bar(show_progress) as bar:
-        task = bar.add_task("train", total=None, loss=0.0, epoch=0.0, epochs=epochs, rows_per_s=0)
+        task = bar.add_task(
+            "train", total=None, loss=0.0, epoch=0.0, epochs=epochs, rows_per_s=0, phase=""
+        )
         first: list[tuple[float, int]] = []  # (time, rows) at the first step
 
         def progress(now: TrainingProgress) -> None:
@@ -90,6 +113,7 @@ def _train(
                 loss=now.loss,
                 epoch=now.epoch,
                 rows_per_s=rate,
+                phase=now.phase,
             )
 
         report = train_router(train_data, val_data, config, progress)
@@ -101,11 +125,13 @@ def evaluate(
     train: TrainFile,
     test: Annotated[Path, typer.Option("--test", help="JSONL to evaluate on")],
     val: ValFile = None,
-    layers: Layers = 3,
+    layers: Layers = 6,
+    tuned_layers: TunedLayers = 4,
     epochs: Epochs = 3.0,
     threads: Threads = 2,
-    max_in_scope_loss: MaxLoss = 0.015,
+    max_in_scope_loss: MaxLoss = 0.005,
     seed: Seed = 0,
+    precision: Precision = "auto",
     int8: Annotated[
         bool, typer.Option("--int8", help="evaluate an int8 copy of the full encoder")
     ] = False,
@@ -118,7 +144,16 @@ def evaluate(
 
     test_data = load_jsonl(test)
     train_data, _, report = _train(
-        train, val, layers, epochs, threads, max_in_scope_loss, seed, show_progress=not json
+        train,
+        val,
+        layers,
+        tuned_layers,
+        epochs,
+        threads,
+        max_in_scope_loss,
+        seed,
+        precision,
+        show_progress=not json,
     )
     served = report.model.quantized() if int8 else report.model
     metrics = run_evaluation(lambda texts: served.predict(texts)[0], test_data, threads)
@@ -135,10 +170,12 @@ def evaluate(
         "unseen_test_labels": missing,
         "config": {
             "layers": layers,
+            "tuned_layers": tuned_layers,
             "epochs": epochs,
             "threads": threads,
             "max_in_scope_loss": max_in_scope_loss,
             "seed": seed,
+            "precision": precision,
             "int8": int8,
             "max_length": report.model.meta.get("max_length"),
             "cascade": report.model.static is not None,
@@ -159,11 +196,13 @@ def train_command(
     out: Annotated[
         Path | None, typer.Option("--out", help="also write the checkpoint to this directory")
     ] = None,
-    layers: Layers = 3,
+    layers: Layers = 6,
+    tuned_layers: TunedLayers = 4,
     epochs: Epochs = 3.0,
     threads: Threads = 2,
-    max_in_scope_loss: MaxLoss = 0.015,
+    max_in_scope_loss: MaxLoss = 0.005,
     seed: Seed = 0,
+    precision: Precision = "auto",
     config: ConfigOption = None,
     home: HomeOption = None,
     json: JsonOption = False,
@@ -174,7 +213,16 @@ def train_command(
 
     settings = load_settings(config, home)
     _, _, report = _train(
-        train, val, layers, epochs, threads, max_in_scope_loss, seed, show_progress=not json
+        train,
+        val,
+        layers,
+        tuned_layers,
+        epochs,
+        threads,
+        max_in_scope_loss,
+        seed,
+        precision,
+        show_progress=not json,
     )
     checkpoints = RouterCheckpoints.open(settings)
     version = checkpoints.register(report.model, source=str(train))

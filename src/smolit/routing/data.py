@@ -147,6 +147,28 @@ def stratified_split(
     return LabelledData(tuple(train), data.source), LabelledData(tuple(held), data.source)
 
 
+def stratified_folds(data: LabelledData, folds: int, seed: int = 0) -> list[LabelledData]:
+    """``data`` dealt into ``folds`` parts, each label's rows spread evenly over them (a
+    label with fewer rows than folds is missing from some parts)."""
+    if folds < 2:
+        raise ValueError("cross-fitting needs at least 2 folds")
+    rng = random.Random(seed)
+    by_label: dict[str, list[Example]] = {}
+    for example in data.examples:
+        by_label.setdefault(example.label, []).append(example)
+    parts: list[list[Example]] = [[] for _ in range(folds)]
+    start = 0
+    for label in sorted(by_label):
+        rows = list(by_label[label])
+        rng.shuffle(rows)
+        for offset, row in enumerate(rows):
+            parts[(start + offset) % folds].append(row)
+        start += len(rows)  # small labels do not all land in the first part
+    for part in parts:
+        rng.shuffle(part)
+    return [LabelledData(tuple(part), data.source) for part in parts]
+
+
 def unseen_labels(train: LabelledData, test: LabelledData) -> list[str]:
     known = set(train.label_counts())
     return sorted({e.label for e in test.examples if e.in_scope and e.label not in known})

@@ -1,7 +1,10 @@
 """``RouterModel``: a fine-tuned encoder, one prototype per label, a scale and a threshold.
 
 A trained model may also keep its training examples' vectors (``Neighbours``): its own
-labels are then scored by their nearest examples instead of their mean prototype.
+labels are then scored by their nearest examples instead of their mean prototype. When it
+was trained with out-of-scope examples (label ``oos``) it keeps their vectors too
+(``OutOfScopeExamples``): a task's confidence is then its best label score less its
+similarity to the nearest of them.
 
 Saved as a directory: ``encoder/`` (Hugging Face format, safetensors weights),
 ``prototypes.safetensors`` and ``router.json`` (labels, scale, threshold, metadata).
@@ -173,6 +176,26 @@ class Neighbours:
         return cls(vectors, owners, labels, k, float((near - mean).median()))
 
 
+class OutOfScopeExamples:
+    """Known out-of-scope requests, as vectors: a task's similarity to them is the mean
+    cosine of its ``k`` nearest (all of them if there are fewer), on the scale of a label
+    score, and is subtracted from its confidence. What looks like a known out-of-scope
+    request is then rejected even where it also resembles some label."""
+
+    def __init__(self, vectors: torch.Tensor, k: int) -> None:
+        if vectors.shape[0] == 0:
+            raise ModelError("out-of-scope examples need at least one vector")
+        self.vectors = vectors  # (examples, d), unit rows
+        self.k = k
+        self._columns = vectors.T.contiguous()
+
+    def similarity(self, z: torch.Tensor) -> torch.Tensor:
+        """Per text of ``z`` (texts, d): the mean cosine of its nearest out-of-scope examples."""
+        count = min(self.k, self.vectors.shape[0])
+        similarity: torch.Tensor = (z @ self._columns).topk(count, dim=1).values.mean(1)
+        return similarity
+
+
 @dataclass
 class RouterModel:
     encoder: TextEncoder
@@ -183,6 +206,7 @@ class RouterModel:
     meta: dict[str, Any] = field(default_factory=dict)
     static: StaticStage | None = None
     neighbours: Neighbours | None = None
+    out_of_scope: OutOfScopeExamples | None = None
 
     @classmethod
     def untrained(cls, encoder: TextEncoder, threshold: float) -> RouterModel:
@@ -221,11 +245,26 @@ class RouterModel:
         """``label_scores`` of ``texts``, shape (texts, labels)."""
         return self.label_scores(self.encode(texts))
 
-    def cascade(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Best label index, its cosine, and whether the cheap stage decided, per text.
+    def out_of_scope_similarity(self, z: torch.Tensor) -> torch.Tensor:
+        """What the confidence of each encoded text loses for resembling the known
+        out-of-scope examples (zeros when the model keeps none)."""
+        if self.out_of_scope is None:
+            return torch.zeros(z.shape[0])
+        return self.out_of_scope.similarity(z)
 
-        Texts the static stage is sure of are decided by it; the rest are encoded by the
-        full encoder. Only full-encoder decisions are subject to the out-of-scope threshold.
+    def best_of(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Best trained label index of each encoded text, and its confidence: the label's
+        score less the text's out-of-scope similarity."""
+        best, index = self.label_scores(z).max(dim=1)
+        return index, best - self.out_of_scope_similarity(z)
+
+    def cascade(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Best label index, the confidence, and whether the cheap stage decided, per text.
+
+        Texts the static stage is sure of are decided by it (the confidence is then its
+        cosine); the rest are encoded by the full encoder (the confidence is the best label
+        score less the out-of-scope similarity). Only full-encoder decisions are subject to
+        the out-of-scope threshold.
         """
         decided = torch.zeros(len(texts), dtype=torch.bool)
         best = torch.zeros(len(texts))
@@ -236,8 +275,7 @@ class RouterModel:
             best, index = cosines.max(dim=1)
         rest = [i for i in range(len(texts)) if not decided[i]]
         if rest:
-            full_best, full_index = self.score_texts([texts[i] for i in rest]).max(dim=1)
-            best[rest], index[rest] = full_best, full_index
+            index[rest], best[rest] = self.best_of(self.encode([texts[i] for i in rest]))
         return index, best, decided
 
     def decide(self, texts: list[str]) -> tuple[list[str], torch.Tensor]:
@@ -271,6 +309,7 @@ class RouterModel:
             dict(self.meta),
             self.static,
             self.neighbours,
+            self.out_of_scope,
         )
 
     # --- persistence --------------------------------------------------------------------
@@ -286,6 +325,10 @@ class RouterModel:
         if self.neighbours is not None:
             tensors["neighbour_vectors"] = self.neighbours.vectors.to(torch.float16).contiguous()
             tensors["neighbour_owners"] = self.neighbours.owners.contiguous()
+        if self.out_of_scope is not None:
+            tensors["out_of_scope_vectors"] = self.out_of_scope.vectors.to(
+                torch.float16
+            ).contiguous()
         save_file({k: v.detach().cpu() for k, v in tensors.items()}, directory / TENSORS_FILE)
         document = {
             "format": FORMAT_VERSION,
@@ -304,6 +347,7 @@ class RouterModel:
             "neighbours": None
             if self.neighbours is None
             else {"k": self.neighbours.k, "offset": self.neighbours.offset},
+            "out_of_scope": None if self.out_of_scope is None else {"k": self.out_of_scope.k},
         }
         (directory / "router.json").write_text(json.dumps(document, indent=2), encoding="utf-8")
 
@@ -332,6 +376,7 @@ class RouterModel:
             dict(document.get("meta", {})),
             _load_static(document.get("static"), tensors, encoder),
             _load_neighbours(document.get("neighbours"), tensors, len(labels)),
+            _load_out_of_scope(document.get("out_of_scope"), tensors),
         )
 
 
@@ -375,3 +420,12 @@ def _load_neighbours(
         int(rule["k"]),
         float(rule["offset"]),
     )
+
+
+def _load_out_of_scope(
+    rule: dict[str, int] | None, tensors: dict[str, torch.Tensor]
+) -> OutOfScopeExamples | None:
+    if not rule:
+        return None
+    vectors = F.normalize(tensors["out_of_scope_vectors"].float(), dim=-1)
+    return OutOfScopeExamples(vectors, int(rule["k"]))

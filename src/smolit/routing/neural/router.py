@@ -10,7 +10,9 @@ Every agent contributes skill prototypes, so agents come and go without retraini
   keeps them, on the scale of a prototype cosine; else by their trained prototype).
 
 A task is embedded once; its cosine with every prototype (or trained label score) gives the
-confidence (the best one; below the calibrated threshold the task is out of scope) and,
+confidence (the best one, less the task's similarity to the out-of-scope examples the
+checkpoint was trained with, if any; below the calibrated threshold the task is out of
+scope) and,
 through a softmax at the trained scale, a fit probability per agent (the sum over its
 skills). The
 ``FeedbackLearner`` then picks among the plausible agents using what feedback has taught it
@@ -172,7 +174,10 @@ class NeuralRouter(Router):
         if model.neighbours is not None and len(table.trained_rows):
             cosines[table.trained_rows] = model.label_scores(z)[0, table.trained_labels]
         cosines = _masked(cosines, usable)
-        return self._decide(cosines, model.scale, "full", table, usable, available, started)
+        penalty = float(model.out_of_scope_similarity(z)[0])
+        return self._decide(
+            cosines, model.scale, "full", table, usable, available, started, penalty
+        )
 
     def _decide(
         self,
@@ -183,6 +188,7 @@ class NeuralRouter(Router):
         usable: torch.Tensor,
         available: set[str] | None,
         started: float,
+        out_of_scope_similarity: float = 0.0,
     ) -> RouteDecision:
         probabilities = torch.softmax(scale * cosines, dim=0) * usable
         per_agent = torch.zeros(len(table.agents)).index_add_(0, table.owner_index, probabilities)
@@ -191,10 +197,12 @@ class NeuralRouter(Router):
             for i, agent in enumerate(table.agents)
         )
         best = int(cosines.argmax())
-        confidence = float(cosines[best])
+        confidence = float(cosines[best]) - out_of_scope_similarity
         skill = table.names[best]
         threshold = table.model.threshold
         extra: dict[str, object] = {"skill": skill, "stage": stage, "router_version": table.version}
+        if out_of_scope_similarity:
+            extra["out_of_scope_similarity"] = round(out_of_scope_similarity, 4)
 
         def decision(agent: str | None, reason: str) -> RouteDecision:
             return RouteDecision(
@@ -214,8 +222,14 @@ class NeuralRouter(Router):
         if stage == "full" and confidence < threshold:
             return decision(
                 None,
-                f"the closest skill ({skill}) matches at {confidence:.3f}, "
-                f"below the out-of-scope threshold {threshold:.3f}",
+                f"the closest skill ({skill}) matches at {float(cosines[best]):.3f}"
+                + (
+                    f" less {out_of_scope_similarity:.3f} for resembling known out-of-scope "
+                    f"requests ({confidence:.3f})"
+                    if out_of_scope_similarity
+                    else ""
+                )
+                + f", below the out-of-scope threshold {threshold:.3f}",
             )
         fit = {s.agent: s.score for s in scores if s.available}
         choice = self.learner.choose(fit, skill, explore=self.explore)
