@@ -4,9 +4,9 @@ Trains on train.jsonl only (the threshold is cross-fitted on it), evaluates on v
 (or, with ``--holdout``, on 10 % of each label of train.jsonl held out of training):
 intent accuracy, domain accuracy (the predicted intent's domain), out-of-scope recall and
 precision at the calibrated threshold, single-query latency and batched throughput of the
-served (int8) model.
+served model (fp32; ``--int8`` evaluates an int8 copy).
 
-    python -m bench.router_clinc [--data DIR] [--holdout] [--calibrate-on-val]
+    python -m bench.router_clinc [--data DIR] [--holdout] [--drop-oos] [--calibrate-on-val]
                                  [--save DIR | --checkpoint DIR]
 """
 
@@ -68,6 +68,12 @@ def main() -> None:
     parser.add_argument("--int8", action="store_true", help="int8 copy of the full encoder")
     parser.add_argument("--max-in-scope-loss", type=float, default=0.005)
     parser.add_argument(
+        "--drop-oos",
+        action="store_true",
+        help="train without the oos rows of train.jsonl (a deployment with no out-of-scope "
+        "examples; the evaluation keeps its oos rows)",
+    )
+    parser.add_argument(
         "--holdout",
         action="store_true",
         help="evaluate on 10%% of each label (oos too) of train.jsonl, held out of training",
@@ -86,6 +92,8 @@ def main() -> None:
     val = load(path, "val.jsonl")
     if args.holdout:
         training, val = stratified_split(training, 0.1, seed=1)
+    if args.drop_oos:
+        training = training.in_scope()
     if args.checkpoint:
         model, train_seconds = RouterModel.load(Path(args.checkpoint)), None
     else:
@@ -132,6 +140,7 @@ def main() -> None:
         if args.checkpoint
         else ("val" if args.calibrate_on_val else "cross-fitted on train"),
         "evaluated_on": "10% of train held out" if args.holdout else "val",
+        "trained_with_oos_rows": not args.drop_oos,
         "threshold": round(served.threshold, 5),
         "at_threshold_chosen_on_val": classification_metrics(val.labels, at_val_threshold),
         "threshold_chosen_on_val": round(val_threshold, 5),

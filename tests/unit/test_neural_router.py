@@ -162,3 +162,35 @@ def test_trained_labels_are_scored_by_their_neighbours() -> None:
     decision = router.route_sync("mortgage rates")
     assert decision.extra["skill"] == "finance/finance"
     assert decision.confidence == pytest.approx(1.0, abs=1e-5)
+
+
+def test_resembling_a_known_out_of_scope_request_lowers_the_confidence() -> None:
+    from smolit.routing.neural.model import OutOfScopeExamples
+
+    encoder = LookupEncoder()
+    model = RouterModel(encoder, ["a"], encoder.encode(["alpha beta"]), 20.0, 0.3)
+    assert model.predict(["alpha gamma"])[0] == ["a"]  # cosine 0.5 clears 0.3
+    model.out_of_scope = OutOfScopeExamples(encoder.encode(["alpha gamma"]), k=5)
+    labels, confidence = model.predict(["alpha beta", "alpha gamma"])
+    assert labels == ["a", "oos"]
+    # each text: its best label's cosine less its cosine with the out-of-scope example
+    expected = [1.0 - float(encoder.encode(["alpha beta"]) @ encoder.encode(["alpha gamma"]).T)]
+    expected.append(float(encoder.encode(["alpha gamma"]) @ encoder.encode(["alpha beta"]).T) - 1)
+    assert confidence.tolist() == pytest.approx(expected, abs=1e-5)
+
+
+def test_the_router_rejects_a_known_out_of_scope_request_and_says_why() -> None:
+    from smolit.routing.neural.model import OutOfScopeExamples
+
+    encoder = LookupEncoder()
+    model = RouterModel.untrained(encoder, 0.0)
+    router = NeuralRouter(model, FeedbackLearner(rng=random.Random(0)), explore=False)
+    router.set_agents([COOKING, TRAVEL])
+    assert router.route_sync("boil an egg in space").agent == "cooking"
+    model.out_of_scope = OutOfScopeExamples(encoder.encode(["boil an egg in space"]), k=5)
+    decision = router.route_sync("boil an egg in space")
+    assert decision.out_of_scope and decision.agent is None
+    assert decision.extra["out_of_scope_similarity"] == pytest.approx(1.0, abs=1e-4)
+    assert "for resembling known out-of-scope requests" in decision.reason
+    assert decision.confidence < 0
+    assert router.route_sync("book a flight to paris").agent == "travel"

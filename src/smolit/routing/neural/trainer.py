@@ -318,6 +318,7 @@ def _train_model(
             "base_encoder": str(config.base_encoder),
             "layers": config.layers,
             "tuned_layers": config.tuned_layers,
+            "precision": "bf16" if uses_bf16(config.precision) else "fp32",
             "max_length": encoder.max_length,
             "epochs": config.epochs,
             "train_rows": len(rows.texts),
