@@ -2,10 +2,15 @@
 ``smolit.tools`` entry-point group, the registry, and the built-in ``calculator``."""
 
 from smolit.tools.base import JsonValue, Tool, ToolResult, ToolSpec
+from smolit.tools.runner import ToolCallLimits, ToolCallOutcome, ToolCallRecord, run_tool_call
 
 __all__ = [
     "JsonValue",
     "Tool",
+    "ToolCallLimits",
+    "ToolCallOutcome",
+    "ToolCallRecord",
     "ToolResult",
     "ToolSpec",
+    "run_tool_call",
 ]
