@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -67,17 +68,21 @@ def _progress_bar(enabled: bool) -> Progress:
     )
 
 
+@dataclass(frozen=True)
+class TrainOptions:
+    """The training options both commands take."""
+
+    layers: int
+    tuned_layers: int
+    epochs: float
+    threads: int
+    max_in_scope_loss: float
+    seed: int
+    precision: str
+
+
 def _train(
-    train: Path,
-    val: Path | None,
-    layers: int,
-    tuned_layers: int,
-    epochs: float,
-    threads: int,
-    max_loss: float,
-    seed: int,
-    precision: str,
-    show_progress: bool,
+    train: Path, val: Path | None, options: TrainOptions, show_progress: bool
 ) -> tuple[Any, Any, Any]:
     from smolit.encoding.sentence import bundled_minilm_path
     from smolit.routing.data import load_jsonl
@@ -85,19 +90,10 @@ def _train(
 
     train_data = load_jsonl(train)
     val_data = load_jsonl(val) if val is not None else None
-    config = TrainingConfig(
-        base_encoder=bundled_minilm_path(),
-        layers=layers,
-        tuned_layers=tuned_layers,
-        epochs=epochs,
-        threads=threads,
-        max_in_scope_loss=max_loss,
-        seed=seed,
-        precision=precision,
-    )
+    config = TrainingConfig(base_encoder=bundled_minilm_path(), **asdict(options))
     with _progress_bar(show_progress) as bar:
         task = bar.add_task(
-            "train", total=None, loss=0.0, epoch=0.0, epochs=epochs, rows_per_s=0, phase=""
+            "train", total=None, loss=0.0, epoch=0.0, epochs=options.epochs, rows_per_s=0, phase=""
         )
         first: list[tuple[float, int]] = []  # (time, rows) at the first step
 
@@ -143,18 +139,10 @@ def evaluate(
     from smolit.routing.evaluation import evaluate as run_evaluation
 
     test_data = load_jsonl(test)
-    train_data, _, report = _train(
-        train,
-        val,
-        layers,
-        tuned_layers,
-        epochs,
-        threads,
-        max_in_scope_loss,
-        seed,
-        precision,
-        show_progress=not json,
+    options = TrainOptions(
+        layers, tuned_layers, epochs, threads, max_in_scope_loss, seed, precision
     )
+    train_data, _, report = _train(train, val, options, show_progress=not json)
     served = report.model.quantized() if int8 else report.model
     metrics = run_evaluation(lambda texts: served.predict(texts)[0], test_data, threads)
     best, confidence = served.decide(test_data.texts)
@@ -169,13 +157,7 @@ def evaluate(
         "threshold": round(report.model.threshold, 5),
         "unseen_test_labels": missing,
         "config": {
-            "layers": layers,
-            "tuned_layers": tuned_layers,
-            "epochs": epochs,
-            "threads": threads,
-            "max_in_scope_loss": max_in_scope_loss,
-            "seed": seed,
-            "precision": precision,
+            **asdict(options),
             "int8": int8,
             "max_length": report.model.meta.get("max_length"),
             "cascade": report.model.static is not None,
@@ -212,18 +194,10 @@ def train_command(
     from smolit.routing.checkpoints import RouterCheckpoints
 
     settings = load_settings(config, home)
-    _, _, report = _train(
-        train,
-        val,
-        layers,
-        tuned_layers,
-        epochs,
-        threads,
-        max_in_scope_loss,
-        seed,
-        precision,
-        show_progress=not json,
+    options = TrainOptions(
+        layers, tuned_layers, epochs, threads, max_in_scope_loss, seed, precision
     )
+    _, _, report = _train(train, val, options, show_progress=not json)
     checkpoints = RouterCheckpoints.open(settings)
     version = checkpoints.register(report.model, source=str(train))
     if out is not None:
