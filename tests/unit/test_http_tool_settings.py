@@ -201,9 +201,10 @@ def test_two_operations_with_one_name_are_refused() -> None:
     assert "two operations are called 'get_user'" in message
 
 
-def test_timeout_defaults_to_the_context_call_timeout() -> None:
+def test_timeout_and_size_cap_default_to_the_context_call_limits() -> None:
     tool = _one(_operation(parameters={"id": {}}))
     assert tool.options.timeout_s == ToolContext().limits.timeout_s
+    assert tool.options.max_response_bytes == ToolContext().limits.max_result_bytes
 
 
 def _declared_factories() -> ToolFactories:

@@ -117,7 +117,10 @@ def build_http_tools(
     timeout_s = parsed.timeout_s or context.limits.timeout_s
     options = CallOptions(
         timeout_s=timeout_s,
-        max_response_bytes=min(parsed.max_response_bytes, context.egress.max_response_bytes),
+        max_response_bytes=min(
+            parsed.max_response_bytes or context.limits.max_result_bytes,
+            context.egress.max_response_bytes,
+        ),
         retries=parsed.retries,
         backoff_s=parsed.backoff_s,
         max_retry_after_s=parsed.max_retry_after_s,

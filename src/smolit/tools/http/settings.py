@@ -159,7 +159,9 @@ class HttpSettings(_Model):
     timeout_s: float | None = Field(
         None, gt=0, le=3600, description="one request; default: the tools' call timeout"
     )
-    max_response_bytes: int = Field(1_000_000, ge=1, le=1_000_000_000)
+    max_response_bytes: int | None = Field(
+        None, ge=1, le=1_000_000_000, description="default: the tools' result cap"
+    )
     retries: int = Field(2, ge=0, le=10)
     backoff_s: float = Field(0.5, ge=0, le=60, description="before the first retry; doubles")
     max_retry_after_s: float = Field(30, ge=0, le=3600)

@@ -59,7 +59,7 @@ class CallOptions:
     """The bounds of one call: per-attempt seconds, body bytes, retries and their waits."""
 
     timeout_s: float
-    max_response_bytes: int = 1_000_000
+    max_response_bytes: int = 100_000
     retries: int = 2
     backoff_s: float = 0.5
     max_retry_after_s: float = 30.0
