@@ -44,6 +44,13 @@ def _mask_values(text: str, values: Iterable[str]) -> str:
     return text
 
 
+def mask_secrets(text: str, known: Iterable[str] = ()) -> str:
+    """``text`` with the ``known`` secret values, and those registered for the process,
+    replaced by ``***``, and nothing else changed (for data, where the patterns of
+    ``redact_text`` would mask ordinary values)."""
+    return _mask_values(text, [*known, *process_secrets.values()])
+
+
 def redact_text(text: str, known: Iterable[str] = ()) -> str:
     """``text`` with passwords, tokens and the ``known`` secret values (and those
     registered for the process) replaced by ``***``."""

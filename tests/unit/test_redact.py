@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from smolit.api import create_app
 from smolit.cli.app import app as cli
 from smolit.logs import log_handler
-from smolit.redact import redact_text, redact_url, register_secrets
+from smolit.redact import mask_secrets, redact_text, redact_url, register_secrets
 from tests.conftest import free_port
 from tests.unit.helpers import small_system
 
@@ -192,3 +192,8 @@ def test_the_system_registers_its_secret_values_for_masking(tmp_path: Path) -> N
 def test_generic_key_and_token_parameters_are_masked_in_query_strings_only() -> None:
     assert redact_text("GET /x?key=abc123&token=def456") == "GET /x?key=***&token=***"
     assert redact_text("values must be KEY=VALUE") == "values must be KEY=VALUE"
+
+
+def test_mask_secrets_masks_known_values_and_leaves_patterns_alone() -> None:
+    text = "token=abc&page=2 Bearer xyz s3cr3t-value"
+    assert mask_secrets(text, ["s3cr3t-value"]) == "token=abc&page=2 Bearer xyz ***"

@@ -9,33 +9,49 @@ from typing import Any
 import pytest
 
 from smolit.errors import ConfigError, NotFoundError
-from smolit.tools import ENTRY_POINT_GROUP, Tool, ToolFactories, ToolRegistry, ToolResult, ToolSpec
+from smolit.security.egress import EgressPolicy
+from smolit.tools import (
+    ENTRY_POINT_GROUP,
+    Tool,
+    ToolCallLimits,
+    ToolContext,
+    ToolFactories,
+    ToolRegistry,
+    ToolResult,
+    ToolSpec,
+)
 
 HERE = "tests.unit.test_tools_registry"
 
 
 class NamedTool(Tool):
-    def __init__(self, name: str, settings: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        settings: Mapping[str, Any] | None = None,
+        context: ToolContext | None = None,
+    ) -> None:
         super().__init__(ToolSpec(name=name, description=f"the {name} tool"))
         self.settings = dict(settings or {})
+        self.context = context
 
     async def call(self, arguments: dict[str, Any]) -> ToolResult:
         return ToolResult(self.name)
 
 
-def weather_tools(settings: Mapping[str, Any]) -> Tool:
-    return NamedTool("weather", settings)
+def weather_tools(settings: Mapping[str, Any], context: ToolContext) -> Tool:
+    return NamedTool("weather", settings, context)
 
 
-def api_tools(settings: Mapping[str, Any]) -> list[Tool]:
+def api_tools(settings: Mapping[str, Any], context: ToolContext) -> list[Tool]:
     return [NamedTool("get_forecast"), NamedTool("get_alerts")]
 
 
-def not_tools(settings: Mapping[str, Any]) -> Any:
+def not_tools(settings: Mapping[str, Any], context: ToolContext) -> Any:
     return {"weather": NamedTool("weather")}
 
 
-def failing_tools(settings: Mapping[str, Any]) -> Tool:
+def failing_tools(settings: Mapping[str, Any], context: ToolContext) -> Tool:
     raise KeyError("base_url")
 
 
@@ -56,6 +72,23 @@ def test_factory_from_an_entry_point_makes_its_tool_with_the_settings() -> None:
     (tool,) = registry.load("weather", {"units": "metric"})
     assert registry.get("weather") is tool
     assert isinstance(tool, NamedTool) and tool.settings == {"units": "metric"}
+
+
+def test_factory_receives_the_registry_context() -> None:
+    context = ToolContext(egress=EgressPolicy(["127.0.0.1"]), limits=ToolCallLimits(timeout_s=5))
+    points = [_entry_point("weather", "weather_tools")]
+    registry = ToolRegistry(ToolFactories(entry_points=points), context)
+    (tool,) = registry.load("weather")
+    assert isinstance(tool, NamedTool) and tool.context is context
+
+
+def test_factory_built_without_a_context_gets_the_restrictive_default() -> None:
+    (tool,) = ToolFactories(entry_points=[_entry_point("weather", "weather_tools")]).build(
+        "weather"
+    )
+    assert isinstance(tool, NamedTool) and tool.context is not None
+    assert tool.context.limits == ToolCallLimits()
+    assert not tool.context.secrets.allowed("HOME")
 
 
 def test_factory_may_make_several_tools() -> None:

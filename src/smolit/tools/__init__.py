@@ -2,6 +2,7 @@
 ``smolit.tools`` entry-point group, the registry, and the built-in ``calculator``."""
 
 from smolit.tools.base import JsonValue, Tool, ToolResult, ToolSpec
+from smolit.tools.context import ToolContext
 from smolit.tools.factories import ENTRY_POINT_GROUP, ToolFactories, ToolFactory
 from smolit.tools.registry import ToolRegistry
 from smolit.tools.runner import ToolCallLimits, ToolCallOutcome, ToolCallRecord, run_tool_call
@@ -13,6 +14,7 @@ __all__ = [
     "ToolCallLimits",
     "ToolCallOutcome",
     "ToolCallRecord",
+    "ToolContext",
     "ToolFactories",
     "ToolFactory",
     "ToolRegistry",

@@ -15,6 +15,7 @@ from typing import Any
 from smolit.errors import ConfigError, ValidationError
 from smolit.tools.arithmetic import MAX_EXPRESSION_CHARS, describe, evaluate
 from smolit.tools.base import Tool, ToolResult, ToolSpec
+from smolit.tools.context import ToolContext
 
 NAME = "calculator"
 
@@ -69,8 +70,8 @@ class CalculatorTool(Tool):
             return ToolResult.failure(exc.message)
 
 
-def calculator_tools(settings: Mapping[str, Any]) -> Tool:
-    """The ``smolit.tools`` factory of the calculator."""
+def calculator_tools(settings: Mapping[str, Any], context: ToolContext) -> Tool:
+    """The ``smolit.tools`` factory of the calculator (it needs nothing of ``context``)."""
     if settings:
         raise ConfigError(
             f"tool {NAME!r} takes no settings; got {', '.join(sorted(settings))}",

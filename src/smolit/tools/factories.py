@@ -1,9 +1,10 @@
 """Tool factories by name, fed by the ``smolit.tools`` entry-point group.
 
 A tool factory is any callable that takes the settings the configuration gives it and
+a ``ToolContext`` (the egress policy, the secret store, the default call limits), and
 returns the tools it makes (the ``ToolFactory`` protocol)::
 
-    def factory(settings: Mapping[str, Any], /) -> Tool | Sequence[Tool]
+    def factory(settings: Mapping[str, Any], context: ToolContext, /) -> Tool | Sequence[Tool]
 
 One factory may make many tools (every operation of an OpenAPI document, every tool of an
 MCP server). Settings the factory does not understand, and anything else it cannot work
@@ -30,6 +31,7 @@ from typing import Any, Protocol, cast
 
 from smolit.errors import ConfigError, SmolitError
 from smolit.tools.base import Tool
+from smolit.tools.context import ToolContext
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +39,11 @@ ENTRY_POINT_GROUP = "smolit.tools"
 
 
 class ToolFactory(Protocol):
-    """Makes tools from their settings: one ``Tool`` or a sequence of them."""
+    """Makes tools from their settings and the context: one ``Tool`` or a sequence."""
 
-    def __call__(self, settings: Mapping[str, Any], /) -> Tool | Sequence[Tool]: ...
+    def __call__(
+        self, settings: Mapping[str, Any], context: ToolContext, /
+    ) -> Tool | Sequence[Tool]: ...
 
 
 def _made_tools(name: str, made: object) -> list[Tool]:
@@ -129,11 +133,17 @@ class ToolFactories:
         logger.debug("loaded tool factory %r from %s", name, entry_point.value)
         return cast(ToolFactory, factory)
 
-    def build(self, name: str, settings: Mapping[str, Any] | None = None) -> list[Tool]:
-        """The tools factory ``name`` makes from ``settings`` (none: empty settings)."""
+    def build(
+        self,
+        name: str,
+        settings: Mapping[str, Any] | None = None,
+        context: ToolContext | None = None,
+    ) -> list[Tool]:
+        """The tools factory ``name`` makes from ``settings`` (none: empty settings) in
+        ``context`` (none: ``ToolContext()``, public addresses only and no secrets)."""
         factory = self.get(name)
         try:
-            made = factory(dict(settings or {}))
+            made = factory(dict(settings or {}), context or ToolContext())
         except SmolitError as exc:
             raise ConfigError(
                 f"tool factory {name!r}: {exc.message}",

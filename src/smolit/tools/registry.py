@@ -14,6 +14,7 @@ from typing import Any
 
 from smolit.errors import ConfigError, NotFoundError
 from smolit.tools.base import Tool
+from smolit.tools.context import ToolContext
 from smolit.tools.factories import ToolFactories
 
 #: where a tool added with ``add`` came from, in messages
@@ -21,10 +22,17 @@ FROM_CODE = "code"
 
 
 class ToolRegistry:
-    """Tools by name, and where each came from."""
+    """Tools by name, and where each came from.
 
-    def __init__(self, factories: ToolFactories | None = None) -> None:
+    ``context`` is what every factory receives with its settings (default:
+    ``ToolContext()``, public addresses only and no secrets).
+    """
+
+    def __init__(
+        self, factories: ToolFactories | None = None, context: ToolContext | None = None
+    ) -> None:
         self.factories = factories if factories is not None else ToolFactories()
+        self.context = context if context is not None else ToolContext()
         self._tools: dict[str, Tool] = {}
         self._sources: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -49,8 +57,9 @@ class ToolRegistry:
         self._add_all([tool], FROM_CODE)
 
     def load(self, factory: str, settings: Mapping[str, Any] | None = None) -> list[Tool]:
-        """Make the tools of ``factory`` from ``settings`` and add them; returns them."""
-        tools = self.factories.build(factory, settings)
+        """Make the tools of ``factory`` from ``settings`` (in the registry's context) and
+        add them; returns them."""
+        tools = self.factories.build(factory, settings, self.context)
         self._add_all(tools, f"factory {factory!r}")
         return tools
 
