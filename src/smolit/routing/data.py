@@ -131,13 +131,11 @@ def stratified_split(
     split like any label.
     """
     rng = random.Random(seed)
-    by_label: dict[str, list[Example]] = {}
-    for example in data.examples:
-        by_label.setdefault(example.label, []).append(example)
+    by_label = _rows_by_label(data)
     train: list[Example] = []
     held: list[Example] = []
     for label in sorted(by_label):
-        rows = list(by_label[label])
+        rows = [data.examples[i] for i in by_label[label]]
         rng.shuffle(rows)
         take = round(len(rows) * fraction) if len(rows) >= 3 else 0
         take = min(take, len(rows) - 2) if len(rows) >= 3 else 0
@@ -150,13 +148,19 @@ def stratified_split(
 def stratified_folds(data: LabelledData, folds: int, seed: int = 0) -> list[LabelledData]:
     """``data`` dealt into ``folds`` parts, each label's rows spread evenly over them (a
     label with fewer rows than folds is missing from some parts)."""
+    return [
+        LabelledData(tuple(data.examples[i] for i in part), data.source)
+        for part in stratified_fold_rows(data, folds, seed)
+    ]
+
+
+def stratified_fold_rows(data: LabelledData, folds: int, seed: int = 0) -> list[list[int]]:
+    """The row numbers of each part of ``stratified_folds``."""
     if folds < 2:
         raise ValueError("cross-fitting needs at least 2 folds")
     rng = random.Random(seed)
-    by_label: dict[str, list[Example]] = {}
-    for example in data.examples:
-        by_label.setdefault(example.label, []).append(example)
-    parts: list[list[Example]] = [[] for _ in range(folds)]
+    by_label = _rows_by_label(data)
+    parts: list[list[int]] = [[] for _ in range(folds)]
     start = 0
     for label in sorted(by_label):
         rows = list(by_label[label])
@@ -166,7 +170,15 @@ def stratified_folds(data: LabelledData, folds: int, seed: int = 0) -> list[Labe
         start += len(rows)  # small labels do not all land in the first part
     for part in parts:
         rng.shuffle(part)
-    return [LabelledData(tuple(part), data.source) for part in parts]
+    return parts
+
+
+def _rows_by_label(data: LabelledData) -> dict[str, list[int]]:
+    """Row numbers of each label, in file order."""
+    by_label: dict[str, list[int]] = {}
+    for row, example in enumerate(data.examples):
+        by_label.setdefault(example.label, []).append(row)
+    return by_label
 
 
 def unseen_labels(train: LabelledData, test: LabelledData) -> list[str]:

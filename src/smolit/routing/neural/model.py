@@ -220,7 +220,9 @@ class RouterModel:
             {"trained": False},
         )
 
-    def _mini(self) -> MiniEncoder:
+    def fine_tuned_encoder(self) -> MiniEncoder:
+        """The router's own encoder (a ``ModelError`` for an untrained router, which
+        borrows the base encoder)."""
         if not isinstance(self.encoder, MiniEncoder):
             raise ModelError("only a router with its own fine-tuned encoder can be saved")
         return self.encoder
@@ -240,10 +242,6 @@ class RouterModel:
         if self.neighbours is not None:
             return self.neighbours.scores(z, cosines)
         return cosines
-
-    def score_texts(self, texts: list[str]) -> torch.Tensor:
-        """``label_scores`` of ``texts``, shape (texts, labels)."""
-        return self.label_scores(self.encode(texts))
 
     def out_of_scope_similarity(self, z: torch.Tensor) -> torch.Tensor:
         """What the confidence of each encoded text loses for resembling the known
@@ -299,7 +297,7 @@ class RouterModel:
         with warnings.catch_warnings():
             # torch 2.13 flags eager dynamic quantisation as moving to torchao; it still works
             warnings.simplefilter("ignore", DeprecationWarning)
-            encoder = self._mini().quantized()
+            encoder = self.fine_tuned_encoder().quantized()
         return RouterModel(
             encoder,
             list(self.labels),
@@ -316,7 +314,7 @@ class RouterModel:
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        encoder = self._mini()
+        encoder = self.fine_tuned_encoder()
         encoder.save(directory / "encoder")
         tensors = {"prototypes": self.prototypes.contiguous()}
         if self.static is not None:

@@ -56,7 +56,7 @@ from smolit.errors import ValidationError
 from smolit.routing.data import (
     LabelledData,
     require_training_labels,
-    stratified_folds,
+    stratified_fold_rows,
 )
 from smolit.routing.neural.calibration import choose_threshold
 from smolit.routing.neural.encoder_net import MiniEncoder
@@ -412,9 +412,7 @@ def _folds(fit: LabelledData, config: TrainingConfig) -> list[list[int]]:
             f"{fit.source}: too few examples to cross-fit the out-of-scope threshold; give "
             f"--val or at least {config.calibration_folds} examples for some label"
         )
-    index = {id(example): i for i, example in enumerate(fit.examples)}
-    parts = stratified_folds(fit, config.calibration_folds, config.seed)
-    return [[index[id(example)] for example in part.examples] for part in parts]
+    return stratified_fold_rows(fit, config.calibration_folds, config.seed)
 
 
 def _held_out(
@@ -422,17 +420,11 @@ def _held_out(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Confidence and correctness of a cross-fitting model on the rows it left out (scored
     by its full encoder from their lower states: such a model has no cascade)."""
-    index, confidence = model.best_of(_encode_rows(_mini(model), rows, first_tuned))
+    index, confidence = model.best_of(_encode_rows(model.fine_tuned_encoder(), rows, first_tuned))
     correct = torch.tensor(
         [model.labels[int(i)] == label for i, label in zip(index, rows.labels, strict=True)]
     )
     return confidence, correct
-
-
-def _mini(model: RouterModel) -> MiniEncoder:
-    if not isinstance(model.encoder, MiniEncoder):
-        raise TypeError("a trained router has its own MiniEncoder")
-    return model.encoder
 
 
 def build_static_stage(
