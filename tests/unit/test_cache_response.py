@@ -53,13 +53,19 @@ def test_another_version_prompt_or_parameter_is_a_miss(
 def test_plain_mappings_key_like_dataclasses() -> None:
     cache = ResponseCache(1 << 20, codec=GenerationResultCodec())
     cache.put("m@1", MESSAGES, GREEDY, RESULT)
-    plain = [{"role": m.role, "content": m.content} for m in MESSAGES]
+    plain = [
+        {"role": m.role, "content": m.content, "tool_calls": [], "tool_call_id": None}
+        for m in MESSAGES
+    ]
     params = {
         "max_new_tokens": 32,
         "temperature": 0,
         "top_p": 1.0,
         "repetition_penalty": 1.0,
         "stop": [],
+        "tools": [],
+        "tool_choice": {"mode": "auto", "function": None},
+        "parallel_tool_calls": True,
     }
     assert cache.get("m@1", plain, params) == RESULT
 

@@ -9,13 +9,17 @@ from smolit.models.base import (
 )
 from smolit.models.loader import resolve_api_key
 from smolit.models.manager import ModelManager
+from smolit.models.tool_calling import FunctionTool, ToolCall, ToolChoice
 
 __all__ = [
     "BackendRegistry",
     "ChatMessage",
+    "FunctionTool",
     "GenerationParams",
     "GenerationResult",
     "ModelBackend",
     "ModelManager",
+    "ToolCall",
+    "ToolChoice",
     "resolve_api_key",
 ]

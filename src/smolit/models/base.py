@@ -9,15 +9,21 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from smolit.config import ModelDefinition
+from smolit.models.tool_calling import FunctionTool, ToolCall, ToolChoice
 from smolit.security.egress import EgressPolicy
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
 
 
 @dataclass(frozen=True)
 class ChatMessage:
+    """One turn. An assistant turn may carry the ``tool_calls`` it made (its ``content``
+    may then be empty); a ``tool`` turn is the result of the call ``tool_call_id``."""
+
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,11 @@ class GenerationParams:
     repetition_penalty: float = 1.0
     #: generation ends before any of these strings; they are not part of the text
     stop: tuple[str, ...] = ()
+    #: functions the model may call instead of (or before) answering in text
+    tools: tuple[FunctionTool, ...] = ()
+    tool_choice: ToolChoice = field(default_factory=ToolChoice)
+    #: whether one answer may hold several calls
+    parallel_tool_calls: bool = True
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,8 @@ class GenerationResult:
     #: seconds from the call to the first generated token, when the backend can tell
     first_token_seconds: float | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    #: the calls the model proposes (``finish_reason`` is then ``"tool_calls"``)
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 #: the JSON types of each ``GenerationResult`` field, as the response cache stores it
@@ -55,6 +68,7 @@ _RESULT_FIELDS: dict[str, tuple[type, ...]] = {
     "finish_reason": (str,),
     "first_token_seconds": (int, float, type(None)),
     "extra": (dict,),
+    "tool_calls": (list,),
 }
 
 
@@ -65,7 +79,9 @@ class GenerationResultCodec:
     def dump(self, value: Any) -> dict[str, Any]:
         if not isinstance(value, GenerationResult):
             raise TypeError(f"expected a GenerationResult, not {type(value).__qualname__}")
-        return dataclasses.asdict(value)
+        data = dataclasses.asdict(value)
+        data["tool_calls"] = [dataclasses.asdict(call) for call in value.tool_calls]
+        return data
 
     def load(self, data: Any) -> GenerationResult:
         if not isinstance(data, dict) or set(data) != set(_RESULT_FIELDS):
@@ -75,7 +91,18 @@ class GenerationResultCodec:
                 raise ValueError(f"not a generation result: {name!r} has the wrong type")
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in data["extra"].items()):
             raise ValueError("not a generation result: 'extra' must map strings to strings")
-        return GenerationResult(**data)
+        calls = tuple(_load_call(call) for call in data["tool_calls"])
+        return GenerationResult(**{**data, "tool_calls": calls})
+
+
+def _load_call(data: Any) -> ToolCall:
+    if (
+        not isinstance(data, dict)
+        or set(data) != {"id", "name", "arguments"}
+        or not all(isinstance(value, str) for value in data.values())
+    ):
+        raise ValueError("not a generation result: a tool call has the wrong fields")
+    return ToolCall(name=data["name"], arguments=data["arguments"], id=data["id"])
 
 
 @dataclass(frozen=True)

@@ -6,16 +6,22 @@ one, ``"[fake] "`` followed by the last user message. Every call is recorded in 
 Tokens are whitespace-separated words, so ``max_new_tokens`` truncates deterministically;
 ``stream`` yields one word (with the whitespace before it) per delta, and ``stop`` strings
 cut the reply like a real model's.
+
+A scripted reply may be a list of ``ToolCall``s instead of a text: the model then proposes
+those calls (``finish_reason`` ``"tool_calls"``), whatever tools it was offered, so that
+tests can script wrong calls as well as right ones.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import replace
+from typing import Any, TypeAlias
 
 from smolit.config import ModelDefinition
 from smolit.models.base import (
@@ -25,6 +31,10 @@ from smolit.models.base import (
     ModelBackend,
     StreamEvent,
 )
+from smolit.models.tool_calling import ToolCall
+
+#: what a scripted call answers: a text, the calls to propose, or an exception to raise
+Reply: TypeAlias = str | Sequence[ToolCall] | Exception
 
 ECHO_PREFIX = "[fake] "
 ECHO_CHARS = 200
@@ -65,7 +75,7 @@ class FakeModel(ModelBackend):
     def __init__(
         self,
         name: str = "fake",
-        responses: Sequence[str | Exception] | None = None,
+        responses: Sequence[Reply] | None = None,
         default: str | None = None,
         delay: float = 0.0,
         fail_with: Exception | None = None,
@@ -88,11 +98,12 @@ class FakeModel(ModelBackend):
         #: streams whose consumer stopped reading before the end
         self.streams_closed_early = 0
         self.closed = False
-        self._script: deque[str | Exception] = deque(responses or [])
+        self._script: deque[Reply] = deque(responses or [])
         self._lock = threading.Lock()
 
-    def enqueue(self, reply: str | Exception) -> None:
-        """Script the next reply (or an exception to raise) after those already queued."""
+    def enqueue(self, reply: Reply) -> None:
+        """Script the next reply (a text, tool calls, or an exception to raise) after those
+        already queued."""
         with self._lock:
             self._script.append(reply)
 
@@ -102,7 +113,7 @@ class FakeModel(ModelBackend):
         with self._lock:
             return len(self._script)
 
-    def _next_reply(self, messages: list[ChatMessage]) -> str | Exception:
+    def _next_reply(self, messages: list[ChatMessage]) -> Reply:
         with self._lock:
             self.calls.append(list(messages))
             if self._script:
@@ -117,13 +128,23 @@ class FakeModel(ModelBackend):
         return int(self.memory_mb * MB)
 
     def _answer(
-        self, reply: str | Exception, messages: list[ChatMessage], params: GenerationParams
+        self, reply: Reply, messages: list[ChatMessage], params: GenerationParams
     ) -> tuple[list[str], GenerationResult]:
         """The reply as word pieces, and the result (its ``seconds`` set by the caller)."""
         if self.fail_with is not None:
             raise self.fail_with
         if isinstance(reply, Exception):
             raise reply
+        if not isinstance(reply, str):
+            calls = tuple(reply)
+            return [], GenerationResult(
+                text="",
+                model=self.name,
+                prompt_tokens=sum(len(m.content.split()) for m in messages),
+                completion_tokens=sum(len(call.arguments.split()) + 1 for call in calls),
+                finish_reason="tool_calls",
+                tool_calls=calls,
+            )
         text, stopped = _cut(reply, params.stop)
         words = text.split()
         truncated = len(words) > params.max_new_tokens
@@ -187,13 +208,15 @@ class FakeModelBackend(FakeModel):
 
     ``definition.model``, when set, is the fixed reply; otherwise the model echoes.
     ``options.delay`` (seconds per call) and ``options.token_delay`` simulate a slow model,
-    for benchmarks and fault tests that run a real server.
+    for benchmarks and fault tests that run a real server. ``options.script`` is a JSON list
+    of the first replies, each a text or ``{"tool_calls": [{"name": ..., "arguments": {...}}]}``.
     """
 
     def __init__(self, name: str, definition: ModelDefinition) -> None:
         options = definition.options
         super().__init__(
             name,
+            responses=_script(options.get("script", "[]")),
             default=definition.model,
             definition=definition,
             delay=float(options.get("delay", 0.0)),
@@ -205,3 +228,29 @@ class FakeModelBackend(FakeModel):
         """A backend class whose models take ``memory_mb``, estimated and loaded alike:
         ``registry.register("fake-300mb", FakeModelBackend.sized(300))``."""
         return type(f"FakeModelBackend{memory_mb:g}MB", (cls,), {"default_memory_mb": memory_mb})
+
+
+def _script(text: object) -> list[Reply]:
+    """``options.script`` as replies; a ``ValueError`` naming what is wrong."""
+    replies = json.loads(text) if isinstance(text, str) else None
+    if not isinstance(replies, list):
+        raise ValueError("a fake model's options.script must be a JSON list of replies")
+    return [_scripted(reply) for reply in replies]
+
+
+def _scripted(reply: Any) -> Reply:
+    """One ``options.script`` entry as a reply; a ``ValueError`` naming what is wrong."""
+    if isinstance(reply, str):
+        return reply
+    calls = reply.get("tool_calls") if isinstance(reply, Mapping) else None
+    if not isinstance(calls, list) or not all(
+        isinstance(call, Mapping)
+        and isinstance(call.get("name"), str)
+        and isinstance(call.get("arguments", {}), Mapping)
+        for call in calls
+    ):
+        raise ValueError(
+            "a fake model's script entry is a text or "
+            '{"tool_calls": [{"name": ..., "arguments": {...}}]}'
+        )
+    return [ToolCall.of(call["name"], call.get("arguments", {})) for call in calls]
