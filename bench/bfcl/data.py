@@ -96,6 +96,8 @@ def load_category(data: Path, category: str, limit: int | None = None) -> list[E
     if not path.exists():
         raise UnsupportedCategory(f"no file {path.name} in {data}")
     rows = _read_lines(path)[:limit] if limit else _read_lines(path)
+    for row in rows:  # the shape of the entries first: it says most about what is missing
+        _entry(row, None)
     answers: dict[str, list[Any]] = {}
     if not expects_no_call(category) and not expects_any_call(category):
         answer_path = data / ANSWERS / path.name

@@ -139,6 +139,9 @@ def test_tool_names_become_words() -> None:
 
 
 def test_prototypes_hold_the_description_parameters_and_examples() -> None:
-    texts = prototype_texts(ToolSpec("get_weather", "Weather.", WEATHER.parameters, ("rain?",)))
-    assert texts == ["get weather: Weather. Parameters: city: Name of the city.", "rain?"]
-    assert prototype_texts(WEATHER, with_parameters=False)[0].endswith("for a city.")
+    spec = ToolSpec("get_weather", "Weather.", WEATHER.parameters, ("rain?",))
+    assert prototype_texts(spec) == ["get weather: Weather.", "rain?"]
+    assert prototype_texts(spec, with_parameters=True) == [
+        "get weather: Weather. Parameters: city: Name of the city.",
+        "rain?",
+    ]

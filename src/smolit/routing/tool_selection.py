@@ -1,8 +1,8 @@
 """``ToolSelector``: which of an agent's tools fit a request, or none of them.
 
 A tool's prototypes are the shared sentence encoder's vectors of its description (as
-"name in words: description", with its parameters' names and descriptions) and of each of
-its examples; its raw match with a request is the best cosine among them. A raw cosine
+"name in words: description"; its parameters' names and descriptions may be added, which
+did not help on the development sets) and of each of its examples; its raw match with a request is the best cosine among them. A raw cosine
 means different things for different tools and requests, so the selector measures it
 against two backgrounds (``tool_background``):
 
@@ -14,8 +14,9 @@ The score is the sum of the two standardised matches, ``(s - mu_tool) / sd_tool 
 (s - mu_request) / sd_request``: how unusual this match is for the tool, plus how much
 this tool stands out among tools for the request. The shortlist is the ``k`` best scores;
 below ``threshold`` the best tool does not fit and the selector abstains. The default
-threshold was set on a hand-written development set (``bench/tools_dev.py``) to keep
-99 % of its relevant requests; see docs/tools.md.
+threshold is the largest half-step value at which both development sets of
+``bench/tools_dev.py`` (hand-written tools and requests; CLINC150 intents as tools) keep at
+least 98 % of their relevant requests; see docs/tools.md.
 
 The math is a handful of matrix products in torch; a request costs one encoder pass.
 """
@@ -63,8 +64,9 @@ def _parameter_lines(spec: ToolSpec) -> list[str]:
     return lines
 
 
-def prototype_texts(spec: ToolSpec, with_parameters: bool = True) -> list[str]:
-    """The texts a tool is matched by: its description line, then its examples."""
+def prototype_texts(spec: ToolSpec, with_parameters: bool = False) -> list[str]:
+    """The texts a tool is matched by: its description line (with its parameters' names
+    and descriptions if asked), then its examples."""
     description = f"{name_words(spec.name)}: {spec.description.strip()}"
     parameters = _parameter_lines(spec) if with_parameters else []
     if parameters:
@@ -137,7 +139,7 @@ class ToolSelector:
         encoder: TextEncoder,
         threshold: float = DEFAULT_THRESHOLD,
         k: int = DEFAULT_SHORTLIST,
-        with_parameters: bool = True,
+        with_parameters: bool = False,
     ) -> None:
         if k < 1:
             raise ValidationError(f"a tool shortlist needs k >= 1, not {k}")
@@ -217,17 +219,8 @@ class ToolSelector:
         if table is None:
             raise RoutingError("no tools are configured to choose from")
         usable = self._usable(table, available)
-        _, generic_tools = self._backgrounds()
-        z = self.encoder.encode([text])[0]
-        row_cosines = table.vectors @ z
-        cosines = torch.full((len(table.names),), -2.0).scatter_reduce(
-            0, table.owner, row_cosines, reduce="amax"
-        )
-        request_null = generic_tools @ z
-        request_spread = request_null.std().clamp_min(MIN_SPREAD)
-        scores = (cosines - table.null_mean) / table.null_spread + (
-            cosines - request_null.mean()
-        ) / request_spread
+        cosines, scores = self._score(table, self.encoder.encode([text]))
+        cosines, scores = cosines[0], scores[0]
         scores = torch.where(usable, scores, torch.full_like(scores, float("-inf")))
         count = min(k or self.k, int(usable.sum()))
         top = torch.topk(scores, count)
@@ -252,6 +245,30 @@ class ToolSelector:
             seconds=time.perf_counter() - started,
             reason=reason,
         )
+
+    def scores_sync(self, texts: list[str]) -> torch.Tensor:
+        """Every tool's score for each text, shape (texts, tools) in ``tool_names`` order:
+        what ``select_sync`` ranks and thresholds, for evaluating many texts at once."""
+        table = self._table
+        if table is None:
+            raise RoutingError("no tools are configured to choose from")
+        return self._score(table, self.encoder.encode(texts))[1]
+
+    def _score(self, table: _Table, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw best cosines and scores, both (texts, tools), for encoded texts ``z``."""
+        _, generic_tools = self._backgrounds()
+        row_cosines = z @ table.vectors.T
+        index = table.owner.expand(len(z), -1)
+        cosines = torch.full((len(z), len(table.names)), -2.0).scatter_reduce(
+            1, index, row_cosines, reduce="amax"
+        )
+        request_null = z @ generic_tools.T
+        request_mean = request_null.mean(dim=1, keepdim=True)
+        request_spread = request_null.std(dim=1, keepdim=True).clamp_min(MIN_SPREAD)
+        scores = (cosines - table.null_mean) / table.null_spread + (
+            cosines - request_mean
+        ) / request_spread
+        return cosines, scores
 
     async def select(
         self, text: str, available: Sequence[str] | None = None, k: int | None = None
