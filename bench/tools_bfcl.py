@@ -93,7 +93,7 @@ def main() -> None:
     if args.limit is not None and args.limit < 1:
         sys.exit("--limit must be at least 1")
     report = run(data, categories, args.mode, args.limit, args.k, args.tokens)
-    print(json.dumps(report, indent=None if args.json else 2))  # noqa: T201
+    print(json.dumps(report, indent=None if args.json else 2))
 
 
 if __name__ == "__main__":

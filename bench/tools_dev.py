@@ -77,7 +77,9 @@ def _rows(clinc: Path, *names: str) -> list[dict[str, str]]:
 def clinc_tools(clinc: Path) -> tuple[list[ToolSpec], Requests]:
     described = json.loads((HERE / "clinc_tools.json").read_text(encoding="utf-8"))
     specs = [ToolSpec(name, text) for name, text in described.items()]
-    requests = [(r["text"], r["label"]) for r in _rows(clinc, "val.jsonl") if r["label"] in described]
+    requests = [
+        (r["text"], r["label"]) for r in _rows(clinc, "val.jsonl") if r["label"] in described
+    ]
     return specs, requests
 
 
@@ -132,7 +134,7 @@ def main() -> None:
             "handwritten": evaluate(selector, *handwritten(), unrelated),
             "clinc": evaluate(selector, *clinc_tools(clinc), unrelated),
         }
-    print(json.dumps(report, indent=2))  # noqa: T201
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -94,26 +94,28 @@ def _value_problem(name: str, value: Any, kind: str, allowed: list[Any]) -> str 
             return f"{name}: expected {kind}, got {type(value).__name__} {value!r}"
         variable = True
     options = [v for v in allowed if v != ""]
-    if variable:  # compared as it is, without normalising
-        return None if value in options else f"{name}: {value!r} is not among {allowed!r}"
-    if isinstance(value, str):
-        if normalise(value) in [normalise(v) for v in options if isinstance(v, str)]:
-            return None
-    elif isinstance(value, dict):
-        if any(isinstance(v, dict) and _dict_matches(value, v) for v in options):
-            return None
-    elif isinstance(value, list):
-        if any(_list_matches(value, v) for v in options if isinstance(v, list)):
-            return None
-    elif value in options:
+    if _allowed(value, options, variable):
         return None
     return f"{name}: {value!r} is not among {allowed!r}"
+
+
+def _allowed(value: Any, options: list[Any], variable: bool) -> bool:
+    """Whether ``value`` is one of ``options`` (a variable compares as it is)."""
+    if variable:
+        return value in options
+    if isinstance(value, str):
+        return normalise(value) in [normalise(v) for v in options if isinstance(v, str)]
+    if isinstance(value, dict):
+        return any(isinstance(v, dict) and _dict_matches(value, v) for v in options)
+    if isinstance(value, list):
+        return any(_list_matches(value, v) for v in options if isinstance(v, list))
+    return value in options
 
 
 def _list_matches(value: list[Any], allowed: list[Any]) -> bool:
     if len(value) != len(allowed):
         return False
-    for item, option in zip(value, allowed):
+    for item, option in zip(value, allowed, strict=True):
         if isinstance(item, dict) and isinstance(option, dict):
             if not _dict_matches(item, option):
                 return False

@@ -145,9 +145,7 @@ def run_model(
             selection = selector.select_sync(entry.request)
             offered = tools.functions(selection.tools)
             choice = ToolChoice("none") if selection.abstained else choice
-        params = GenerationParams(
-            max_new_tokens=max_new_tokens, tools=offered, tool_choice=choice
-        )
+        params = GenerationParams(max_new_tokens=max_new_tokens, tools=offered, tool_choice=choice)
         started = time.perf_counter()
         result = generate(_messages(entry), params)
         timings.append((time.perf_counter() - started) * 1000)

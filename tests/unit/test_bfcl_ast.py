@@ -51,11 +51,15 @@ def test_an_unknown_parameter_does_not_match() -> None:
 
 
 def test_a_declared_parameter_the_answer_does_not_list_does_not_match() -> None:
-    assert "unexpected" in str(check({"base": 10, "height": 5.0, "unit": "cm"}, base=[10], height=[5.0]))
+    assert "unexpected" in str(
+        check({"base": 10, "height": 5.0, "unit": "cm"}, base=[10], height=[5.0])
+    )
 
 
 def test_a_listed_parameter_left_out_must_be_optional() -> None:
-    assert "not optional" in str(check({"base": 10, "height": 5.0}, base=[10], height=[5.0], unit=["cm"]))
+    assert "not optional" in str(
+        check({"base": 10, "height": 5.0}, base=[10], height=[5.0], unit=["cm"])
+    )
     assert check({"base": 10, "height": 5.0}, base=[10], height=[5.0], unit=["cm", ""]) is None
 
 
@@ -76,7 +80,7 @@ def test_a_bool_is_not_an_int() -> None:
 
 
 def test_strings_compare_after_normalisation() -> None:
-    allowed = {"base": [10], "height": [5.0], "unit": ["Square Meters"]}
+    allowed: dict[str, list[Any]] = {"base": [10], "height": [5.0], "unit": ["Square Meters"]}
     assert check({"base": 10, "height": 5.0, "unit": "square-meters."}, **allowed) is None
     assert check({"base": 10, "height": 5.0, "unit": "square feet"}, **allowed) is not None
 
@@ -87,18 +91,18 @@ def test_normalisation_removes_punctuation_and_case_and_unifies_quotes() -> None
 
 
 def test_lists_compare_in_order_with_normalised_strings() -> None:
-    allowed = {"base": [10], "height": [5.0], "sides": [[3.0, 4.0]]}
+    allowed: dict[str, list[Any]] = {"base": [10], "height": [5.0], "sides": [[3.0, 4.0]]}
     assert check({"base": 10, "height": 5.0, "sides": [3.0, 4.0]}, **allowed) is None
     assert check({"base": 10, "height": 5.0, "sides": [4.0, 3.0]}, **allowed) is not None
 
 
 def test_list_elements_get_no_int_for_float_allowance() -> None:
-    allowed = {"base": [10], "height": [5.0], "sides": [[3.0, 4.0]]}
+    allowed: dict[str, list[Any]] = {"base": [10], "height": [5.0], "sides": [[3.0, 4.0]]}
     assert "element" in str(check({"base": 10, "height": 5.0, "sides": [3, 4]}, **allowed))
 
 
 def test_dicts_compare_key_by_key_against_allowed_values() -> None:
-    allowed = {
+    allowed: dict[str, list[Any]] = {
         "base": [10],
         "height": [5.0],
         "options": [{"precision": [2, 3], "style": ["", "short"]}],
@@ -109,7 +113,7 @@ def test_dicts_compare_key_by_key_against_allowed_values() -> None:
 
 
 def test_a_missing_dict_key_must_be_optional() -> None:
-    allowed = {"base": [10], "height": [5.0], "options": [{"precision": [2]}]}
+    allowed: dict[str, list[Any]] = {"base": [10], "height": [5.0], "options": [{"precision": [2]}]}
     assert check({"base": 10, "height": 5.0, "options": {}}, **allowed) is not None
 
 
@@ -118,12 +122,15 @@ def test_a_variable_name_is_accepted_where_the_answer_holds_strings() -> None:
 
 
 def test_any_takes_a_value_of_any_type() -> None:
-    allowed = {"base": [10], "height": [5.0], "anything": [[1, 2]]}
+    allowed: dict[str, list[Any]] = {"base": [10], "height": [5.0], "anything": [[1, 2]]}
     assert check({"base": 10, "height": 5.0, "anything": [1, 2]}, **allowed) is None
 
 
 def test_parallel_calls_match_in_any_order() -> None:
-    calls = [Call("triangle.area", {"base": 2, "height": 1.0}), Call("triangle.area", {"base": 1, "height": 1.0})]
+    calls = [
+        Call("triangle.area", {"base": 2, "height": 1.0}),
+        Call("triangle.area", {"base": 1, "height": 1.0}),
+    ]
     wanted = expected(base=[1], height=[1.0]) + expected(base=[2], height=[1.0])
     assert match_calls(calls, DOCS, wanted) is None
 
@@ -137,7 +144,10 @@ def test_parallel_calls_are_a_multiset() -> None:
 def test_parallel_matching_is_not_greedy() -> None:
     # the first call fits both expected calls, the second only the first: a greedy
     # matcher would give the first call to the first expected call and fail
-    calls = [Call("triangle.area", {"base": 1, "height": 1.0}), Call("triangle.area", {"base": 1, "height": 2.0})]
+    calls = [
+        Call("triangle.area", {"base": 1, "height": 1.0}),
+        Call("triangle.area", {"base": 1, "height": 2.0}),
+    ]
     wanted = expected(base=[1], height=[1.0, 2.0]) + expected(base=[1], height=[1.0])
     assert match_calls(calls, DOCS, wanted) is None
 

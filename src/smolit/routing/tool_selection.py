@@ -2,9 +2,10 @@
 
 A tool's prototypes are the shared sentence encoder's vectors of its description (as
 "name in words: description"; its parameters' names and descriptions may be added, which
-did not help on the development sets) and of each of its examples; its raw match with a request is the best cosine among them. A raw cosine
-means different things for different tools and requests, so the selector measures it
-against two backgrounds (``tool_background``):
+did not help on the development sets) and of each of its examples; its raw match with a
+request is the best cosine among them. A raw cosine means different things for different
+tools and requests, so the selector measures it against two backgrounds
+(``tool_background``):
 
 - the tool's null: its raw match with each of a bank of generic requests, as mean and
   standard deviation (computed once per tool and cached with its prototypes);
