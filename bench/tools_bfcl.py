@@ -2,6 +2,7 @@
 
     python -m bench.tools_bfcl --data DIR --categories simple_python,multiple,parallel,irrelevance
                                [--limit N] [--mode router|full|baseline] [--json]
+                               [--k 3] [--tokens 256] [--encoder minilm|minilm-int8]
 
 DIR is laid out as the ``bfcl-eval`` wheel's ``bfcl_eval/data`` (``BFCL_v4_<category>.json``
 and ``possible_answer/BFCL_v4_<category>.json``). Prints one JSON object keyed by category:
@@ -24,7 +25,7 @@ from typing import Any
 
 from bench.bfcl.data import UnsupportedCategory, available_categories, language, load_category
 from bench.bfcl.modes import Generate, Mode, run_model, run_router
-from smolit.encoding.sentence import SentenceTransformerEncoder
+from bench.tool_encoders import ENCODERS, tool_encoder
 from smolit.routing.tool_selection import DEFAULT_SHORTLIST, ToolSelector
 
 DEFAULT_CATEGORIES = "simple_python,multiple,parallel,irrelevance"
@@ -50,9 +51,15 @@ def model_generate(mode: Mode) -> Generate:
 
 
 def run(
-    data: Path, categories: list[str], mode: Mode, limit: int | None, k: int, tokens: int
+    data: Path,
+    categories: list[str],
+    mode: Mode,
+    limit: int | None,
+    k: int,
+    tokens: int,
+    encoder: str = "minilm",
 ) -> dict[str, Any]:
-    selector = ToolSelector(SentenceTransformerEncoder(), k=k)
+    selector = ToolSelector(tool_encoder(encoder), k=k)
     generate = model_generate(mode) if mode != "router" else None
     report: dict[str, Any] = {}
     for category in categories:
@@ -82,6 +89,7 @@ def main() -> None:
     parser.add_argument("--mode", choices=("router", "full", "baseline"), default="router")
     parser.add_argument("--k", type=int, default=DEFAULT_SHORTLIST, help="shortlist size")
     parser.add_argument("--tokens", type=int, default=256, help="max new tokens (model modes)")
+    parser.add_argument("--encoder", choices=ENCODERS, default="minilm", help="selector's encoder")
     parser.add_argument("--json", action="store_true", help="one JSON object (the default)")
     args = parser.parse_args()
     data = Path(args.data)
@@ -92,7 +100,7 @@ def main() -> None:
         sys.exit(f"no categories given; {data} has: {', '.join(available_categories(data))}")
     if args.limit is not None and args.limit < 1:
         sys.exit("--limit must be at least 1")
-    report = run(data, categories, args.mode, args.limit, args.k, args.tokens)
+    report = run(data, categories, args.mode, args.limit, args.k, args.tokens, args.encoder)
     print(json.dumps(report, indent=None if args.json else 2))
 
 

@@ -22,7 +22,7 @@ relevant requests offered their own tool alone (``choose_threshold``, as the rou
 calibrates), and the abstention on both irrelevant kinds at that threshold and at the
 shipped default.
 
-    python -m bench.tools_dev [--clinc DIR]
+    python -m bench.tools_dev [--clinc DIR] [--encoder minilm|minilm-int8]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from typing import Any
 import torch
 
 from bench.clinc import DATA
-from smolit.encoding.sentence import SentenceTransformerEncoder
+from bench.tool_encoders import ENCODERS, tool_encoder
 from smolit.routing.neural.calibration import choose_threshold
 from smolit.routing.tool_selection import DEFAULT_THRESHOLD, ToolSelector
 from smolit.tools.base import ToolSpec
@@ -123,10 +123,11 @@ def evaluate(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clinc", default=str(DATA), help="the CLINC150 data directory")
+    parser.add_argument("--encoder", choices=ENCODERS, default="minilm", help="selector's encoder")
     args = parser.parse_args()
     clinc = Path(args.clinc)
     unrelated = [r["text"] for r in _rows(clinc, "train.jsonl", "val.jsonl") if r["label"] == "oos"]
-    encoder = SentenceTransformerEncoder()
+    encoder = tool_encoder(args.encoder)
     report: dict[str, Any] = {}
     for style, with_parameters in (("with_parameters", True), ("description_only", False)):
         selector = ToolSelector(encoder, with_parameters=with_parameters)

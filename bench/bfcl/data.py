@@ -78,9 +78,10 @@ def _read_lines(path: Path) -> list[dict[str, Any]]:
 
 
 def _entry(row: dict[str, Any], answer: list[Any] | None) -> Entry:
+    """One entry; an empty function list is kept (nothing can be called, nothing fits)."""
     question = row.get("question")
     functions = row.get("function")
-    if not isinstance(functions, list) or not functions:
+    if not isinstance(functions, list):
         raise UnsupportedCategory("entries carry no inline function documents")
     if not isinstance(question, list) or len(question) != 1 or not isinstance(question[0], list):
         raise UnsupportedCategory("multi-turn entries are not supported")

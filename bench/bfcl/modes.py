@@ -53,19 +53,22 @@ def run_router(category: str, entries: list[Entry], selector: ToolSelector) -> d
         for entry in entries:
             tools = tool_set(entry.functions)
             selector.set_tools(tools.specs)
-            started = time.perf_counter()
-            selection = selector.select_sync(entry.request)
-            timings.append((time.perf_counter() - started) * 1000)
-            abstentions += selection.abstained
+            if tools.specs:
+                started = time.perf_counter()
+                selection = selector.select_sync(entry.request)
+                timings.append((time.perf_counter() - started) * 1000)
+                chosen = [tools.original[name] for name in selection.tools]
+            else:  # nothing offered: nothing fits
+                chosen = []
+            abstentions += not chosen
             if expects_no_call(category):
                 irrelevant += 1
-                abstained_right += selection.abstained
+                abstained_right += not chosen
                 continue
             relevant += 1
             if expects_any_call(category):
-                relevant_hits += not selection.abstained
+                relevant_hits += bool(chosen)
                 continue
-            chosen = [tools.original[name] for name in selection.tools]
             wanted = entry.expected_functions
             relevant_hits += bool(chosen) and chosen[0] in wanted
             shortlisted += wanted <= set(chosen)
@@ -140,7 +143,7 @@ def run_model(
         tools = tool_set(entry.functions)
         offered = tools.functions()
         choice = ToolChoice("auto")
-        if mode == "full" and selector is not None:
+        if mode == "full" and selector is not None and tools.specs:
             selector.set_tools(tools.specs)
             selection = selector.select_sync(entry.request)
             offered = tools.functions(selection.tools)
