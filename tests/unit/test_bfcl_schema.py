@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from bench.bfcl.data import UnsupportedCategory, load_category
 from bench.bfcl.schema import json_schema, tool_set
 
