@@ -11,7 +11,12 @@ from typing import Any
 import openai
 import pytest
 from fastapi.testclient import TestClient
-from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
+from openai.types.chat import (
+    ChatCompletionMessage,
+    ChatCompletionMessageFunctionToolCall,
+    ChatCompletionMessageParam,
+    ChatCompletionToolParam,
+)
 
 from smolit.api import create_app
 from smolit.config import ModelDefinition
@@ -101,6 +106,12 @@ def call(name: str, arguments: dict[str, Any], id: str) -> ToolCall:
     return ToolCall.of(name, arguments, id)
 
 
+def function_calls(message: ChatCompletionMessage) -> list[ChatCompletionMessageFunctionToolCall]:
+    calls = message.tool_calls or []
+    assert calls and all(isinstance(c, ChatCompletionMessageFunctionToolCall) for c in calls)
+    return [c for c in calls if isinstance(c, ChatCompletionMessageFunctionToolCall)]
+
+
 def test_a_tool_call_comes_back_as_message_tool_calls(chat: Chat) -> None:
     chat.fake.enqueue([call("get_weather", {"city": "Paris"}, "call_1")])
     reply = chat.client.chat.completions.create(model="fake", messages=ASK, tools=[WEATHER])
@@ -122,8 +133,7 @@ def test_a_text_answer_has_no_tool_calls_key(chat: Chat) -> None:
 
 def test_a_configured_fake_scripts_calls_then_text(chat: Chat) -> None:
     first = chat.client.chat.completions.create(model="scripted", messages=ASK, tools=[WEATHER])
-    assert first.choices[0].message.tool_calls is not None
-    assert first.choices[0].message.tool_calls[0].function.arguments == '{"city":"Oslo"}'
+    assert function_calls(first.choices[0].message)[0].function.arguments == '{"city":"Oslo"}'
     second = chat.client.chat.completions.create(model="scripted", messages=ASK, tools=[WEATHER])
     assert second.choices[0].message.content == "Sunny."
 
@@ -179,7 +189,7 @@ def test_parallel_calls_come_back_together(chat: Chat) -> None:
         [call("get_weather", {"city": "Paris"}, "call_a"), call("get_time", {}, "call_b")]
     )
     reply = chat.client.chat.completions.create(model="fake", messages=ASK, tools=[WEATHER, TIME])
-    calls = reply.choices[0].message.tool_calls or []
+    calls = function_calls(reply.choices[0].message)
     assert [(c.id, c.function.name) for c in calls] == [
         ("call_a", "get_weather"),
         ("call_b", "get_time"),
