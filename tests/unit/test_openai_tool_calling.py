@@ -365,7 +365,8 @@ def test_a_tool_choice_that_needs_tools_without_tools_is_refused(chat: Chat, cho
 
 
 def test_an_unknown_tool_choice_word_is_refused(chat: Chat) -> None:
-    assert "tool_choice" in _refused(chat, tools=[WEATHER], tool_choice="sometimes")
+    message = _refused(chat, tools=[WEATHER], tool_choice="sometimes")
+    assert "tool_choice" in message and "'sometimes'" in message and "'required'" in message
 
 
 def test_a_tool_message_with_an_unknown_id_is_refused(chat: Chat) -> None:

@@ -89,6 +89,16 @@ class ChatRequest(BaseModel):
             return ()
         return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
 
+    @field_validator("tool_choice", mode="before")
+    @classmethod
+    def _choice_word(cls, value: Any) -> Any:
+        if isinstance(value, str) and value not in ("auto", "none", "required"):
+            raise ValueError(
+                f"{value[:40]!r}: use 'auto', 'none', 'required' or "
+                '{"type": "function", "function": {"name": ...}}'
+            )
+        return value
+
     @field_validator("functions", "function_call")
     @classmethod
     def _deprecated(cls, value: Any, info: ValidationInfo) -> Any:
