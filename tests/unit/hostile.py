@@ -70,6 +70,11 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "stream": False,
         "stream_options": {"include_usage": False},
         "n": 1,
+        "tools": [],  # agent-nn refuses tools; the tool calling tests send them to a model
+        "tool_choice": "none",
+        "parallel_tool_calls": True,
+        "functions": None,  # refused when set
+        "function_call": None,
     },
 }
 
