@@ -1,0 +1,356 @@
+"""``McpServer``: one MCP server for the life of the process, shared by its tools.
+
+The server's connection lives in an event loop of its own, run by a daemon thread that
+the server starts (again after a ``fork``: a child process starts its own server), so
+tools can be made by a synchronous factory and called from any event loop, and one
+caller's loop closing does not take the connection with it. In that loop:
+
+- ``start_sync`` connects (spawns the process, or opens the HTTP session) and lists the
+  tools, blocking up to ``connect_timeout_s``; it is what the factory calls;
+- a call (from the caller's loop, handed over with ``run_coroutine_threadsafe``;
+  cancelling the caller cancels it) uses the live connection; when the connection has
+  ended (the process exited, the HTTP session broke), it starts a new one first. A call in
+  flight when the connection ends fails as a result that says so; a call runs at most
+  ``timeout_s`` (the runner's own timeout bounds it too);
+- each listing (at every connection, and when the server says its tool list changed)
+  updates the tools: a known tool gets its new spec, a new tool its ``McpTool``, a tool
+  no longer listed fails when called; ``on_tools_changed`` callbacks then get the tools
+  offered now;
+- ``close_sync`` / ``aclose`` stop the connection (and the process) and the thread.
+  Servers still open when the interpreter exits are closed then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import mcp_types as types
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+from pydantic import ValidationError as PydanticValidationError
+
+from smolit.errors import ConfigError
+from smolit.redact import redact_text
+from smolit.tools.base import ToolResult, ToolSpec
+from smolit.tools.mcp.connection import Connection, TransportFactory, describe
+from smolit.tools.mcp.naming import ToolNames
+from smolit.tools.mcp.results import tool_result
+from smolit.tools.mcp.tool import McpTool
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+ToolsChanged = Callable[[list[McpTool]], None]
+
+#: lines of the server's error output a message shows
+_STDERR_SHOWN = 3
+#: seconds a call that saw the connection close waits to learn why
+_WHY_WAIT_S = 2.0
+#: seconds closing may take: the connection (a stdio server gets 2 s to exit, then is
+#: killed), then the thread
+_CLOSE_TIMEOUT_S = 10.0
+
+_open_servers: weakref.WeakSet[McpServer] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_servers() -> None:
+    for server in list(_open_servers):
+        server.close_sync()
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """How one server is reached and what its tools look like."""
+
+    name: str
+    make_transport: TransportFactory
+    stdio: bool
+    prefix: str
+    call_timeout_s: float
+    connect_timeout_s: float
+    #: the MCP tools to offer, by name; None: all
+    select: frozenset[str] | None = None
+    #: every call safe to repeat (True), none (False), or from the annotations (None)
+    idempotent: bool | None = None
+    #: secret values masked in results, messages and logs
+    known_secrets: tuple[str, ...] = ()
+
+
+class McpUnavailableError(Exception):
+    """The server could not be started or reached (the message says why)."""
+
+
+def _idempotent(tool: types.Tool, declared: bool | None) -> bool:
+    if declared is not None:
+        return declared
+    hints = tool.annotations
+    return hints is not None and bool(hints.read_only_hint or hints.idempotent_hint)
+
+
+class McpServer:
+    """One MCP server's connection and tools."""
+
+    def __init__(self, options: ServerOptions, names: ToolNames) -> None:
+        self.options = options
+        self.name = options.name
+        self._names = names
+        self._lock = threading.Lock()
+        self._tools: dict[str, McpTool] = {}  # by MCP name, every tool ever offered
+        self._offered: list[str] = []  # MCP names offered now, in the server's order
+        self._listeners: list[ToolsChanged] = []
+        self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        # used in the server's loop only
+        self._connection: Connection | None = None
+        self._owner: asyncio.Task[None] | None = None
+        self._connect_lock: asyncio.Lock | None = None
+
+    # --- tools -----------------------------------------------------------------------------
+
+    def tools(self) -> list[McpTool]:
+        """The tools the server offers now."""
+        with self._lock:
+            return [self._tools[name] for name in self._offered]
+
+    def on_tools_changed(self, callback: ToolsChanged) -> None:
+        """Call ``callback`` with the tools offered after each listing that changed them
+        (in the server's thread: keep it short, and thread-safe)."""
+        with self._lock:
+            self._listeners.append(callback)
+
+    def _spec(self, tool: types.Tool, name: str) -> ToolSpec | None:
+        description = (tool.description or tool.title or "").strip() or (
+            f"The tool {tool.name!r} of the MCP server {self.name!r}."
+        )
+        try:
+            return ToolSpec(
+                name=name,
+                description=description,
+                parameters=tool.input_schema,
+                idempotent=_idempotent(tool, self.options.idempotent),
+            )
+        except ConfigError as exc:
+            logger.warning("MCP server %r: tool %r left out: %s", self.name, tool.name, exc)
+            return None
+
+    def _listed(self, listed: list[types.Tool]) -> None:
+        """Take a new tool list (in the server's loop)."""
+        select = self.options.select
+        changed = False
+        with self._lock:
+            offered: list[str] = []
+            for tool in listed:
+                if (select is not None and tool.name not in select) or tool.name in offered:
+                    continue
+                name = self._names.name(self.name, self.options.prefix, tool.name)
+                spec = self._spec(tool, name)
+                if spec is None:
+                    continue
+                offered.append(tool.name)
+                known = self._tools.get(tool.name)
+                if known is None:
+                    self._tools[tool.name] = McpTool(spec, self, tool.name)
+                    changed = True
+                elif known.spec != spec or known.spec.parameters != spec.parameters:
+                    known.spec = spec
+                    changed = True
+            changed = changed or offered != self._offered
+            self._offered = offered
+            listeners = list(self._listeners)
+            current = [self._tools[name] for name in offered]
+        if changed:
+            logger.info("MCP server %r offers %d tools", self.name, len(current))
+            for callback in listeners:
+                try:
+                    callback(current)
+                except Exception:  # a listener's failure must not break the connection
+                    logger.warning("MCP server %r: a tools listener failed", self.name, exc_info=True)
+
+    # --- the server's loop -----------------------------------------------------------------
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._closed:
+                raise McpUnavailableError("it is closed")
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name=f"smolit-mcp-{self.name}", daemon=True
+                )
+                thread.start()
+                self._loop, self._thread, self._pid = loop, thread, os.getpid()
+                self._connection, self._owner, self._connect_lock = None, None, None
+                _open_servers.add(self)
+            return self._loop
+
+    def _submit(self, work: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        try:
+            loop = self._running_loop()
+        except BaseException:
+            work.close()
+            raise
+        return asyncio.run_coroutine_threadsafe(work, loop)
+
+    async def _client(self, timeout_s: float) -> Client:
+        """The live connection's client; a new connection when there is none."""
+        connection = self._connection
+        if connection is not None and connection.alive and connection.client is not None:
+            return connection.client
+        if self._connect_lock is None:
+            self._connect_lock = asyncio.Lock()
+        async with self._connect_lock:
+            connection = self._connection
+            if connection is None or not connection.alive:
+                connection = await self._connect(timeout_s)
+            assert connection.client is not None
+            return connection.client
+
+    async def _connect(self, timeout_s: float) -> Connection:
+        if self._connection is not None:
+            logger.info("MCP server %r: connecting again", self.name)
+        connection = Connection(
+            self.name,
+            self.options.make_transport,
+            stdio=self.options.stdio,
+            on_tools=self._listed,
+            known_secrets=self.options.known_secrets,
+        )
+        owner = asyncio.create_task(connection.run(), name=f"mcp-{self.name}")
+        self._connection, self._owner = connection, owner
+        try:
+            await asyncio.wait_for(connection.ready.wait(), timeout_s)
+        except TimeoutError:
+            owner.cancel()
+            raise McpUnavailableError(
+                f"it did not start within {timeout_s:g} s (connect_timeout_s)"
+                f"{self._stderr(connection)}"
+            ) from None
+        if not connection.alive:
+            reason = describe(connection.error) if connection.error else "it closed at once"
+            raise McpUnavailableError(f"{reason}{self._stderr(connection)}")
+        return connection
+
+    def _stderr(self, connection: Connection) -> str:
+        lines = list(connection.stderr)[-_STDERR_SHOWN:]
+        return f"; its last error output: {' | '.join(lines)}" if lines else ""
+
+    # --- starting and calling --------------------------------------------------------------
+
+    def start_sync(self) -> None:
+        """Connect and list the tools; a ``ConfigError`` saying why the server cannot."""
+        timeout_s = self.options.connect_timeout_s
+        try:
+            self._submit(self._client(timeout_s)).result(timeout=timeout_s + _CLOSE_TIMEOUT_S)
+        except McpUnavailableError as exc:
+            raise ConfigError(
+                redact_text(f"MCP server {self.name!r} cannot start: {exc}", self._known()),
+                details={"server": self.name},
+            ) from None
+
+    def _known(self) -> Sequence[str]:
+        return self.options.known_secrets
+
+    async def call(self, mcp_name: str, arguments: dict[str, Any]) -> ToolResult:
+        """Call the tool ``mcp_name``; every failure is a result that says what happened."""
+        try:
+            future = self._submit(self._call(mcp_name, arguments))
+        except McpUnavailableError as exc:
+            return self._failure(f"MCP server {self.name!r} cannot be called: {exc}")
+        return await asyncio.wrap_future(future)
+
+    def _failure(self, message: str) -> ToolResult:
+        return ToolResult.failure(redact_text(message, self._known()))
+
+    async def _call(self, mcp_name: str, arguments: dict[str, Any]) -> ToolResult:
+        with self._lock:
+            offered = mcp_name in self._offered
+        if not offered:
+            return self._failure(f"the MCP server {self.name!r} no longer offers {mcp_name!r}")
+        timeout_s = self.options.call_timeout_s
+        try:
+            client = await self._client(min(timeout_s, self.options.connect_timeout_s))
+        except McpUnavailableError as exc:
+            return self._failure(f"MCP server {self.name!r} cannot start: {exc}")
+        connection = self._connection
+        try:
+            result = await client.call_tool(mcp_name, arguments, read_timeout_seconds=timeout_s)
+        except MCPError as exc:
+            if exc.code == types.CONNECTION_CLOSED and connection is not None:
+                return await self._closed_during_call(connection)
+            if exc.code == types.REQUEST_TIMEOUT:
+                return self._failure(
+                    f"MCP server {self.name!r} did not answer within {timeout_s:g} s"
+                )
+            return self._failure(f"MCP server {self.name!r} refused the call: {exc.message}")
+        except PydanticValidationError as exc:
+            return self._failure(
+                f"MCP server {self.name!r} answered with an invalid result: "
+                f"{exc.error_count()} problems, the first: {exc.errors()[0]['msg']}"
+            )
+        return tool_result(result, self._known())
+
+    async def _closed_during_call(self, connection: Connection) -> ToolResult:
+        try:
+            await asyncio.wait_for(connection.ended.wait(), _WHY_WAIT_S)
+        except TimeoutError:
+            pass
+        why = f" ({describe(connection.error)})" if connection.error else ""
+        return self._failure(
+            f"the connection to MCP server {self.name!r} closed during the call{why}"
+            f"{self._stderr(connection)}; the server is started again on the next call"
+        )
+
+    # --- closing ---------------------------------------------------------------------------
+
+    async def _shutdown(self) -> None:
+        if self._connection is not None:
+            self._connection.stop()
+        if self._owner is not None:
+            owner = self._owner
+            try:
+                await asyncio.wait_for(owner, _CLOSE_TIMEOUT_S)
+            except (TimeoutError, asyncio.CancelledError):
+                logger.warning("MCP server %r: the connection did not close in time", self.name)
+        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        await asyncio.get_running_loop().shutdown_asyncgens()
+
+    def close_sync(self) -> None:
+        """Stop the connection (and the server's process) and the thread; idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            loop, thread = self._loop, self._thread
+            own = self._pid == os.getpid()
+        _open_servers.discard(self)
+        if loop is None or thread is None or not own:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(
+                timeout=_CLOSE_TIMEOUT_S + 2
+            )
+        except (concurrent.futures.TimeoutError, RuntimeError):
+            logger.warning("MCP server %r did not close in time", self.name)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=_CLOSE_TIMEOUT_S)
+        if not thread.is_alive():
+            loop.close()
+
+    async def aclose(self) -> None:
+        """``close_sync`` without blocking the caller's loop."""
+        await asyncio.to_thread(self.close_sync)
