@@ -1,7 +1,8 @@
 """A small MCP server for the ``mcp`` tool's tests, written with the SDK's ``MCPServer``.
 
-Run it as ``python mcp_calc_server.py`` (stdio) or ``python mcp_calc_server.py --http
-PORT`` (streamable HTTP on 127.0.0.1). Its tools answer in each way the tool source must
+Run it as ``python mcp_calc_server.py`` (stdio) or ``python mcp_calc_server.py --http``
+(streamable HTTP at ``/mcp`` on a free loopback port, which it prints first, once it
+listens). Its tools answer in each way the tool source must
 handle: structured and text results, an error result, an image, the process exiting in
 the middle of a call, and a tool list that changes.
 """
@@ -9,8 +10,11 @@ the middle of a call, and a tool list that changes.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 
+import anyio
+import uvicorn
 from mcp.server.mcpserver import Context, Image, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
@@ -81,8 +85,17 @@ async def enable_triple(ctx: Context) -> str:
     return "triple enabled"
 
 
+def serve_http() -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    print(sock.getsockname()[1], flush=True)  # noqa: T201 (the port, for the test)
+    config = uvicorn.Config(server.streamable_http_app(), log_level="warning")
+    anyio.run(uvicorn.Server(config).serve, [sock])
+
+
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--http":
-        server.run("streamable-http", port=int(sys.argv[2]))
+    if sys.argv[1:] == ["--http"]:
+        serve_http()
     else:
         server.run()

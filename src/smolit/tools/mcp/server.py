@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
 import logging
 import os
 import threading
@@ -176,7 +177,9 @@ class McpServer:
                 try:
                     callback(current)
                 except Exception:  # a listener's failure must not break the connection
-                    logger.warning("MCP server %r: a tools listener failed", self.name, exc_info=True)
+                    logger.warning(
+                        "MCP server %r: a tools listener failed", self.name, exc_info=True
+                    )
 
     # --- the server's loop -----------------------------------------------------------------
 
@@ -302,10 +305,8 @@ class McpServer:
         return tool_result(result, self._known())
 
     async def _closed_during_call(self, connection: Connection) -> ToolResult:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(connection.ended.wait(), _WHY_WAIT_S)
-        except TimeoutError:
-            pass
         why = f" ({describe(connection.error)})" if connection.error else ""
         return self._failure(
             f"the connection to MCP server {self.name!r} closed during the call{why}"

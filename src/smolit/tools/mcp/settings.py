@@ -29,14 +29,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from smolit.errors import ConfigError
-from smolit.tools.http.settings import HeaderValue, Headers, settings_error
+from smolit.tools.http.settings import Headers, HeaderValue, settings_error
 
 #: a server's name starts its tools' names, so it keeps to their characters
 SERVER_NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,31}$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 TRANSPORTS = ("stdio", "streamable_http")
-_STDIO_ONLY = ("command", "args", "env", "cwd")
-_HTTP_ONLY = ("url", "headers")
+_STDIO_ONLY: tuple[str, ...] = ("command", "args", "env", "cwd")
+_HTTP_ONLY: tuple[str, ...] = ("url", "headers")
 
 
 class _Model(BaseModel):
@@ -85,10 +85,9 @@ class McpSettings(_Model):
 
 def _check_server(index: int, server: ServerSettings) -> None:
     where = f"servers[{index}]"
-    if server.transport == "stdio":
-        needed, foreign = "command", _HTTP_ONLY
-    else:
-        needed, foreign = "url", _STDIO_ONLY
+    needed, foreign = (
+        ("command", _HTTP_ONLY) if server.transport == "stdio" else ("url", _STDIO_ONLY)
+    )
     if getattr(server, needed) is None:
         raise ConfigError(
             f"{where}.{needed}: required for transport {server.transport!r}",
