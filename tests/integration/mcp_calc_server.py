@@ -58,6 +58,13 @@ def token() -> str:
 
 
 @server.tool(structured_output=False)
+async def wait(seconds: float) -> str:
+    """Answer after the given seconds."""
+    await anyio.sleep(seconds)
+    return "waited"
+
+
+@server.tool(structured_output=False)
 def pid() -> str:
     """The server's process id."""
     return str(os.getpid())

@@ -115,6 +115,12 @@ def test_env_secret_reaches_the_server_and_never_comes_back(calc: McpServer) -> 
     assert _call(calc, "token") == ToolResult("token is ***")
 
 
+def test_late_call_is_cancelled_and_the_connection_stays(calc: McpServer) -> None:
+    late = asyncio.run(run_tool_call(_tool(calc, "wait"), {"seconds": 60}, ToolCallLimits(0.5)))
+    assert late.result == ToolResult.failure("tool 'calc_wait' did not finish within 0.5 s")
+    assert _call(calc, "echo", {"text": "still here"}) == ToolResult("still here")
+
+
 def test_server_killed_mid_call_fails_readably_and_restarts(own_calc: McpServer) -> None:
     first_pid = _call(own_calc, "pid").as_text()
     result = _call(own_calc, "crash")
@@ -223,6 +229,25 @@ def test_http_every_connection_goes_through_the_egress_policy(http_url: str) -> 
     with pytest.raises(ConfigError) as caught:
         build_mcp_servers(_http(f"http://mcp.example:{port}/mcp"), ToolContext(egress=policy))
     assert caught.value.message == (
-        "MCP server 'web' cannot start: address 127.0.0.1 of mcp.example is loopback; "
+        "MCP server 'web' cannot be reached: address 127.0.0.1 of mcp.example is loopback; "
         "add it to security.egress_allow to allow it"
     )
+
+
+def test_http_server_gone_mid_call_fails_readably() -> None:
+    process = subprocess.Popen(
+        [sys.executable, str(SERVER), "--http"], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    url = f"http://127.0.0.1:{int(process.stdout.readline())}/mcp"
+    server = _start(_http(url), _context(egress_allow=["127.0.0.1"]))
+    try:
+        crashed = _call(server, "crash")
+        assert crashed.is_error
+        assert "the connection to MCP server 'web' closed during the call" in crashed.as_text()
+        after = _call(server, "echo", {"text": "x"})
+        assert after.is_error
+        assert after.as_text().startswith("MCP server 'web' cannot be reached: ConnectError")
+    finally:
+        server.close_sync()
+        process.wait(timeout=10)

@@ -256,11 +256,15 @@ class McpServer:
         timeout_s = self.options.connect_timeout_s
         try:
             self._submit(self._client(timeout_s)).result(timeout=timeout_s + _CLOSE_TIMEOUT_S)
-        except McpUnavailableError as exc:
+        except (McpUnavailableError, TimeoutError) as exc:
+            why = str(exc) or f"no answer within {timeout_s:g} s (connect_timeout_s)"
             raise ConfigError(
-                redact_text(f"MCP server {self.name!r} cannot start: {exc}", self._known()),
+                redact_text(f"MCP server {self.name!r} {self._cannot()}: {why}", self._known()),
                 details={"server": self.name},
             ) from None
+
+    def _cannot(self) -> str:
+        return "cannot start" if self.options.stdio else "cannot be reached"
 
     def _known(self) -> Sequence[str]:
         return self.options.known_secrets
@@ -285,7 +289,7 @@ class McpServer:
         try:
             client = await self._client(min(timeout_s, self.options.connect_timeout_s))
         except McpUnavailableError as exc:
-            return self._failure(f"MCP server {self.name!r} cannot start: {exc}")
+            return self._failure(f"MCP server {self.name!r} {self._cannot()}: {exc}")
         connection = self._connection
         try:
             result = await client.call_tool(mcp_name, arguments, read_timeout_seconds=timeout_s)
@@ -308,9 +312,14 @@ class McpServer:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(connection.ended.wait(), _WHY_WAIT_S)
         why = f" ({describe(connection.error)})" if connection.error else ""
+        again = (
+            "the server is started again on the next call"
+            if self.options.stdio
+            else "the next call connects again"
+        )
         return self._failure(
             f"the connection to MCP server {self.name!r} closed during the call{why}"
-            f"{self._stderr(connection)}; the server is started again on the next call"
+            f"{self._stderr(connection)}; {again}"
         )
 
     # --- closing ---------------------------------------------------------------------------
