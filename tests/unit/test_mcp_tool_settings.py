@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import sys
+from pathlib import Path
 from typing import Any
 
 import mcp_types as types
@@ -83,7 +84,7 @@ def test_command_not_on_path_is_named() -> None:
     )
 
 
-def test_command_path_must_be_an_executable_file(tmp_path: Any) -> None:
+def test_command_path_must_be_an_executable_file(tmp_path: Path) -> None:
     settings = {"servers": [{"name": "calc", "command": "./missing/server"}]}
     message = _config_error(settings, ToolContext(base_dir=tmp_path))
     assert message == f"servers[0].command: '{tmp_path}/missing/server' is not an executable file"

@@ -156,7 +156,8 @@ class Connection:
                     await self._hold(client)
         except Exception as exc:  # any failure ends this connection; the next call starts one
             self.error = exc
-            logger.info("MCP server %r: connection ended: %s", self.server, describe(exc))
+            why = mask_secrets(describe(exc), self._known)
+            logger.info("MCP server %r: connection ended: %s", self.server, why)
         finally:
             self.client = None
             self.ended.set()
@@ -180,8 +181,9 @@ class Connection:
             self._tools_changed.clear()
             try:
                 self._on_tools(await list_tools(client))
-            except (MCPError, TimeoutError) as exc:
-                logger.warning("MCP server %r: listing tools failed: %s", self.server, exc)
+            except Exception as exc:  # a failed listing leaves the tools as they were
+                why = mask_secrets(describe(exc), self._known)
+                logger.warning("MCP server %r: listing tools failed: %s", self.server, why)
 
     async def _listen(self, client: Client) -> None:
         """Keep a ``subscriptions/listen`` stream open for tool list changes."""
