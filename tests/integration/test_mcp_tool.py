@@ -115,6 +115,18 @@ def test_env_secret_reaches_the_server_and_never_comes_back(calc: McpServer) -> 
     assert _call(calc, "token") == ToolResult("token is ***")
 
 
+def test_parallel_calls_share_the_connection(calc: McpServer) -> None:
+    async def both() -> list[ToolResult]:
+        slow = run_tool_call(_tool(calc, "wait"), {"seconds": 0.2}, LIMITS)
+        quick = [run_tool_call(_tool(calc, "echo"), {"text": str(n)}, LIMITS) for n in range(4)]
+        outcomes = await asyncio.gather(slow, *quick)
+        return [outcome.result for outcome in outcomes]
+
+    pid = _call(calc, "pid")
+    assert asyncio.run(both()) == [ToolResult(text) for text in ("waited", "0", "1", "2", "3")]
+    assert _call(calc, "pid") == pid
+
+
 def test_late_call_is_cancelled_and_the_connection_stays(calc: McpServer) -> None:
     late = asyncio.run(run_tool_call(_tool(calc, "wait"), {"seconds": 60}, ToolCallLimits(0.5)))
     assert late.result == ToolResult.failure("tool 'calc_wait' did not finish within 0.5 s")

@@ -9,11 +9,13 @@ from typing import Any
 
 import mcp_types as types
 import pytest
+from mcp.shared.exceptions import MCPError
 
 from smolit.config import Settings
-from smolit.errors import ConfigError
+from smolit.errors import ConfigError, EgressDeniedError
 from smolit.tools import ToolContext
 from smolit.tools.mcp import build_mcp_servers
+from smolit.tools.mcp.connection import describe
 from smolit.tools.mcp.naming import MAX_NAME, ToolNames
 from smolit.tools.mcp.results import NO_CONTENT, tool_result
 from smolit.tools.mcp.settings import parse_settings
@@ -227,3 +229,19 @@ def test_secrets_are_masked_in_text_and_json() -> None:
     data = tool_result(_result(structured={"key": [TOKEN]}), [TOKEN])
     assert TOKEN not in text.as_text()
     assert TOKEN not in data.as_text()
+
+
+# --- why a connection ended ----------------------------------------------------------------
+
+
+def test_describe_prefers_our_own_failure_in_a_group() -> None:
+    refusal = EgressDeniedError("address 10.0.0.5 is private", details={"rule": "private"})
+    group = ExceptionGroup("transport", [ExceptionGroup("posts", [OSError("reset"), refusal])])
+    assert describe(group) == "address 10.0.0.5 is private"
+
+
+def test_describe_names_the_type_of_a_plain_failure() -> None:
+    assert describe(ExceptionGroup("x", [ConnectionResetError("peer reset")])) == (
+        "ConnectionResetError: peer reset"
+    )
+    assert describe(MCPError(code=-32000, message="Connection closed")) == "Connection closed"
