@@ -30,7 +30,7 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -41,7 +41,8 @@ from pydantic import ValidationError as PydanticValidationError
 
 from smolit.errors import ConfigError
 from smolit.redact import redact_text
-from smolit.tools.base import ToolResult, ToolSpec
+from smolit.tools.base import ToolResult
+from smolit.tools.mcp.catalog import ToolCatalog, ToolsChanged
 from smolit.tools.mcp.connection import Connection, TransportFactory, describe
 from smolit.tools.mcp.naming import ToolNames
 from smolit.tools.mcp.results import tool_result
@@ -50,7 +51,6 @@ from smolit.tools.mcp.tool import McpTool
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-ToolsChanged = Callable[[list[McpTool]], None]
 
 #: lines of the server's error output a message shows
 _STDERR_SHOWN = 3
@@ -91,24 +91,21 @@ class McpUnavailableError(Exception):
     """The server could not be started or reached (the message says why)."""
 
 
-def _idempotent(tool: types.Tool, declared: bool | None) -> bool:
-    if declared is not None:
-        return declared
-    hints = tool.annotations
-    return hints is not None and bool(hints.read_only_hint or hints.idempotent_hint)
-
-
 class McpServer:
     """One MCP server's connection and tools."""
 
     def __init__(self, options: ServerOptions, names: ToolNames) -> None:
         self.options = options
         self.name = options.name
-        self._names = names
+        self._catalog = ToolCatalog(
+            options.name,
+            prefix=options.prefix,
+            names=names,
+            make_tool=lambda spec, mcp_name: McpTool(spec, self, mcp_name),
+            select=options.select,
+            idempotent=options.idempotent,
+        )
         self._lock = threading.Lock()
-        self._tools: dict[str, McpTool] = {}  # by MCP name, every tool ever offered
-        self._offered: list[str] = []  # MCP names offered now, in the server's order
-        self._listeners: list[ToolsChanged] = []
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -122,64 +119,12 @@ class McpServer:
 
     def tools(self) -> list[McpTool]:
         """The tools the server offers now."""
-        with self._lock:
-            return [self._tools[name] for name in self._offered]
+        return self._catalog.offered()
 
     def on_tools_changed(self, callback: ToolsChanged) -> None:
         """Call ``callback`` with the tools offered after each listing that changed them
         (in the server's thread: keep it short, and thread-safe)."""
-        with self._lock:
-            self._listeners.append(callback)
-
-    def _spec(self, tool: types.Tool, name: str) -> ToolSpec | None:
-        description = (tool.description or tool.title or "").strip() or (
-            f"The tool {tool.name!r} of the MCP server {self.name!r}."
-        )
-        try:
-            return ToolSpec(
-                name=name,
-                description=description,
-                parameters=tool.input_schema,
-                idempotent=_idempotent(tool, self.options.idempotent),
-            )
-        except ConfigError as exc:
-            logger.warning("MCP server %r: tool %r left out: %s", self.name, tool.name, exc)
-            return None
-
-    def _listed(self, listed: list[types.Tool]) -> None:
-        """Take a new tool list (in the server's loop)."""
-        select = self.options.select
-        changed = False
-        with self._lock:
-            offered: list[str] = []
-            for tool in listed:
-                if (select is not None and tool.name not in select) or tool.name in offered:
-                    continue
-                name = self._names.name(self.name, self.options.prefix, tool.name)
-                spec = self._spec(tool, name)
-                if spec is None:
-                    continue
-                offered.append(tool.name)
-                known = self._tools.get(tool.name)
-                if known is None:
-                    self._tools[tool.name] = McpTool(spec, self, tool.name)
-                    changed = True
-                elif known.spec != spec or known.spec.parameters != spec.parameters:
-                    known.spec = spec
-                    changed = True
-            changed = changed or offered != self._offered
-            self._offered = offered
-            listeners = list(self._listeners)
-            current = [self._tools[name] for name in offered]
-        if changed:
-            logger.info("MCP server %r offers %d tools", self.name, len(current))
-            for callback in listeners:
-                try:
-                    callback(current)
-                except Exception:  # a listener's failure must not break the connection
-                    logger.warning(
-                        "MCP server %r: a tools listener failed", self.name, exc_info=True
-                    )
+        self._catalog.on_change(callback)
 
     # --- the server's loop -----------------------------------------------------------------
 
@@ -227,7 +172,7 @@ class McpServer:
             self.name,
             self.options.make_transport,
             stdio=self.options.stdio,
-            on_tools=self._listed,
+            on_tools=self._catalog.update,
             known_secrets=self.options.known_secrets,
         )
         owner = asyncio.create_task(connection.run(), name=f"mcp-{self.name}")
@@ -281,9 +226,7 @@ class McpServer:
         return ToolResult.failure(redact_text(message, self._known()))
 
     async def _call(self, mcp_name: str, arguments: dict[str, Any]) -> ToolResult:
-        with self._lock:
-            offered = mcp_name in self._offered
-        if not offered:
+        if not self._catalog.offers(mcp_name):
             return self._failure(f"the MCP server {self.name!r} no longer offers {mcp_name!r}")
         timeout_s = self.options.call_timeout_s
         try:
