@@ -58,6 +58,13 @@ def token() -> str:
 
 
 @server.tool(structured_output=False)
+def authorization(ctx: Context) -> str:
+    """The Authorization header of the HTTP request (streamable HTTP only)."""
+    headers = ctx.headers or {}
+    return f"authorization is {headers.get('authorization', '(none)')}"
+
+
+@server.tool(structured_output=False)
 async def wait(seconds: float) -> str:
     """Answer after the given seconds."""
     await anyio.sleep(seconds)

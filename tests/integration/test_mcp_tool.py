@@ -227,6 +227,26 @@ def test_http_tools_are_listed_and_called(http_url: str) -> None:
         server.close_sync()
 
 
+def test_http_secret_header_is_sent_and_never_comes_back(http_url: str) -> None:
+    authorization = {"secret": "CALC_TOKEN", "format": "Bearer {}"}
+    settings = _http(http_url, headers={"Authorization": authorization}, tools=["authorization"])
+    server = _start(settings, _context(egress_allow=["127.0.0.1"]))
+    try:
+        assert _call(server, "authorization") == ToolResult("authorization is Bearer ***")
+    finally:
+        server.close_sync()
+
+
+def test_http_answers_are_capped_by_the_egress_policy(http_url: str) -> None:
+    policy = EgressPolicy(["127.0.0.1"], max_response_bytes=100)
+    with pytest.raises(ConfigError) as caught:
+        build_mcp_servers(_http(http_url), ToolContext(egress=policy))
+    assert caught.value.message == (
+        "MCP server 'web' cannot be reached: the answer from 127.0.0.1 is larger than "
+        "0.0001 MB; raise security.egress_max_response_mb to allow it"
+    )
+
+
 def test_http_loopback_is_refused_unless_allowed(http_url: str) -> None:
     with pytest.raises(ConfigError, match=r"refused by the egress policy: address 127\.0\.0\.1"):
         build_mcp_servers(_http(http_url), _context())
