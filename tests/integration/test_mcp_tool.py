@@ -176,6 +176,17 @@ def test_server_that_cannot_start_says_why() -> None:
     assert "no database at /srv/db" in caught.value.message
 
 
+def test_server_that_never_answers_is_given_up_after_connect_timeout() -> None:
+    script = "import sys, time; print('loading', file=sys.stderr, flush=True); time.sleep(60)"
+    settings = {"connect_timeout_s": 1, **_stdio(args=["-c", script])}
+    with pytest.raises(ConfigError) as caught:
+        build_mcp_servers(settings, _context())
+    assert caught.value.message == (
+        "MCP server 'calc' cannot start: it did not start within 1 s (connect_timeout_s); "
+        "its last error output: loading"
+    )
+
+
 def _declared_factories() -> ToolFactories:
     declared = tomllib.loads(PYPROJECT.read_text())["project"]["entry-points"][ENTRY_POINT_GROUP]
     return ToolFactories(

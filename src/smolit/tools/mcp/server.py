@@ -271,10 +271,8 @@ class McpServer:
         if self._connection is not None:
             self._connection.stop()
         if self._owner is not None:
-            owner = self._owner
-            try:
-                await asyncio.wait_for(owner, _CLOSE_TIMEOUT_S)
-            except (TimeoutError, asyncio.CancelledError):
+            _, late = await asyncio.wait({self._owner}, timeout=_CLOSE_TIMEOUT_S)
+            if late:
                 logger.warning("MCP server %r: the connection did not close in time", self.name)
         others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
         for task in others:
