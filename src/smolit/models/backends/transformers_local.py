@@ -39,6 +39,7 @@ from smolit.config import ModelDefinition
 from smolit.encoding.loading import quiet_loading
 from smolit.errors import ConfigError, ModelError
 from smolit.model_guard import check_model_loading
+from smolit.models.backends.transformers_chat import chat_turns, template_renders_tools
 from smolit.models.base import (
     ChatMessage,
     GenerationParams,
@@ -55,8 +56,6 @@ from smolit.models.local_tools import (
     tool_call_decoding,
     uses_tools,
 )
-from smolit.models.tool_calling import FunctionTool
-from smolit.models.tool_prompt import hermes_messages, template_messages
 
 if TYPE_CHECKING:
     import llguidance
@@ -327,7 +326,9 @@ class TransformersBackend(ModelBackend):
 
     def _prepare(self, messages: list[ChatMessage], params: GenerationParams) -> Any:
         tokenizer, _ = self._loaded()
-        chat, template_options = self._chat(messages, params)
+        chat, template_options = chat_turns(
+            messages, params, native_tools=self._template_renders_tools()
+        )
         inputs = tokenizer.apply_chat_template(
             chat,
             add_generation_prompt=True,
@@ -350,31 +351,11 @@ class TransformersBackend(ModelBackend):
             )
         return inputs, kwargs
 
-    def _chat(
-        self, messages: list[ChatMessage], params: GenerationParams
-    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """The conversation for the chat template, and the template's tool arguments."""
-        tools = params.tools if uses_tools(params) else ()
-        with_tools = bool(tools) or any(m.role == "tool" or m.tool_calls for m in messages)
-        if not with_tools:
-            return [{"role": m.role, "content": m.content} for m in messages], {}
-        if self._template_renders_tools():
-            options = {"tools": [tool.to_openai() for tool in tools]} if tools else {}
-            return template_messages(messages), options
-        return list(hermes_messages(messages, tools, params.tool_choice)), {}
-
     def _template_renders_tools(self) -> bool:
-        """Whether the chat template puts tools in the prompt (cached per model)."""
+        """Whether the chat template puts tools in the prompt (asked once per model)."""
         if self._template_tools is None:
             tokenizer, _ = self._loaded()
-            probe = [{"role": "user", "content": "?"}]
-            tool = FunctionTool("probe_tool_rendering", "A probe.").to_openai()
-            try:
-                plain = tokenizer.apply_chat_template(probe, tokenize=False)
-                rendered = tokenizer.apply_chat_template(probe, tools=[tool], tokenize=False)
-            except Exception:  # a template may raise on tools it does not expect
-                rendered = plain = ""
-            self._template_tools = "probe_tool_rendering" in rendered and rendered != plain
+            self._template_tools = template_renders_tools(tokenizer)
         return self._template_tools
 
     def _guidance_tokenizer(self) -> llguidance.LLTokenizer:
