@@ -2,10 +2,10 @@
 
 A ``GrammarGuide`` follows one generation: it is handed the ids generated so far before
 each step (``advance``) and answers with the tokens the grammar allows (``allowed``), a
-boolean array over the vocabulary. Backends turn that into a logits processor (the
-transformers one in ``backends/transformers_runtime.py``, the llama.cpp one in
-``backends/llamacpp.py``). When the grammar is complete only the end-of-sequence token
-is allowed, so the model stops there.
+boolean array over the vocabulary. Backends turn that into a logits processor: the
+transformers one is in ``backends/transformers_runtime.py`` (torch), the llama.cpp one
+(numpy) is ``ArrayGrammarProcessor`` here. When the grammar is complete only the
+end-of-sequence token is allowed, so the model stops there.
 
 The ``LLTokenizer`` the guide needs is built once per loaded model (about a second):
 ``llguidance.hf.from_tokenizer`` for a transformers tokenizer,
@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from smolit.errors import ModelError, ValidationError
 
-__all__ = ["GrammarGuide", "compile_grammar"]
+__all__ = ["ArrayGrammarProcessor", "GrammarGuide", "compile_grammar"]
 
 
 def compile_grammar(tokenizer: llguidance.LLTokenizer, lark: str) -> str:
@@ -84,3 +84,30 @@ class GrammarGuide:
         bits = (mask[:, None] >> self._bits) & 1
         flags: npt.NDArray[np.bool_] = bits.reshape(-1)[: self.vocab_size].astype(bool)
         return flags
+
+
+class ArrayGrammarProcessor:
+    """A llama.cpp logits processor (``(input_ids, scores) -> scores`` on numpy arrays)
+    that sets the scores of forbidden tokens to minus infinity.
+
+    ``input_ids`` holds the prompt and the tokens generated so far; the prompt is what it
+    holds on the first call, which comes before the first token is sampled.
+    """
+
+    def __init__(self, guide: GrammarGuide) -> None:
+        self._guide = guide
+        self._prompt_length: int | None = None
+
+    def __call__(
+        self, input_ids: npt.NDArray[np.intc], scores: npt.NDArray[np.single]
+    ) -> npt.NDArray[np.single]:
+        if self._prompt_length is None:
+            self._prompt_length = len(input_ids)
+        self._guide.advance(input_ids[self._prompt_length :].tolist())
+        allowed = self._guide.allowed()
+        forbidden = np.ones(scores.shape[-1], dtype=bool)
+        width = min(allowed.shape[0], scores.shape[-1])
+        forbidden[:width] = ~allowed[:width]
+        masked = scores.copy()
+        masked[..., forbidden] = -np.inf
+        return masked
