@@ -22,7 +22,9 @@ import threading
 import time
 from collections.abc import Generator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import llguidance
 
 from smolit.config import ModelDefinition
 from smolit.errors import ConfigError, ModelError
@@ -35,6 +37,7 @@ from smolit.models.base import (
     ModelBackend,
     StreamEvent,
 )
+from smolit.models.grammar_guide import ArrayGrammarProcessor, GrammarGuide
 from smolit.models.hf_loading import GGUFInfo, read_gguf
 from smolit.models.local_tools import (
     ToolCallDecoding,
@@ -45,9 +48,6 @@ from smolit.models.local_tools import (
     uses_tools,
 )
 from smolit.models.tool_prompt import hermes_messages
-
-if TYPE_CHECKING:
-    import llguidance
 
 logger = logging.getLogger(__name__)
 
@@ -186,8 +186,6 @@ class LlamaCppBackend(ModelBackend):
         grammar = call_grammar(params, self.decoding)
         if grammar is not None:
             from llama_cpp import LogitsProcessorList
-
-            from smolit.models.grammar_guide import ArrayGrammarProcessor, GrammarGuide
 
             guide = GrammarGuide(self._guidance_tokenizer(), grammar)
             options["logits_processor"] = LogitsProcessorList([ArrayGrammarProcessor(guide)])

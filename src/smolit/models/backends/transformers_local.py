@@ -35,6 +35,8 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import llguidance
+
 from smolit.config import ModelDefinition
 from smolit.encoding.loading import quiet_loading
 from smolit.errors import ConfigError, ModelError
@@ -47,6 +49,7 @@ from smolit.models.base import (
     ModelBackend,
     StreamEvent,
 )
+from smolit.models.grammar_guide import GrammarGuide
 from smolit.models.hf_loading import read_gguf, verify_gguf
 from smolit.models.local_tools import (
     ToolCallDecoding,
@@ -58,8 +61,6 @@ from smolit.models.local_tools import (
 )
 
 if TYPE_CHECKING:
-    import llguidance
-
     from smolit.models.backends.transformers_runtime import TextAssembler, TokenStream
 
 logger = logging.getLogger(__name__)
@@ -342,7 +343,6 @@ class TransformersBackend(ModelBackend):
             from transformers import LogitsProcessorList
 
             from smolit.models.backends.transformers_runtime import GrammarProcessor
-            from smolit.models.grammar_guide import GrammarGuide
 
             guide = GrammarGuide(self._guidance_tokenizer(), grammar)
             prompt_length = int(inputs["input_ids"].shape[1])
