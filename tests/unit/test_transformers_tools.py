@@ -6,15 +6,19 @@ from collections.abc import Iterator
 
 import jsonschema
 import pytest
+import torch
 from transformers import PreTrainedTokenizerFast
 
 from smolit.config import ModelDefinition
 from smolit.model_guard import model_loading
 from smolit.models.backends.transformers_chat import chat_turns, template_renders_tools
 from smolit.models.backends.transformers_local import TransformersBackend
+from smolit.models.backends.transformers_runtime import GrammarProcessor
 from smolit.models.base import ChatMessage, GenerationParams
+from smolit.models.grammar_guide import GrammarGuide
 from smolit.models.tool_calling import FunctionTool, ToolCall, ToolChoice
-from tests.unit.byte_tokenizer import byte_tokenizer
+from smolit.models.tool_grammar import tool_call_grammar
+from tests.unit.byte_tokenizer import byte_lltokenizer, byte_tokenizer, encode
 
 PLAIN_TEMPLATE = "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}"
 TOOLS_TEMPLATE = (
@@ -72,6 +76,16 @@ def test_without_tools_the_turns_are_unchanged() -> None:
     assert (turns, options) == ([{"role": "user", "content": QUESTION[0].content}], {})
 
 
+def test_grammar_processor_masks_forbidden_and_extra_logits() -> None:
+    grammar = tool_call_grammar((FORECAST,), ToolChoice("required"), parallel=False)
+    assert grammar is not None
+    processor = GrammarProcessor(GrammarGuide(byte_lltokenizer(), grammar), prompt_length=2)
+    width = byte_lltokenizer().vocab_size + 5  # a model may have more logits than tokens
+    scores = processor(torch.tensor([[3, 4]]), torch.zeros((1, width)))  # type: ignore[arg-type]
+    allowed = torch.isfinite(scores[0]).nonzero().flatten().tolist()
+    assert allowed == encode("<")  # a required call starts with <tool_call>
+
+
 # --- the bundled SmolLM2 (slow) -------------------------------------------------------
 
 
@@ -112,3 +126,20 @@ def test_a_stream_with_tools_ends_with_the_calls(smollm2: TransformersBackend) -
     final = events[-1].result
     assert final is not None and [c.name for c in final.tool_calls] == ["get_forecast"]
     assert "".join(e.delta for e in events) == final.text == ""
+
+
+@pytest.mark.usefixtures("real_models")
+def test_smollm2_tokens_may_cross_from_text_into_a_call(smollm2: TransformersBackend) -> None:
+    """Under ``auto``, SmolLM2's own tokens (some span the end of ``<tool_call>`` and the
+    start of the JSON) lead from free text into a constrained call."""
+    grammar = tool_call_grammar((FORECAST,), ToolChoice("auto"), parallel=False)
+    assert grammar is not None
+    guide = GrammarGuide(smollm2._guidance_tokenizer(), grammar)
+    arguments = '{"city": "Oslo", "days": 2, "unit": "celsius"}'
+    text = f'Sure.<tool_call>\n{{"name": "get_forecast", "arguments": {arguments}}}\n</tool_call>'
+    ids = smollm2._tokenizer.encode(text, add_special_tokens=False)
+    for position, token in enumerate(ids):
+        guide.advance(ids[:position])
+        assert guide.allowed()[token], smollm2._tokenizer.decode(ids[: position + 1])
+    guide.advance(ids)
+    assert guide.finished
