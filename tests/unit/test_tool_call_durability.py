@@ -24,9 +24,7 @@ from smolit.testing.clock import ManualDateClock
 from smolit.tools import Tool, ToolCallLimits, ToolResult, ToolSpec
 from tests.unit.tool_doubles import TEXT_ARGUMENT, Echo, fake_models
 
-AGENT = AgentSpec(
-    name="mailer", description="sends mail", tools=(ToolUse("send"), ToolUse("echo"))
-)
+AGENT = AgentSpec(name="mailer", description="sends mail", tools=(ToolUse("send"), ToolUse("echo")))
 
 
 class Send(Tool):

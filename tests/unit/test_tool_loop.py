@@ -39,7 +39,9 @@ def run(
         selector,
     )
     request = "what is 6 times 7?"
-    return asyncio.run(loop.run(request, [ChatMessage("system", "s"), ChatMessage("user", request)]))
+    return asyncio.run(
+        loop.run(request, [ChatMessage("system", "s"), ChatMessage("user", request)])
+    )
 
 
 def calc(expression: str, id: str = "call_1") -> ToolCall:

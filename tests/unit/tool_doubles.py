@@ -21,9 +21,7 @@ class Echo(Tool):
     """Returns its text; counts the calls by text. ``idempotent`` as given."""
 
     def __init__(self, name: str = "echo", idempotent: bool = True) -> None:
-        super().__init__(
-            ToolSpec(name, "Repeats a text.", TEXT_ARGUMENT, idempotent=idempotent)
-        )
+        super().__init__(ToolSpec(name, "Repeats a text.", TEXT_ARGUMENT, idempotent=idempotent))
         self.seen: list[str] = []
 
     async def call(self, arguments: dict[str, Any]) -> ToolResult:
