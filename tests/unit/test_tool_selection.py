@@ -47,7 +47,7 @@ def test_router_forces_the_top_tool_on_the_first_step_only() -> None:
 
 def test_an_abstaining_selector_offers_nothing() -> None:
     for mode in ("auto", "router"):
-        result = offered(mode, Picks())  # type: ignore[arg-type]
+        result = offered(mode, Picks())
         assert (result.tools, result.first) == ((), ToolChoice("none"))
 
 
