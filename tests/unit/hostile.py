@@ -23,6 +23,17 @@ AGENT_FIELDS: dict[str, Any] = {
     "knowledge_collection": "cooking",
     "enabled": True,
     "cache_responses": False,
+    "tools": [
+        {
+            "name": "knowledge_search",
+            "timeout_seconds": 5,
+            "max_result_bytes": 1000,
+            "collections": ["recipes"],
+        }
+    ],
+    "tool_choice": "router",
+    "max_steps": 3,
+    "max_tool_calls": 4,
 }
 #: a valid body per JSON operation; hostile variants replace one leaf at a time
 VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {

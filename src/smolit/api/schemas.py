@@ -159,7 +159,7 @@ class AttemptFailure(Open):
     error: str
 
 
-class ToolCallOut(Open):
+class TaskToolCallOut(Open):
     """One tool call of a task (arguments with secrets masked, an excerpt of the result)."""
 
     seq: int
@@ -202,7 +202,7 @@ class TaskOut(Out):
     usage: dict[str, int]
     idempotency_key: str | None
     request_id: str | None
-    tool_calls: list[ToolCallOut]
+    tool_calls: list[TaskToolCallOut]
 
 
 class FeedbackIn(Strict):
