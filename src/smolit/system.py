@@ -262,6 +262,7 @@ class AgentNN:
             self.agents.sync_from_config(specs)
         except ValidationError as exc:
             raise ConfigError(f"agents: {exc.message}", details=exc.details) from exc
+        self._warn_of_missing_tools()
         self._ingest_declared_knowledge(specs)
         if not self.load_router_checkpoint():
             self.router.set_agents(self.agents.list())
@@ -270,6 +271,17 @@ class AgentNN:
         if replayed:
             logger.info("router learned from %d stored feedback records", replayed)
         self._prepared = True
+
+    def _warn_of_missing_tools(self) -> None:
+        """Agents added through the API may list a tool a source no longer makes: they
+        run without it."""
+        known = set(self.toolbox.names())
+        for spec in self.agents.list():
+            missing = [name for name in spec.tool_names() if name not in known]
+            if missing:
+                logger.warning(
+                    "agent %s lists tools no source makes now: %s", spec.name, ", ".join(missing)
+                )
 
     def load_router_checkpoint(self) -> bool:
         """Serve the trained router ``router.checkpoint`` names, if one is registered."""

@@ -4,6 +4,7 @@ its record in ``GET /tasks/{id}`` and its events, knowledge_search and delegate.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from smolit.config import AgentConfig, ModelDefinition, Settings
 from smolit.errors import ConfigError
 from smolit.system import AgentNN
 from smolit.testing import LookupEncoder
+from smolit.tools import Tool, ToolResult, ToolSpec
 
 MATHS = {
     "name": "maths",
@@ -209,3 +211,30 @@ def test_delegate_asks_another_agent_one_level_deep(tmp_path: Path) -> None:
         travel_spec = system.agents.get("travel")
         asked = system.toolbox.tools_for(travel_spec, system.knowledge)
         assert asked == []  # asked by another agent: no delegate of its own
+
+
+class Stuck(Tool):
+    def __init__(self) -> None:
+        super().__init__(ToolSpec("stuck", "Never answers."))
+
+    async def call(self, arguments: dict[str, Any]) -> ToolResult:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+def test_a_task_that_times_out_in_a_call_keeps_the_call_in_its_record(tmp_path: Path) -> None:
+    script = [{"tool_calls": [{"name": "stuck", "arguments": {}}]}, "never reached"]
+    maths = AgentConfig(**{**MATHS, "tools": ["stuck"]})
+    system = AgentNN(
+        settings(tmp_path, script, agents=[maths, AgentConfig(**TRAVEL)]),
+        encoder=LookupEncoder(),
+        environ={},
+    )
+    system.tools.add(Stuck())
+    for client, auth in client_for(system):
+        body = {"text": "what is 6 times 7", "timeout": 0.5}
+        task_id = client.post("/tasks", json=body, headers=auth).json()["id"]
+        task = client.get(f"/tasks/{task_id}", params={"wait": 30}, headers=auth).json()
+        assert task["status"] == "timed_out"
+        [call] = task["tool_calls"]
+        assert (call["name"], call["finished"]) == ("stuck", False)

@@ -70,6 +70,7 @@ class ToolCallEntry:
             "name": self.name,
             "arguments": self.arguments,
             "idempotent": self.idempotent,
+            "finished": self.finished,
             "excerpt": self.excerpt,
             "is_error": self.is_error,
             "duration_s": round(self.duration_s, 6),

@@ -167,6 +167,9 @@ class TaskToolCallOut(Open):
     name: str
     arguments: dict[str, Any]
     idempotent: bool
+    finished: bool = Field(
+        description="false for a call that had no result when the run ended (a timeout, a crash)"
+    )
     excerpt: str
     is_error: bool
     duration_s: float
