@@ -10,11 +10,12 @@ from smolit.agents.spec import AgentSpec, ToolUse
 from smolit.agents.tool_loop import LoopOutcome, ToolLoop
 from smolit.agents.tool_selection import ToolSelector
 from smolit.agents.toolbox import AgentTool, LoopBounds
-from smolit.models.base import ChatMessage, GenerationParams
-from smolit.models.tool_calling import ToolCall
+from smolit.models.base import ChatMessage, GenerationParams, GenerationResult
+from smolit.models.catalog import ResolvedModel
+from smolit.models.tool_calling import ToolCall, ToolChoice
 from smolit.redact import register_secrets
 from smolit.testing import FakeModel
-from smolit.tools import Tool, ToolCallLimits
+from smolit.tools import Tool, ToolCallLimits, ToolSpec
 from smolit.tools.calculator import CalculatorTool
 from tests.unit.tool_doubles import Broken, Echo, Huge, Never, Rendezvous, fake_models
 
@@ -150,12 +151,61 @@ def test_secrets_are_masked_in_records_and_in_what_the_model_sees() -> None:
 
 
 class Abstains:
-    async def shortlist(self, request: str, tools: Sequence[object]) -> Sequence[object]:
+    async def shortlist(self, request: str, tools: Sequence[ToolSpec]) -> Sequence[ToolSpec]:
         return []
 
 
 def test_an_agent_whose_selector_abstains_is_offered_no_tools_and_answers() -> None:
     spec = AgentSpec(name="maths", description="arithmetic", tools=(ToolUse("calculator"),))
     model = FakeModel(responses=["no tool needed"])
-    outcome = run(model, [CalculatorTool()], selector=Abstains(), spec=spec)  # type: ignore[arg-type]
+    outcome = run(model, [CalculatorTool()], selector=Abstains(), spec=spec)
     assert (outcome.answer, outcome.calls) == ("no tool needed", [])
+
+
+class Recording:
+    """The model manager, noting the parameters of each generation."""
+
+    def __init__(self, model: FakeModel) -> None:
+        self._models = fake_models(model)
+        self.params: list[GenerationParams] = []
+
+    async def generate(
+        self,
+        model: ResolvedModel | str | None,
+        messages: list[ChatMessage],
+        params: GenerationParams,
+        cache: bool = False,
+    ) -> GenerationResult:
+        self.params.append(params)
+        return await self._models.generate(model, messages, params, cache)
+
+
+class PicksCalculator:
+    async def shortlist(self, request: str, tools: Sequence[ToolSpec]) -> Sequence[ToolSpec]:
+        return [tool for tool in tools if tool.name == "calculator"]
+
+
+def test_router_mode_forces_the_top_tool_first_and_the_last_step_offers_none() -> None:
+    spec = AgentSpec(
+        name="maths",
+        description="arithmetic",
+        tools=(ToolUse("echo"), ToolUse("calculator")),
+        tool_choice="router",
+    )
+    model = FakeModel(responses=[[calc("1", id=f"c{i}")] for i in range(3)])
+    recording = Recording(model)
+    loop = ToolLoop(
+        spec,
+        [AgentTool(tool, ToolCallLimits()) for tool in (Echo(), CalculatorTool())],
+        recording,
+        "fake",
+        GenerationParams(),
+        LoopBounds(max_steps=3),
+        PicksCalculator(),
+    )
+    asyncio.run(loop.run("1", [ChatMessage("user", "1")]))
+    first, second, last = recording.params
+    assert first.tool_choice == ToolChoice.named("calculator")
+    assert [tool.name for tool in first.tools] == ["calculator"]
+    assert (second.tool_choice, len(second.tools)) == (ToolChoice("auto"), 1)
+    assert (last.tool_choice, last.tools) == (ToolChoice("none"), ())

@@ -27,7 +27,7 @@ from typing import Any
 from smolit.agents.protocols import ModelGenerator
 from smolit.agents.spec import AgentSpec
 from smolit.agents.tool_records import ToolCallEntry, ToolJournal, call_key, masked
-from smolit.agents.tool_selection import ToolSelector, offer
+from smolit.agents.tool_selection import ToolOffer, ToolSelector, offer
 from smolit.agents.toolbox import AgentTool, LoopBounds
 from smolit.errors import ValidationError
 from smolit.models.base import ChatMessage, GenerationParams, GenerationResult
@@ -91,13 +91,7 @@ class ToolLoop:
         for step in range(1, self._bounds.max_steps + 1):
             spent = len(calls) >= self._bounds.max_tool_calls
             last = step == self._bounds.max_steps or spent
-            params = replace(
-                self._params,
-                tools=() if last else offered.tools,
-                tool_choice=offered.later if step > 1 else offered.first,
-            )
-            if last:
-                params = replace(params, tool_choice=ToolChoice("none"))
+            params = self._step_params(offered, step, last)
             result, seconds = await self._generate(messages, params)
             outcome = _account(outcome, result, seconds, step)
             if not result.tool_calls:
@@ -127,6 +121,12 @@ class ToolLoop:
                 f"\n\n(Not repeated after a crash, may have run before it: {', '.join(unsure)}.)"
             )
         return outcome
+
+    def _step_params(self, offered: ToolOffer, step: int, last: bool) -> GenerationParams:
+        if last:  # the model has to answer
+            return replace(self._params, tools=(), tool_choice=ToolChoice("none"))
+        choice = offered.first if step == 1 else offered.later
+        return replace(self._params, tools=offered.tools, tool_choice=choice)
 
     async def _generate(
         self, messages: list[ChatMessage], params: GenerationParams
