@@ -16,11 +16,13 @@ from smolit.agents.tool_loop import NOT_REPEATED, REUSED, LoopOutcome, ToolLoop
 from smolit.agents.toolbox import AgentTool, LoopBounds
 from smolit.models.base import ChatMessage, GenerationParams
 from smolit.models.tool_calling import ToolCall
+from smolit.redact import register_secrets
 from smolit.storage import Database
 from smolit.tasks.store import Claim, NewTask, TaskStore
 from smolit.tasks.tool_calls import ToolCallLog
 from smolit.testing import FakeModel
 from smolit.testing.clock import ManualDateClock
+from smolit.testing.fake_model import Reply
 from smolit.tools import Tool, ToolCallLimits, ToolResult, ToolSpec
 from tests.unit.tool_doubles import TEXT_ARGUMENT, Echo, fake_models
 
@@ -150,3 +152,16 @@ def test_a_run_after_a_crash_repeats_no_non_idempotent_call(
     assert outcome.calls[0].excerpt == "sent a" and not outcome.calls[0].is_error
     assert outcome.calls[2].is_error
     assert "Not repeated after a crash, may have run before it: send" in outcome.answer
+
+
+def test_no_secret_reaches_the_records_or_the_events(store: TaskStore) -> None:
+    register_secrets(["sk-very-secret-42"])
+    claim = claim_new(store)
+    script: list[Reply] = [[ToolCall.of("echo", {"text": "key sk-very-secret-42"})], "done"]
+    answer(loop(store, claim, FakeModel(responses=script), [Echo()]))
+    recorded = json.dumps(
+        [entry.to_dict() for entry in ToolCallLog(store.database).entries(claim.task_id)]
+    )
+    events = json.dumps(store.events(claim.task_id))
+    assert "sk-very-secret-42" not in recorded + events
+    assert "key ***" in recorded and "echo: key ***" in events
