@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from smolit.agents.spec import AgentSpec, ToolUse, tool_uses
+from smolit.agents.spec import AgentSpec, ToolUse, tool_choice, tool_uses
 from smolit.errors import ConflictError, NotFoundError
 from smolit.storage import AgentRow, Database
 from smolit.storage.changes import AGENTS, bump
@@ -40,7 +40,7 @@ def _to_spec(row: AgentRow) -> AgentSpec:
         origin=row.origin,
         cache_responses=row.cache_responses,
         tools=tuple(ToolUse.parse(tool) for tool in row.tools or ()),
-        tool_choice=row.tool_choice or "auto",  # type: ignore[arg-type]
+        tool_choice=tool_choice(row.tool_choice),
         max_steps=row.max_steps,
         max_tool_calls=row.max_tool_calls,
     )

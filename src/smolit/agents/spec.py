@@ -14,6 +14,7 @@ from smolit.config import (
     ToolChoiceSetting,
     describe_validation_error,
 )
+from smolit.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,19 @@ class ToolUse:
         data = asdict(self)
         data["collections"] = list(self.collections)
         return data
+
+
+def tool_choice(value: str | None) -> ToolChoiceSetting:
+    """A stored ``tool_choice`` (None: the default, ``auto``); a ``ConfigError`` if it is
+    none of the settings."""
+    match value:
+        case None | "auto":
+            return "auto"
+        case "router":
+            return "router"
+        case "model":
+            return "model"
+    raise ConfigError(f"tool_choice {value!r}: use auto, router or model")
 
 
 def tool_uses(values: Sequence[str | Mapping[str, Any] | ToolUse]) -> tuple[ToolUse, ...]:

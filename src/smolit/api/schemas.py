@@ -280,7 +280,7 @@ class AgentOut(BaseModel):
     origin: str
     cache_responses: bool
     tools: list[ToolUseOut]
-    tool_choice: str
+    tool_choice: ToolChoiceSetting
     max_steps: int | None
     max_tool_calls: int | None
     available: bool
