@@ -196,6 +196,67 @@ class RouterSettings(Section):
     explore: bool = Field(True, description="try plausible alternatives to learn from feedback")
 
 
+#: the most model calls (steps) and tool calls one agent run may make, whatever is configured
+MAX_AGENT_STEPS = 100
+MAX_AGENT_TOOL_CALLS = 1000
+
+
+class ToolSourceConfig(Section):
+    """One tool factory and its settings: ``{factory: http, settings: {...}}``."""
+
+    factory: str = Field(min_length=1, max_length=100, description="a smolit.tools entry point")
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="what the factory takes (see docs/tools.md)"
+    )
+
+
+class ToolsSettings(Section):
+    """The tools of the installation (made once at start) and the bounds of every call."""
+
+    sources: list[ToolSourceConfig] = Field(
+        default_factory=list,
+        description="tool factories to load; knowledge_search and delegate are always there",
+    )
+    timeout_seconds: float = Field(30, gt=0, le=3600, description="the longest one call may take")
+    max_result_bytes: int = Field(
+        100_000, ge=1, le=100_000_000, description="the largest result a call may return"
+    )
+    excerpt_chars: int = Field(500, ge=0, le=100_000, description="result characters recorded")
+    max_steps: int = Field(
+        8, ge=1, le=MAX_AGENT_STEPS, description="model calls per agent run, unless it says"
+    )
+    max_tool_calls: int = Field(
+        16, ge=1, le=MAX_AGENT_TOOL_CALLS, description="tool calls per agent run, unless it says"
+    )
+
+
+class AgentToolConfig(Section):
+    """A tool an agent may call, with the agent's own bounds (within ``tools:``'s)."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    timeout_seconds: float | None = Field(None, gt=0, le=3600)
+    max_result_bytes: int | None = Field(None, ge=1, le=100_000_000)
+    collections: list[Name] = Field(
+        default_factory=list,
+        max_length=100,
+        description="knowledge_search only: collections it may read besides the agent's own",
+    )
+
+    @model_validator(mode="after")
+    def _collections_for_search(self) -> AgentToolConfig:
+        if self.collections and self.name != "knowledge_search":
+            raise ValueError("collections are a setting of knowledge_search only")
+        return self
+
+
+def tool_entry(value: Any) -> Any:
+    """A tool given by its name alone is ``{name: ...}``."""
+    return {"name": value} if isinstance(value, str) else value
+
+
+ToolChoiceSetting = Literal["auto", "router", "model"]
+
+
 class AgentConfig(Section):
     name: Name
     description: str = Field(min_length=1, max_length=4000)
@@ -216,6 +277,30 @@ class AgentConfig(Section):
     cache_responses: bool = Field(
         False, description="reuse answers to identical prompts (temperature 0 only)"
     )
+    tools: list[AgentToolConfig] = Field(
+        default_factory=list,
+        max_length=200,
+        description="tools the agent may call: names, or {name, timeout_seconds, ...}",
+    )
+    tool_choice: ToolChoiceSetting = Field(
+        "auto",
+        description="auto: the tool selector's shortlist, the model decides; router: the "
+        "selector's top tool is called; model: every tool is offered",
+    )
+    max_steps: int | None = Field(None, ge=1, le=MAX_AGENT_STEPS)
+    max_tool_calls: int | None = Field(None, ge=1, le=MAX_AGENT_TOOL_CALLS)
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _tool_names(cls, value: Any) -> Any:
+        return [tool_entry(item) for item in value] if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _unique_tools(self) -> AgentConfig:
+        names = [tool.name for tool in self.tools]
+        if len(set(names)) != len(names):
+            raise ValueError("a tool is listed twice")
+        return self
 
 
 class SecretsSettings(Section):
@@ -315,6 +400,7 @@ class Settings(BaseSettings):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     router: RouterSettings = Field(default_factory=RouterSettings)
     agents: list[AgentConfig] = Field(default_factory=list)
+    tools: ToolsSettings = Field(default_factory=ToolsSettings)
     storage: str | None = Field(
         None,
         description="database URL; SQLite in home when absent; PostgreSQL over TLS with "

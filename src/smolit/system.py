@@ -22,12 +22,13 @@ from pathlib import Path
 from smolit.agents.registry import AgentRegistry
 from smolit.agents.spec import AgentSpec
 from smolit.agents.supervisor import Supervisor
+from smolit.agents.toolbox import AgentToolbox, LoopBounds
 from smolit.backup import BackupManager
 from smolit.cache import CacheManager
 from smolit.config import Settings, process_environment
 from smolit.encoding.base import TextEncoder
 from smolit.encoding.sentence import SentenceTransformerEncoder
-from smolit.errors import ConfigError, NotFoundError
+from smolit.errors import ConfigError, NotFoundError, ValidationError
 from smolit.knowledge import KnowledgeManager
 from smolit.knowledge.updates import JOB_NAME as KNOWLEDGE_SYNC_JOB
 from smolit.knowledge.updates import KnowledgeUpdater
@@ -58,6 +59,8 @@ from smolit.tasks.queue_backends import open_queue
 from smolit.tasks.scheduler import JobScheduler
 from smolit.tasks.store import TaskStore
 from smolit.tasks.worker_registry import WorkerRegistry
+from smolit.tools.context import ToolContext
+from smolit.tools.registry import ToolRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +101,13 @@ class AgentNN:
             settings.security.token_bytes,
             cache_seconds=settings.security.token_cache_seconds,
         )
-        self.agents = AgentRegistry(self.database)
+        #: the installation's tools, made once; agents call those they list
+        self.tools = self._load_tools(environ)
+        self.toolbox = AgentToolbox(
+            self.tools,
+            bounds=LoopBounds(settings.tools.max_steps, settings.tools.max_tool_calls),
+        )
+        self.agents = AgentRegistry(self.database, check=self.toolbox.check)
         self._encoder = encoder
         self._encoder_lock = threading.Lock()
         self._environ = environ
@@ -138,6 +147,7 @@ class AgentNN:
             served=self.workers.served_agents
             if self.distributed and worker_concurrency is None
             else None,
+            toolbox=self.toolbox,
         )
         self.tasks = TaskManager(
             TaskStore(self.database),
@@ -208,6 +218,20 @@ class AgentNN:
             ]
         )
 
+    def _load_tools(self, environ: Mapping[str, str]) -> ToolRegistry:
+        """The tools of ``tools.sources``, each source's factory given its settings; a
+        ``ConfigError`` naming the source when one cannot be made."""
+        registry = ToolRegistry(context=ToolContext.from_settings(self.settings, environ))
+        for index, source in enumerate(self.settings.tools.sources):
+            try:
+                registry.load(source.factory, source.settings)
+            except ConfigError as exc:
+                raise ConfigError(
+                    f"tools.sources[{index}]: {exc.message}",
+                    details={**exc.details, "key": f"tools.sources[{index}]"},
+                ) from exc
+        return registry
+
     def _deployment_key(self) -> bytes:
         """The key sealing shared cache values (the caches resolve it on first use)."""
         return deployment_key(self.settings, self.database, self._environ)
@@ -234,7 +258,11 @@ class AgentNN:
         self.cache.signer.resolve()  # the deployment key: configured, or made once here
         self.models.catalog.sync_config()
         specs = [AgentSpec.from_config(agent) for agent in self.settings.agents]
-        self.agents.sync_from_config(specs)
+        try:
+            self.agents.sync_from_config(specs)
+        except ValidationError as exc:
+            raise ConfigError(f"agents: {exc.message}", details=exc.details) from exc
+        self._warn_of_missing_tools()
         self._ingest_declared_knowledge(specs)
         if not self.load_router_checkpoint():
             self.router.set_agents(self.agents.list())
@@ -243,6 +271,17 @@ class AgentNN:
         if replayed:
             logger.info("router learned from %d stored feedback records", replayed)
         self._prepared = True
+
+    def _warn_of_missing_tools(self) -> None:
+        """Agents added through the API may list a tool a source no longer makes: they
+        run without it."""
+        known = set(self.toolbox.names())
+        for spec in self.agents.list():
+            missing = [name for name in spec.tool_names() if name not in known]
+            if missing:
+                logger.warning(
+                    "agent %s lists tools no source makes now: %s", spec.name, ", ".join(missing)
+                )
 
     def load_router_checkpoint(self) -> bool:
         """Serve the trained router ``router.checkpoint`` names, if one is registered."""
@@ -322,6 +361,7 @@ class AgentNN:
         await self.tasks.stop()
         if self.heartbeat is not None:
             await asyncio.to_thread(self.heartbeat.withdraw)
+        await self.tools.aclose()
         await asyncio.to_thread(self.close)
 
     def start_background(self) -> None:

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import openai
 import pytest
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
 from smolit.config import ModelDefinition
 from smolit.models import ChatMessage, GenerationParams
@@ -29,10 +29,29 @@ models:
   definitions:
     fake: {backend: fake}
     smollm2: {backend: transformers, path: bundled, max_new_tokens: 8}
+    caller:  # proposes a call, answers once it has the result, then calls two tools at once
+      backend: fake
+      options:
+        script: >-
+          [{"tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}}]},
+          "It is sunny in Paris.",
+          {"tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}},
+          {"name": "get_time", "arguments": {}}]}]
 """
     + TWO_AGENTS
 )
 QUESTION: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Name a fruit."}]
+TOOLS: list[ChatCompletionToolParam] = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "The weather in a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    },
+    {"type": "function", "function": {"name": "get_time", "description": "The time"}},
+]
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +106,44 @@ def test_agent_nn_routes_through_the_system(client: openai.OpenAI) -> None:
     assert (reply.choices[0].message.content or "").startswith("[fake]")
     extra = reply.model_extra or {}
     assert extra["agent_nn"]["agent"] == "cooking"
+
+
+def test_a_tool_calling_round_trip_then_parallel_calls_streamed(client: openai.OpenAI) -> None:
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Paris weather?"}]
+    first = client.chat.completions.create(model="caller", messages=messages, tools=TOOLS)
+    message = first.choices[0].message
+    assert first.choices[0].finish_reason == "tool_calls" and message.content is None
+    (made,) = message.tool_calls or []
+    assert made.type == "function" and made.function.name == "get_weather"
+    assert json.loads(made.function.arguments) == {"city": "Paris"}
+    messages += [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": made.id,
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": made.function.arguments},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": made.id, "content": "sunny, 21 C"},
+    ]
+    second = client.chat.completions.create(model="caller", messages=messages, tools=TOOLS)
+    assert second.choices[0].message.content == "It is sunny in Paris."
+    with client.chat.completions.stream(model="caller", messages=QUESTION, tools=TOOLS) as stream:
+        final = stream.get_final_completion()
+    calls = final.choices[0].message.tool_calls or []
+    assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == [
+        ("get_weather", {"city": "Oslo"}),
+        ("get_time", {}),
+    ]
+    with pytest.raises(openai.UnprocessableEntityError, match="answers no tool call"):
+        client.chat.completions.create(
+            model="caller",
+            messages=[*QUESTION, {"role": "tool", "tool_call_id": "call_x", "content": "?"}],
+        )
 
 
 def test_errors_reach_the_client_as_typed_exceptions(client: openai.OpenAI) -> None:

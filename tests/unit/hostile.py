@@ -23,6 +23,17 @@ AGENT_FIELDS: dict[str, Any] = {
     "knowledge_collection": "cooking",
     "enabled": True,
     "cache_responses": False,
+    "tools": [
+        {
+            "name": "knowledge_search",
+            "timeout_seconds": 5,
+            "max_result_bytes": 1000,
+            "collections": ["recipes"],
+        }
+    ],
+    "tool_choice": "router",
+    "max_steps": 3,
+    "max_tool_calls": 4,
 }
 #: a valid body per JSON operation; hostile variants replace one leaf at a time
 VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -70,6 +81,11 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "stream": False,
         "stream_options": {"include_usage": False},
         "n": 1,
+        "tools": [],  # agent-nn refuses tools; the tool calling tests send them to a model
+        "tool_choice": "none",
+        "parallel_tool_calls": True,
+        "functions": None,  # refused when set
+        "function_call": None,
     },
 }
 

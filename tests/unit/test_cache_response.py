@@ -53,7 +53,7 @@ def test_another_version_prompt_or_parameter_is_a_miss(
 def test_plain_mappings_key_like_dataclasses() -> None:
     cache = ResponseCache(1 << 20, codec=GenerationResultCodec())
     cache.put("m@1", MESSAGES, GREEDY, RESULT)
-    plain = [
+    plain: list[dict[str, object]] = [
         {"role": m.role, "content": m.content, "tool_calls": [], "tool_call_id": None}
         for m in MESSAGES
     ]

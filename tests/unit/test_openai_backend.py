@@ -15,6 +15,7 @@ from smolit.errors import ConfigError, ModelError
 from smolit.models import ChatMessage, GenerationParams
 from smolit.models.backends.openai_compat import OpenAICompatibleBackend
 from smolit.models.base import StreamEvent
+from smolit.models.tool_calling import FunctionTool, ToolCall, ToolChoice
 from smolit.security.egress import EgressPolicy
 
 HELLO = [ChatMessage("system", "be brief"), ChatMessage("user", "hello")]
@@ -373,3 +374,131 @@ def test_error_event_mid_stream_raises_model_error(
     server.stream(events(chunk("a"), {"error": {"message": "out of memory"}}))
     with pytest.raises(ModelError, match="out of memory"):
         collect(make_backend(server.url))
+
+
+# --- tool calling -------------------------------------------------------------------------
+
+WEATHER = FunctionTool(
+    "get_weather",
+    "Current weather in a city.",
+    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+
+
+def call_reply(*calls: dict[str, Any], content: str | None = None) -> dict[str, Any]:
+    message = {"role": "assistant", "content": content, "tool_calls": list(calls)}
+    return {"choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}]}
+
+
+def openai_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+@pytest.mark.parametrize(
+    ("choice", "sent"),
+    [
+        (ToolChoice("auto"), "auto"),
+        (ToolChoice("none"), "none"),
+        (ToolChoice("required"), "required"),
+        (
+            ToolChoice.named("get_weather"),
+            {"type": "function", "function": {"name": "get_weather"}},
+        ),
+    ],
+)
+def test_sends_tools_tool_choice_and_parallel_calls(
+    server: FakeServer, make_backend: Factory, choice: ToolChoice, sent: Any
+) -> None:
+    params = GenerationParams(tools=(WEATHER,), tool_choice=choice, parallel_tool_calls=False)
+    make_backend(server.url).generate(HELLO, params)
+    body = server.requests[0]["json"]
+    assert body["tools"] == [WEATHER.to_openai()]
+    assert (body["tool_choice"], body["parallel_tool_calls"]) == (sent, False)
+
+
+def test_sends_no_tool_fields_without_tools(server: FakeServer, make_backend: Factory) -> None:
+    make_backend(server.url).generate(HELLO, PARAMS)
+    assert not {"tools", "tool_choice", "parallel_tool_calls"} & set(server.requests[0]["json"])
+
+
+def test_sends_assistant_calls_and_tool_results(server: FakeServer, make_backend: Factory) -> None:
+    call = ToolCall("get_weather", '{"city": "Oslo"}', "call_1")
+    history = [
+        ChatMessage("user", "weather in Oslo?"),
+        ChatMessage("assistant", "", tool_calls=(call,)),
+        ChatMessage("tool", '{"temp": 3}', tool_call_id="call_1"),
+    ]
+    make_backend(server.url).generate(history, GenerationParams(tools=(WEATHER,)))
+    sent = server.requests[0]["json"]["messages"]
+    assert sent[1] == {"role": "assistant", "content": None, "tool_calls": [call.to_openai()]}
+    assert sent[2] == {"role": "tool", "content": '{"temp": 3}', "tool_call_id": "call_1"}
+
+
+def test_returns_the_calls_of_the_answer(server: FakeServer, make_backend: Factory) -> None:
+    server.reply(
+        200,
+        call_reply(
+            openai_call("call_a", "get_weather", '{"city": "Oslo"}'),
+            openai_call("call_b", "get_weather", '{"city": "Rome"'),
+        ),
+    )
+    result = make_backend(server.url).generate(HELLO, GenerationParams(tools=(WEATHER,)))
+    assert result.text == "" and result.finish_reason == "tool_calls"
+    assert result.tool_calls == (
+        ToolCall("get_weather", '{"city": "Oslo"}', "call_a"),
+        ToolCall("get_weather", '{"city": "Rome"', "call_b"),  # as sent: the caller validates
+    )
+
+
+def test_a_call_without_a_name_is_a_malformed_response(
+    server: FakeServer, make_backend: Factory
+) -> None:
+    server.reply(200, call_reply({"id": "call_a", "type": "function", "function": {}}))
+    with pytest.raises(ModelError, match="malformed response"):
+        make_backend(server.url).generate(HELLO, GenerationParams(tools=(WEATHER,)))
+
+
+def call_chunk(index: int, **fragment: Any) -> dict[str, Any]:
+    return chunk(
+        None,
+        None,
+        choices=[
+            {
+                "index": 0,
+                "delta": {"tool_calls": [{"index": index, **fragment}]},
+                "finish_reason": None,
+            }
+        ],
+    )
+
+
+def test_stream_joins_call_fragments_into_the_final_result(
+    server: FakeServer, make_backend: Factory
+) -> None:
+    server.stream(
+        events(
+            call_chunk(0, id="call_a", type="function", function={"name": "get_weather"}),
+            call_chunk(0, function={"arguments": '{"city": '}),
+            call_chunk(1, id="call_b", type="function", function={"name": "get_weather"}),
+            call_chunk(0, function={"arguments": '"Oslo"}'}),
+            call_chunk(1, function={"arguments": '{"city": "Rome"}'}),
+            chunk(finish="tool_calls"),
+            "[DONE]",
+        )
+    )
+    streamed = list(make_backend(server.url).stream(HELLO, GenerationParams(tools=(WEATHER,))))
+    assert [e.delta for e in streamed] == [""]
+    result = streamed[-1].result
+    assert result is not None and result.finish_reason == "tool_calls"
+    assert result.tool_calls == (
+        ToolCall("get_weather", '{"city": "Oslo"}', "call_a"),
+        ToolCall("get_weather", '{"city": "Rome"}', "call_b"),
+    )
+
+
+def test_stream_with_a_malformed_call_fragment_raises_model_error(
+    server: FakeServer, make_backend: Factory
+) -> None:
+    server.stream(events(call_chunk(0, function="get_weather"), "[DONE]"))
+    with pytest.raises(ModelError, match="malformed stream chunk"):
+        list(make_backend(server.url).stream(HELLO, GenerationParams(tools=(WEATHER,))))

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 import torch
 
+from smolit.agents.tool_selection import offer
 from smolit.errors import RoutingError, ValidationError
 from smolit.routing.tool_selection import ToolSelector, name_words, prototype_texts
 from smolit.testing import LookupEncoder
@@ -145,3 +146,31 @@ def test_prototypes_hold_the_description_parameters_and_examples() -> None:
         "get weather: Weather. Parameters: city: Name of the city.",
         "rain?",
     ]
+
+
+def test_shortlist_serves_the_agents_selector_interface() -> None:
+    chooser = ToolSelector(LookupEncoder(dimension=256), k=2)
+    chosen = asyncio.run(chooser.shortlist("convert dollars to euros and yen money", TOOLS))
+    assert chosen[0].name == "convert_currency"
+    assert len(chosen) == 2 and all(isinstance(spec, ToolSpec) for spec in chosen)
+
+
+def test_shortlist_is_empty_when_no_tool_fits_or_none_is_given() -> None:
+    chooser = ToolSelector(LookupEncoder(dimension=256))
+    assert asyncio.run(chooser.shortlist("zebra xylophone quokka", TOOLS)) == []
+    assert asyncio.run(chooser.shortlist("weather", [])) == []
+
+
+def test_shortlist_chooses_among_its_own_tools_only() -> None:
+    chooser = selector()
+    chosen = asyncio.run(
+        chooser.shortlist("weather forecast rain wind in the city", [EMAIL, TIMER])
+    )
+    assert "get_weather" not in [spec.name for spec in chosen]
+    assert chooser.tool_names == ["get_weather", "convert_currency", "send_email", "start_timer"]
+
+
+def test_an_agent_with_tool_choice_auto_is_offered_the_shortlist() -> None:
+    chooser = ToolSelector(LookupEncoder(dimension=256), k=1)
+    offered = asyncio.run(offer("auto", "convert dollars to euros and yen money", TOOLS, chooser))
+    assert [tool.name for tool in offered.tools] == ["convert_currency"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from importlib.metadata import EntryPoint
 from typing import Any
@@ -173,3 +174,26 @@ def test_registry_says_whether_it_has_a_tool() -> None:
     registry = ToolRegistry(ToolFactories(entry_points=[]))
     registry.add(NamedTool("weather"))
     assert "weather" in registry and "get_alerts" not in registry
+
+
+class ClosingTool(NamedTool):
+    def __init__(self, name: str, closed: list[str], fail: bool = False) -> None:
+        super().__init__(name)
+        self.closed = closed
+        self.fail = fail
+
+    async def aclose(self) -> None:
+        self.closed.append(self.name)
+        if self.fail:
+            raise RuntimeError("socket already gone")
+
+
+def test_aclose_closes_every_tool_even_after_a_failure(caplog: pytest.LogCaptureFixture) -> None:
+    closed: list[str] = []
+    registry = ToolRegistry()
+    registry.add(ClosingTool("first", closed, fail=True))
+    registry.add(ClosingTool("second", closed))
+    registry.add(NamedTool("plain"))  # the default aclose holds nothing
+    asyncio.run(registry.aclose())
+    assert closed == ["first", "second"]
+    assert "closing tool 'first' failed" in caplog.text

@@ -4,6 +4,9 @@ Agents declared in the configuration are written at start-up (the file wins for 
 agents added through the API or CLI live in the database alone. Listeners hear about
 every change, so the router can re-index without a restart; each write bumps the
 ``agents`` change counter, so other processes ``reload`` (``storage.changes``).
+
+``check``, when given, sees every spec before it is written (the composition root checks
+that the tools an agent lists exist) and raises to refuse it.
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from smolit.agents.spec import AgentSpec
+from smolit.agents.spec import AgentSpec, ToolUse, tool_choice, tool_uses
 from smolit.errors import ConflictError, NotFoundError
 from smolit.storage import AgentRow, Database
 from smolit.storage.changes import AGENTS, bump
 from smolit.storage.tables import utcnow
 
 Listener = Callable[[Sequence[AgentSpec]], None]
+Check = Callable[[AgentSpec], None]
 
 
 def _to_spec(row: AgentRow) -> AgentSpec:
@@ -35,6 +39,10 @@ def _to_spec(row: AgentRow) -> AgentSpec:
         enabled=row.enabled,
         origin=row.origin,
         cache_responses=row.cache_responses,
+        tools=tuple(ToolUse.parse(tool) for tool in row.tools or ()),
+        tool_choice=tool_choice(row.tool_choice),
+        max_steps=row.max_steps,
+        max_tool_calls=row.max_tool_calls,
     )
 
 
@@ -48,12 +56,17 @@ def _apply(row: AgentRow, spec: AgentSpec) -> None:
     row.enabled = spec.enabled
     row.origin = spec.origin
     row.cache_responses = spec.cache_responses
+    row.tools = [tool.to_dict() for tool in spec.tools]
+    row.tool_choice = spec.tool_choice
+    row.max_steps = spec.max_steps
+    row.max_tool_calls = spec.max_tool_calls
     row.updated_at = utcnow()
 
 
 class AgentRegistry:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, check: Check | None = None) -> None:
         self._db = database
+        self.check = check
         self._listeners: list[Listener] = []
         self._cache: dict[str, AgentSpec] | None = None
         self._lock = threading.Lock()
@@ -74,6 +87,8 @@ class AgentRegistry:
 
     def sync_from_config(self, specs: Sequence[AgentSpec]) -> None:
         """Write configuration-declared agents; drop config agents no longer declared."""
+        for spec in specs:
+            self._check(spec)
         declared = {spec.name: spec for spec in specs}
         with self._db.session() as session:
             for row in session.scalars(select(AgentRow)):
@@ -105,7 +120,12 @@ class AgentRegistry:
                 return spec
         raise NotFoundError(f"no agent named {name!r}", details={"agent": name})
 
+    def _check(self, spec: AgentSpec) -> None:
+        if self.check is not None:
+            self.check(spec)
+
     def add(self, spec: AgentSpec) -> AgentSpec:
+        self._check(spec)
         with self._db.session() as session:
             if session.get(AgentRow, spec.name) is not None:
                 raise ConflictError(f"an agent named {spec.name!r} exists already")
@@ -123,7 +143,10 @@ class AgentRegistry:
             fields["examples"] = tuple(changes["examples"])
         if "skills" in changes:
             fields["skills"] = {k: tuple(v) for k, v in changes["skills"].items()}
+        if "tools" in changes:
+            fields["tools"] = tool_uses(changes["tools"])
         spec = AgentSpec(**fields)
+        self._check(spec)
         with self._db.session() as session:
             row = session.get(AgentRow, name)
             if row is None:

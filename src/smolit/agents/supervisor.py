@@ -7,10 +7,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from smolit.agents.registry import AgentRegistry
 from smolit.agents.spec import AgentSpec
+from smolit.agents.tool_records import ToolJournal
+from smolit.agents.tool_selection import ToolSelector
+from smolit.agents.toolbox import AgentToolbox
 from smolit.agents.worker import AgentResult, KnowledgeSearch, ModelGenerator, WorkerAgent
 from smolit.errors import AgentUnavailableError, ModelError, SmolitError
 from smolit.models.base import GenerationParams
@@ -64,9 +67,15 @@ class Supervisor:
         top_k: int = 3,
         max_fallbacks: int = 2,
         served: Callable[[], set[str]] | None = None,
+        toolbox: AgentToolbox | None = None,
+        tool_selector: ToolSelector | None = None,
     ) -> None:
-        """``served``, in the distributed mode: the agents some live worker advertises."""
+        """``served``, in the distributed mode: the agents some live worker advertises.
+        ``toolbox``: the tools agents may call (none: only the built-ins);
+        ``tool_selector``: shortlists tools for agents whose ``tool_choice`` asks it."""
         self._registry = registry
+        self.toolbox = toolbox if toolbox is not None else AgentToolbox()
+        self.tool_selector = tool_selector
         self._router = router
         self._models = models
         self._knowledge = knowledge
@@ -121,16 +130,64 @@ class Supervisor:
         models = self._agent_models(self._registry.list())
         return models, self._served_only(_reasons(models))
 
-    def worker(self, spec: AgentSpec, model: ResolvedModel | None = None) -> WorkerAgent:
-        """The agent ``spec`` on ``model`` (resolved for the task; else resolved now)."""
+    def worker(
+        self, spec: AgentSpec, model: ResolvedModel | None = None, *, delegated: bool = False
+    ) -> WorkerAgent:
+        """The agent ``spec`` on ``model`` (resolved for the task; else resolved now).
+        An agent ``delegated`` a question cannot delegate it further."""
         chosen = model if model is not None else self._models.resolve(spec.model)
         params = self._models.default_params(chosen)
-        return WorkerAgent(spec, self._knowledge, self._models, self._top_k, params, chosen)
+        peers = [] if delegated else self._peers(spec)
+        tools = self.toolbox.tools_for(
+            spec, self._knowledge, None if delegated else self._delegate, peers
+        )
+        return WorkerAgent(
+            spec,
+            self._knowledge,
+            self._models,
+            self._top_k,
+            params,
+            chosen,
+            tools=tools,
+            bounds=self.toolbox.bounds_for(spec),
+            selector=self.tool_selector,
+        )
+
+    def _peers(self, spec: AgentSpec) -> list[tuple[str, str]]:
+        """The agents ``spec`` may delegate to: every other enabled agent."""
+        if "delegate" not in spec.tool_names():
+            return []
+        return [
+            (other.name, other.description)
+            for other in self._registry.list()
+            if other.enabled and other.name != spec.name
+        ]
+
+    async def _delegate(self, name: str, question: str) -> dict[str, Any]:
+        """Agent ``name`` answers ``question`` (the ``delegate`` tool); it runs without
+        ``delegate`` itself, so delegation is one level deep."""
+        spec = await asyncio.to_thread(self._registry.get, name)
+        reason = await asyncio.to_thread(self.unavailable_reason, spec)
+        if reason is not None:
+            raise AgentUnavailableError(f"agent {name!r} cannot answer now: {reason}")
+        result = await self.worker(spec, delegated=True).run(question)
+        return {
+            "agent": result.agent,
+            "answer": result.answer,
+            "sources": [
+                {"title": source["title"], "source": source["source"]} for source in result.sources
+            ],
+            "tool_calls": [call["name"] for call in result.tool_calls],
+        }
 
     async def handle(
-        self, text: str, on_route: Callable[[RouteDecision], Awaitable[None]] | None = None
+        self,
+        text: str,
+        on_route: Callable[[RouteDecision], Awaitable[None]] | None = None,
+        journal: ToolJournal | None = None,
     ) -> SupervisorOutcome:
-        """Route ``text`` and run the chosen agent; ``on_route`` hears the decision first.
+        """Route ``text`` and run the chosen agent; ``on_route`` hears the decision first;
+        ``journal`` records the agent's tool calls durably (a task's run).
 
         Each agent's model is resolved once for the task: the version its availability
         was checked on is the version that answers."""
@@ -150,7 +207,8 @@ class Supervisor:
             try:
                 model = models.get(name)
                 resolved = model if isinstance(model, ResolvedModel) else None
-                result = await self.worker(self._registry.get(name), resolved).run(text)
+                worker = self.worker(self._registry.get(name), resolved)
+                result = await worker.run(text, journal)
             except (ModelError, AgentUnavailableError) as exc:
                 logger.warning("agent %s failed: %s", name, exc.message)
                 failures.append({"agent": name, "error": exc.message})

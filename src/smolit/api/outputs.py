@@ -286,9 +286,21 @@ class ModelObjects(Out):
     data: list[ModelObject]
 
 
+class FunctionCallOut(Out):
+    name: str
+    arguments: str = Field(description="the arguments as the JSON text the model produced")
+
+
+class ToolCallOut(Out):
+    id: str
+    type: Literal["function"]
+    function: FunctionCallOut
+
+
 class AssistantMessage(Out):
     role: Literal["assistant"]
-    content: str
+    content: str | None = Field(description="null when the model only called tools")
+    tool_calls: list[ToolCallOut] | None = Field(None, description="the calls the model made")
 
 
 class CompletionChoice(Out):

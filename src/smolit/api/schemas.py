@@ -22,7 +22,14 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from smolit.config import NAME_PATTERN
+from smolit.config import (
+    MAX_AGENT_STEPS,
+    MAX_AGENT_TOOL_CALLS,
+    NAME_PATTERN,
+    AgentToolConfig,
+    ToolChoiceSetting,
+    tool_entry,
+)
 from smolit.storage.tables import as_utc
 from smolit.tasks.states import TaskStatus
 
@@ -68,6 +75,13 @@ AgentName = Annotated[Text, Field(pattern=NAME_PATTERN, description="lowercase, 
 Example = Annotated[Text, Field(min_length=1, max_length=4000)]
 SkillName = Annotated[Text, Field(min_length=1, max_length=100)]
 Skills = dict[SkillName, list[Example]]
+#: a tool an agent may call: its name, or {name, timeout_seconds, max_result_bytes, collections}
+ToolEntry = Annotated[AgentToolConfig, BeforeValidator(plain_text), BeforeValidator(tool_entry)]
+ToolEntries = Annotated[list[ToolEntry], Field(max_length=200)]
+MaxSteps = Annotated[int, Field(ge=1, le=MAX_AGENT_STEPS, description="model calls per run")]
+MaxToolCalls = Annotated[
+    int, Field(ge=1, le=MAX_AGENT_TOOL_CALLS, description="tool calls per run")
+]
 
 
 class Strict(BaseModel):
@@ -145,6 +159,26 @@ class AttemptFailure(Open):
     error: str
 
 
+class TaskToolCallOut(Open):
+    """One tool call of a task (arguments with secrets masked, an excerpt of the result)."""
+
+    seq: int
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    idempotent: bool
+    finished: bool = Field(
+        description="false for a call that had no result when the run ended (a timeout, a crash)"
+    )
+    excerpt: str
+    is_error: bool
+    duration_s: float
+    bytes: int
+    note: str | None = Field(
+        description="what happened instead of a call: refused, reused or not repeated after a crash"
+    )
+
+
 class TaskOut(Out):
     """A task as ``TaskView`` holds it; every endpoint that shows a task answers this."""
 
@@ -171,6 +205,7 @@ class TaskOut(Out):
     usage: dict[str, int]
     idempotency_key: str | None
     request_id: str | None
+    tool_calls: list[TaskToolCallOut]
 
 
 class FeedbackIn(Strict):
@@ -203,6 +238,10 @@ class AgentCreate(Strict):
     knowledge_collection: AgentName | None = None
     enabled: bool = True
     cache_responses: bool = False
+    tools: ToolEntries = Field(default_factory=list, description="tools the agent may call")
+    tool_choice: ToolChoiceSetting = "auto"
+    max_steps: MaxSteps | None = None
+    max_tool_calls: MaxToolCalls | None = None
 
 
 class AgentPatch(Strict):
@@ -214,6 +253,19 @@ class AgentPatch(Strict):
     knowledge_collection: AgentName | None = None
     enabled: bool | None = None
     cache_responses: bool | None = None
+    tools: ToolEntries | None = None
+    tool_choice: ToolChoiceSetting | None = None
+    max_steps: MaxSteps | None = Field(None, description="null: the installation's default")
+    max_tool_calls: MaxToolCalls | None = Field(
+        None, description="null: the installation's default"
+    )
+
+
+class ToolUseOut(BaseModel):
+    name: str
+    timeout_seconds: float | None
+    max_result_bytes: int | None
+    collections: list[str]
 
 
 class AgentOut(BaseModel):
@@ -227,6 +279,10 @@ class AgentOut(BaseModel):
     enabled: bool
     origin: str
     cache_responses: bool
+    tools: list[ToolUseOut]
+    tool_choice: ToolChoiceSetting
+    max_steps: int | None
+    max_tool_calls: int | None
     available: bool
     unavailable_reason: str | None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -45,6 +46,12 @@ def show(
     output.emit_json(call(url, token, "GET", f"/agents/{name}"))
 
 
+class ToolChoiceOption(StrEnum):
+    auto = "auto"
+    router = "router"
+    model = "model"
+
+
 @app.command("add")
 def add(
     name: Annotated[str, typer.Argument(help="lowercase name: letters, digits, - and _")],
@@ -57,6 +64,14 @@ def add(
     collection: Annotated[
         str | None, typer.Option("--collection", help="knowledge collection")
     ] = None,
+    tool: Annotated[
+        list[str] | None,
+        typer.Option("--tool", "-t", help="a tool the agent may call (repeatable)"),
+    ] = None,
+    tool_choice: Annotated[
+        ToolChoiceOption,
+        typer.Option("--tool-choice", help="auto, router or model (docs/tools.md)"),
+    ] = ToolChoiceOption.auto,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
@@ -69,6 +84,9 @@ def add(
         body["model"] = model
     if collection is not None:
         body["knowledge_collection"] = collection
+    if tool:
+        body["tools"] = tool
+    body["tool_choice"] = tool_choice.value
     agent = call(url, token, "POST", "/agents", json=body)
     if json:
         output.emit_json(agent)

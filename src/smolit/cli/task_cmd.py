@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json as json_module
 import time
 from enum import StrEnum
 from typing import Annotated, Any
@@ -49,8 +50,27 @@ def print_task(task: dict[str, Any]) -> None:
         cited.setdefault((source["title"], source["source"]), []).append(str(source["index"]))
     for (title, origin), indexes in cited.items():
         output.line(f"  [{','.join(indexes)}] {title} ({origin})")
+    calls = task.get("tool_calls") or []
+    if calls:
+        output.line("")
+        output.line(f"tool calls ({len(calls)})")
+    for entry in calls:
+        print_tool_call(entry)
     if task.get("error"):
         output.line(f"error   {task['error']}")
+
+
+def print_tool_call(entry: dict[str, Any]) -> None:
+    """One line per call (name, arguments, time, error), then its result excerpt."""
+    arguments = json_module.dumps(entry.get("arguments") or {}, ensure_ascii=False)
+    flag = "  ERROR" if entry.get("is_error") else ""
+    seconds = entry.get("duration_s", 0)
+    output.line(f"  {entry['seq']}. {entry['name']}({arguments})  {seconds:.3f} s{flag}")
+    if entry.get("note"):
+        output.line(f"     note: {entry['note']}")
+    excerpt = " ".join(str(entry.get("excerpt") or "").split())
+    if excerpt:
+        output.line(f"     -> {excerpt[:200]}")
 
 
 @app.command("submit")
@@ -107,7 +127,7 @@ def show(
     token: TokenOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Show a task: status, chosen agent and why, answer, sources."""
+    """Show a task: status, chosen agent and why, answer, sources, tool calls."""
     task = call(url, token, "GET", f"/tasks/{task_id}", timeout=wait + 30, params={"wait": wait})
     if json:
         output.emit_json(task)

@@ -178,31 +178,36 @@ class ToolSelector:
             max(float(null.std()), MIN_SPREAD),
         )
 
-    def set_tools(self, specs: Sequence[ToolSpec]) -> None:
-        """Replace the set of tools the selector chooses from."""
+    def _build(self, specs: Sequence[ToolSpec], keep_others: bool) -> _Table | None:
+        """The table of ``specs`` from cached prototypes (encoding only new or changed
+        tools); ``keep_others``: the cache keeps tools not in ``specs`` too."""
         names = [spec.name for spec in specs]
         if len(set(names)) != len(names):
             raise ValidationError(f"tool names must be unique: {sorted(names)}")
         with self._lock:
             requests, _ = self._backgrounds()
             tools = [self._tool(spec, requests) for spec in specs]
-            self._cache = {tool.name: tool for tool in tools}
-            if not tools:
-                self._table = None
-                return
-            self._table = _Table(
-                names=names,
-                vectors=torch.cat([tool.prototypes for tool in tools]),
-                owner=torch.cat(
-                    [
-                        torch.full((len(tool.prototypes),), i, dtype=torch.long)
-                        for i, tool in enumerate(tools)
-                    ]
-                ),
-                null_mean=torch.tensor([tool.null_mean for tool in tools]),
-                null_spread=torch.tensor([tool.null_spread for tool in tools]),
-                index={name: i for i, name in enumerate(names)},
-            )
+            fresh = {tool.name: tool for tool in tools}
+            self._cache = {**self._cache, **fresh} if keep_others else fresh
+        if not tools:
+            return None
+        return _Table(
+            names=names,
+            vectors=torch.cat([tool.prototypes for tool in tools]),
+            owner=torch.cat(
+                [
+                    torch.full((len(tool.prototypes),), i, dtype=torch.long)
+                    for i, tool in enumerate(tools)
+                ]
+            ),
+            null_mean=torch.tensor([tool.null_mean for tool in tools]),
+            null_spread=torch.tensor([tool.null_spread for tool in tools]),
+            index={name: i for i, name in enumerate(names)},
+        )
+
+    def set_tools(self, specs: Sequence[ToolSpec]) -> None:
+        """Replace the set of tools the selector chooses from."""
+        self._table = self._build(specs, keep_others=False)
 
     @property
     def tool_names(self) -> list[str]:
@@ -213,10 +218,14 @@ class ToolSelector:
         self, text: str, available: Sequence[str] | None = None, k: int | None = None
     ) -> ToolSelection:
         """The tools (of ``available``, default all) that fit ``text``, best first."""
+        return self._select(self._table, text, available, k)
+
+    def _select(
+        self, table: _Table | None, text: str, available: Sequence[str] | None, k: int | None
+    ) -> ToolSelection:
         if not text or not text.strip():
             raise ValidationError("the request to choose tools for is empty")
         started = time.perf_counter()
-        table = self._table
         if table is None:
             raise RoutingError("no tools are configured to choose from")
         usable = self._usable(table, available)
@@ -276,6 +285,19 @@ class ToolSelector:
     ) -> ToolSelection:
         """``select_sync`` in a worker thread, so the event loop never waits on the encoder."""
         return await asyncio.to_thread(self.select_sync, text, available, k)
+
+    async def shortlist(self, request: str, tools: Sequence[ToolSpec]) -> list[ToolSpec]:
+        """The agents' tool-selector interface: of ``tools``, those that fit ``request``,
+        best first; empty when none does. Tools are not retained as ``set_tools`` would
+        (each call chooses among its own), but their prototypes stay cached."""
+        return await asyncio.to_thread(self._shortlist_sync, request, list(tools))
+
+    def _shortlist_sync(self, request: str, tools: list[ToolSpec]) -> list[ToolSpec]:
+        table = self._build(tools, keep_others=True)
+        if table is None:
+            return []
+        by_name = {spec.name: spec for spec in tools}
+        return [by_name[name] for name in self._select(table, request, None, None).tools]
 
     @staticmethod
     def _usable(table: _Table, available: Sequence[str] | None) -> torch.Tensor:

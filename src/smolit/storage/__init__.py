@@ -12,6 +12,7 @@ from smolit.storage.tables import (
     TaskEventRow,
     TaskFeedbackRow,
     TaskRow,
+    TaskToolCallRow,
     WorkerRow,
 )
 
@@ -27,6 +28,7 @@ __all__ = [
     "TaskEventRow",
     "TaskFeedbackRow",
     "TaskRow",
+    "TaskToolCallRow",
     "WorkerRow",
     "affected",
 ]

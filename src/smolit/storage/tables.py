@@ -63,6 +63,11 @@ class AgentRow(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     origin: Mapped[str] = mapped_column(String(16), default="api")
     cache_responses: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the tools it may call: [{"name", "timeout_seconds", "max_result_bytes", "collections"}]
+    tools: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    tool_choice: Mapped[str] = mapped_column(String(16), default="auto")
+    max_steps: Mapped[int | None] = mapped_column(Integer)
+    max_tool_calls: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
@@ -115,6 +120,8 @@ class TaskRow(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     request_id: Mapped[str | None] = mapped_column(String(64))
     usage: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    #: the tool calls of the run that finished it, as ``TaskToolCallRow.to_dict`` gives them
+    tool_calls: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
 
 class TaskFeedbackRow(Base):
@@ -188,11 +195,47 @@ class TaskEventRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     task_id: Mapped[str] = mapped_column(String(36))
+    #: the task's status when the event happened
     status: Mapped[str] = mapped_column(String(16))
     worker: Mapped[str | None] = mapped_column(String(200))
     attempt: Mapped[int] = mapped_column(Integer)
     detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: "status" (a state change), "tool_call" or "tool_result" (``detail`` is then JSON)
+    kind: Mapped[str] = mapped_column(String(16), default="status")
+
+
+class TaskToolCallRow(Base):
+    """One tool call of a task's run, written before the call runs and completed after,
+    so a run after a crash knows which calls may have happened (``state`` "started")."""
+
+    __tablename__ = "task_tool_calls"
+    __table_args__ = (Index("ix_task_tool_calls_task", "task_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(String(36))
+    attempt: Mapped[int] = mapped_column(Integer)
+    #: the call's place in its run, from 1
+    seq: Mapped[int] = mapped_column(Integer)
+    call_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(64))
+    #: the arguments, secrets masked
+    arguments: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: sha256 of the name and the canonical masked arguments: the same call in another run
+    key: Mapped[str] = mapped_column(String(64))
+    idempotent: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: "started", then "finished"
+    state: Mapped[str] = mapped_column(String(16))
+    #: the whole result the model got (non-idempotent calls only, to reuse after a crash)
+    result: Mapped[str | None] = mapped_column(Text)
+    excerpt: Mapped[str | None] = mapped_column(Text)
+    is_error: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: what happened instead of a call (reused after a crash, not repeated, refused)
+    note: Mapped[str | None] = mapped_column(Text)
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    bytes: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class WorkerRow(Base):

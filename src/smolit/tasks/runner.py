@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -21,6 +22,7 @@ from smolit.logs import request_id_var
 from smolit.routing.decision import RouteDecision
 from smolit.tasks.states import TaskStatus
 from smolit.tasks.store import Claim, TaskStore
+from smolit.tasks.tool_calls import ToolCallLog
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,7 @@ class TaskRunner:
         requeue_after: float = 600.0,
     ) -> None:
         self.store = store
+        self.tool_calls = ToolCallLog(store.database, store.clock)
         self.worker = worker
         self._supervisor = supervisor
         self._lease = lease
@@ -100,7 +103,10 @@ class TaskRunner:
             )
 
         work = asyncio.create_task(
-            asyncio.wait_for(self._supervisor.handle(claim.text, routed), claim.timeout)
+            asyncio.wait_for(
+                self._supervisor.handle(claim.text, routed, self.tool_calls.journal(claim)),
+                claim.timeout,
+            )
         )
         self.running[claim.task_id] = work
         heartbeat = asyncio.create_task(self._heartbeat(claim, work))
@@ -114,7 +120,10 @@ class TaskRunner:
             raise
         except TimeoutError:
             return await self._final(
-                claim, TaskStatus.TIMED_OUT, f"task ran over {claim.timeout:g} s"
+                claim,
+                TaskStatus.TIMED_OUT,
+                f"task ran over {claim.timeout:g} s",
+                tool_calls=await self._recorded_calls(claim),
             )
         except TRANSIENT_ERRORS as exc:
             return await self._failed(claim, exc.message, transient=True)
@@ -168,6 +177,7 @@ class TaskRunner:
             sources=result.sources if result else [],
             timings={**outcome.timings, **(result.timings if result else {})},
             usage=result.usage if result else {},
+            tool_calls=result.tool_calls if result else [],
             error=None,
         )
         if not stored:
@@ -176,9 +186,17 @@ class TaskRunner:
             )
         return RunOutcome(True, TaskStatus.SUCCEEDED if stored else None)
 
-    async def _final(self, claim: Claim, status: TaskStatus, error: str) -> RunOutcome:
-        await self.store.update_claimed(claim, status, error=error)
+    async def _final(
+        self, claim: Claim, status: TaskStatus, error: str, **values: Any
+    ) -> RunOutcome:
+        await self.store.update_claimed(claim, status, error=error, **values)
         return RunOutcome(True, status)
+
+    async def _recorded_calls(self, claim: Claim) -> list[dict[str, Any]]:
+        """The tool calls this attempt recorded, for a run that ended without a result."""
+        attempt = range(claim.attempt, claim.attempt + 1)
+        entries = await asyncio.to_thread(self.tool_calls.entries, claim.task_id, attempt)
+        return [entry.to_dict() for entry in entries]
 
     async def _failed(self, claim: Claim, error: str, transient: bool) -> RunOutcome:
         delay = await self.store.fail_attempt(

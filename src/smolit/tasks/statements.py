@@ -21,7 +21,7 @@ TASK_COLUMNS = frozenset(TASKS.c.keys())
 
 #: a new task: execute with every column's value
 INSERT_TASK = insert(TASKS)
-#: a task event: task_id, status, worker, attempt, detail, created_at
+#: a task event: task_id, status, worker, attempt, detail, created_at, kind
 INSERT_EVENT = insert(EVENTS)
 
 #: what a claim needs to know about the task ``b_id``

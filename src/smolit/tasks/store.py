@@ -89,6 +89,14 @@ class TaskStore:
         self._db = database
         self._clock = clock
 
+    @property
+    def database(self) -> Database:
+        return self._db
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        return self._clock
+
     def _event(
         self,
         session: Session,
@@ -107,6 +115,7 @@ class TaskStore:
                 "attempt": attempt,
                 "detail": detail,
                 "created_at": self._clock(),
+                "kind": "status",
             },
         )
 
@@ -150,6 +159,7 @@ class TaskStore:
             "cancel_requested": False,
             "request_id": task.request_id,
             "usage": {},
+            "tool_calls": [],
         }
         session.execute(sql.INSERT_TASK, values)
         self._event(session, values["id"], TaskStatus.QUEUED, 0, detail=f"priority {task.priority}")
@@ -225,6 +235,7 @@ class TaskStore:
             return [
                 {
                     "id": row.id,
+                    "kind": row.kind,
                     "status": row.status,
                     "attempt": row.attempt,
                     "worker": row.worker,

@@ -44,6 +44,8 @@ class TaskView:
     usage: dict[str, int] = field(default_factory=dict)
     idempotency_key: str | None = None
     request_id: str | None = None
+    #: the tool calls of the run that finished it (``ToolCallEntry.to_dict``)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_row(cls, row: TaskRow) -> TaskView:
@@ -71,6 +73,7 @@ class TaskView:
             usage=dict(row.usage or {}),
             idempotency_key=row.idempotency_key,
             request_id=row.request_id,
+            tool_calls=list(row.tool_calls or []),
         )
 
     @property

@@ -130,3 +130,7 @@ class Tool(ABC):
         Report a failure the model can act on as ``ToolResult.failure``; an exception
         becomes a failure result in the runner too, with its message.
         """
+
+    async def aclose(self) -> None:  # noqa: B027 (most tools hold nothing to release)
+        """Release what the tool holds (a connection, a server process); the tool is not
+        called afterwards. The default holds nothing. Closing twice does no harm."""

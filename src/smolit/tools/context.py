@@ -43,10 +43,17 @@ class ToolContext:
     @classmethod
     def from_settings(cls, settings: Settings, environ: Mapping[str, str]) -> ToolContext:
         """The context of an installation: its ``security.egress_*`` policy, the
-        operator's secrets and the configuration file's directory."""
+        operator's secrets, the call bounds of ``tools:`` and the configuration file's
+        directory."""
+        tools = settings.tools
         return cls(
             egress=EgressPolicy.from_settings(settings.security),
             secrets=operator_secrets(settings, environ),
+            limits=ToolCallLimits(
+                timeout_s=tools.timeout_seconds,
+                max_result_bytes=tools.max_result_bytes,
+                excerpt_chars=tools.excerpt_chars,
+            ),
             base_dir=settings.config_file.parent if settings.config_file else None,
         )
 

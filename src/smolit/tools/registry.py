@@ -8,6 +8,7 @@ An unknown name is a ``NotFoundError`` that lists the known ones.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,6 +17,8 @@ from smolit.errors import ConfigError, NotFoundError
 from smolit.tools.base import Tool
 from smolit.tools.context import ToolContext
 from smolit.tools.factories import ToolFactories
+
+logger = logging.getLogger(__name__)
 
 #: where a tool added with ``add`` came from, in messages
 FROM_CODE = "code"
@@ -83,3 +86,14 @@ class ToolRegistry:
             f"unknown tool {name!r}; known tools: {', '.join(known) or 'none'}",
             details={"tool": name, "known": known},
         )
+
+    async def aclose(self) -> None:
+        """Close every tool (``Tool.aclose``: connections, server processes); a tool that
+        fails to close is logged, the others are closed all the same."""
+        with self._lock:
+            tools = list(self._tools.values())
+        for tool in tools:
+            try:
+                await tool.aclose()
+            except Exception:  # one tool's failure must not keep the others open
+                logger.warning("closing tool %r failed", tool.name, exc_info=True)

@@ -6,7 +6,7 @@ import asyncio
 
 from fastapi import APIRouter, Response, status
 
-from smolit.agents.spec import AgentSpec
+from smolit.agents.spec import AgentSpec, tool_uses
 from smolit.api.deps import AdminDep, PrincipalDep, SystemDep
 from smolit.api.responses import ADMIN, AUTHENTICATED, errors
 from smolit.api.schemas import AgentCreate, AgentList, AgentOut, AgentPatch, PathName
@@ -42,6 +42,7 @@ async def add_agent(body: AgentCreate, system: SystemDep, _admin: AdminDep) -> A
     fields = body.model_dump()
     fields["examples"] = tuple(body.examples)
     fields["skills"] = {name: tuple(examples) for name, examples in body.skills.items()}
+    fields["tools"] = tool_uses(fields["tools"])
     spec = AgentSpec(**fields, origin="api")
     return _out(system, await asyncio.to_thread(system.agents.add, spec))
 
@@ -51,6 +52,9 @@ async def update_agent(
     name: PathName, body: AgentPatch, system: SystemDep, _admin: AdminDep
 ) -> AgentOut:
     changes = body.model_dump(exclude_unset=True)
+    for field in ("tools", "tool_choice"):  # null for these means: leave as it is
+        if field in changes and changes[field] is None:
+            del changes[field]
     return _out(system, await asyncio.to_thread(system.agents.update, name, changes))
 
 

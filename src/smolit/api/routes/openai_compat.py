@@ -5,27 +5,41 @@ answers directly. ``model: "agent-nn"`` hands the last user message to the syste
 task: the router picks the agent, the agent answers with its knowledge and its model, and
 the task is stored like any other (its id comes back in ``agent_nn``). Streaming uses
 server-sent events in OpenAI's chunk format, ending with ``data: [DONE]``.
+
+Tool calling is OpenAI's: ``tools``, ``tool_choice`` and ``parallel_tool_calls`` reach the
+model's ``GenerationParams``; its calls come back as ``message.tool_calls`` (streamed as
+OpenAI's ``tool_calls`` deltas); ``tool`` messages carry the results into the next request.
+The request's tool parts are checked in ``smolit.api.openai_messages``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from smolit.api.deps import PrincipalDep, SystemDep
+from smolit.api.openai_chunks import Chunks, error_event, sse, tool_call_deltas
+from smolit.api.openai_messages import (
+    MAX_TOOLS,
+    Message,
+    ToolChoiceParam,
+    ToolParam,
+    conversation,
+    request_tools,
+)
 from smolit.api.outputs import ChatCompletion, ModelObject, ModelObjects
 from smolit.api.responses import AUTHENTICATED, errors, success
 from smolit.api.schemas import Text
 from smolit.errors import SmolitError, ValidationError
-from smolit.models.base import ChatMessage, GenerationParams, GenerationResult
+from smolit.models.base import GenerationParams, GenerationResult
+from smolit.models.tool_calling import FunctionTool, ToolCall, ToolChoice
 from smolit.security.permissions import require_privilege
 from smolit.security.tokens import Principal
 from smolit.system import AgentNN
@@ -35,23 +49,6 @@ router = APIRouter(prefix="/v1", tags=["openai"], responses=AUTHENTICATED)
 ROUTED_MODEL = "agent-nn"
 STREAMED = "with `stream: true`: server-sent chat.completion.chunk objects, then [DONE]"
 OWNER = "agent-nn"
-
-
-class ContentPart(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    type: Literal["text"]
-    text: Text
-
-
-class Message(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    role: Literal["system", "developer", "user", "assistant"]
-    content: Text | list[ContentPart] = Field(max_length=1_000_000)
-
-    def text(self) -> str:
-        if isinstance(self.content, str):
-            return self.content
-        return "".join(part.text for part in self.content)
 
 
 class StreamOptions(BaseModel):
@@ -73,7 +70,11 @@ class ChatRequest(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     n: int = Field(1, ge=1, le=1, description="only 1 is supported")
-    tools: list[Any] | None = Field(None, max_length=0, description="not supported")
+    tools: list[ToolParam] | None = Field(None, max_length=MAX_TOOLS)
+    tool_choice: ToolChoiceParam | None = None
+    parallel_tool_calls: bool = True
+    functions: Any = Field(None, description="deprecated by OpenAI, refused: send tools")
+    function_call: Any = Field(None, description="deprecated by OpenAI, refused: send tool_choice")
 
     @field_validator("stop")
     @classmethod
@@ -88,14 +89,28 @@ class ChatRequest(BaseModel):
             return ()
         return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
 
-    def chat(self) -> list[ChatMessage]:
-        return [
-            ChatMessage("system" if m.role == "developer" else m.role, m.text())
-            for m in self.messages
-        ]
+    @field_validator("tool_choice", mode="before")
+    @classmethod
+    def _choice_word(cls, value: Any) -> Any:
+        if isinstance(value, str) and value not in ("auto", "none", "required"):
+            raise ValueError(
+                f"{value[:40]!r}: use 'auto', 'none', 'required' or "
+                '{"type": "function", "function": {"name": ...}}'
+            )
+        return value
+
+    @field_validator("functions", "function_call")
+    @classmethod
+    def _deprecated(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None:
+            instead = "tools" if info.field_name == "functions" else "tool_choice"
+            raise ValueError(f"deprecated by OpenAI and not supported: send {instead}")
+        return value
 
 
-def _params(system: AgentNN, body: ChatRequest) -> GenerationParams:
+def _params(
+    system: AgentNN, body: ChatRequest, tools: tuple[FunctionTool, ...], choice: ToolChoice
+) -> GenerationParams:
     defaults = system.models.default_params(body.model)
     return GenerationParams(
         max_new_tokens=body.max_completion_tokens or body.max_tokens or defaults.max_new_tokens,
@@ -103,6 +118,9 @@ def _params(system: AgentNN, body: ChatRequest) -> GenerationParams:
         top_p=1.0 if body.top_p is None else body.top_p,
         repetition_penalty=defaults.repetition_penalty,
         stop=body.stops(),
+        tools=tools,
+        tool_choice=choice,
+        parallel_tool_calls=body.parallel_tool_calls,
     )
 
 
@@ -114,70 +132,34 @@ def _usage(result: GenerationResult) -> dict[str, int]:
     }
 
 
+def _finish(result: GenerationResult) -> str:
+    return "tool_calls" if result.tool_calls else result.finish_reason
+
+
 def _completion(
-    model: str, text: str, finish: str, usage: dict[str, int], extra: dict[str, Any]
+    model: str,
+    text: str,
+    finish: str,
+    usage: dict[str, int],
+    extra: dict[str, Any],
+    calls: tuple[ToolCall, ...] = (),
 ) -> ChatCompletion:
+    """The reply; ``content`` is null when the model only called tools."""
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    if calls:
+        message["content"] = text or None
+        message["tool_calls"] = [call.to_openai() for call in calls]
     return ChatCompletion.model_validate(
         {
             "id": f"chatcmpl-{uuid.uuid4().hex}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": finish,
-                }
-            ],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             "usage": usage,
             **extra,
         }
     )
-
-
-def _sse(data: dict[str, Any] | str) -> bytes:
-    payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
-    return f"data: {payload}\n\n".encode()
-
-
-class _Chunks:
-    """Builds the chunk objects of one streamed completion."""
-
-    def __init__(self, model: str) -> None:
-        self.id = f"chatcmpl-{uuid.uuid4().hex}"
-        self.created = int(time.time())
-        self.model = model
-
-    def chunk(
-        self, delta: dict[str, str], finish: str | None = None, extra: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-            **(extra or {}),
-        }
-
-    def usage(self, usage: dict[str, int]) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [],
-            "usage": usage,
-        }
-
-
-def _error_event(exc: Exception) -> bytes:
-    if isinstance(exc, SmolitError):
-        error = {"type": exc.kind, "message": exc.message, "details": exc.details or {}}
-    else:
-        error = {"type": "internal_error", "message": "internal server error", "details": {}}
-    return _sse({"error": error})
 
 
 @router.get("/models", response_model=ModelObjects)
@@ -200,7 +182,12 @@ async def list_models(system: SystemDep, _principal: PrincipalDep) -> ModelObjec
 async def chat_completions(
     body: ChatRequest, system: SystemDep, principal: PrincipalDep
 ) -> ChatCompletion | StreamingResponse:
-    """Chat with a registered model, or with the whole system as ``agent-nn``."""
+    """Chat with a registered model, or with the whole system as ``agent-nn``.
+
+    With ``tools``, the model may answer with ``tool_calls`` (``finish_reason:
+    "tool_calls"``); the client runs them and continues the conversation with ``tool``
+    messages. ``agent-nn`` refuses tools: its agents call the tools of their own
+    configuration."""
     if body.model == ROUTED_MODEL:
         return await _routed(system, body, principal)
     require_privilege(
@@ -209,45 +196,73 @@ async def chat_completions(
         f"calling a model directly through /v1 (model {body.model!r}; "
         f"{ROUTED_MODEL!r} is open to every token)",
     )
-    params = await asyncio.to_thread(_params, system, body)
-    messages = body.chat()
+    tools, choice = await asyncio.to_thread(request_tools, body.tools, body.tool_choice)
+    messages = conversation(body.messages)
+    params = await asyncio.to_thread(_params, system, body, tools, choice)
     if not body.stream:
         result = await system.models.generate(body.model, messages, params)
-        return _completion(body.model, result.text, result.finish_reason, _usage(result), {})
+        return _completion(
+            body.model, result.text, _finish(result), _usage(result), {}, result.tool_calls
+        )
     events = system.models.stream(body.model, messages, params)
     first = await anext(events)  # resolution and load errors become a normal HTTP error
     include_usage = body.stream_options is not None and body.stream_options.include_usage
-    chunks = _Chunks(body.model)
+    chunks = Chunks(body.model)
+    # OpenAI opens with a null content when the answer is only calls
+    calls_only = first.result is not None and bool(first.result.tool_calls) and not first.delta
 
     async def stream() -> AsyncIterator[bytes]:
-        yield _sse(chunks.chunk({"role": "assistant", "content": ""}))
+        yield sse(chunks.chunk({"role": "assistant", "content": None if calls_only else ""}))
         event = first
         try:
             while True:
                 if event.delta:
-                    yield _sse(chunks.chunk({"content": event.delta}))
+                    yield sse(chunks.chunk({"content": event.delta}))
                 if event.result is not None:
-                    yield _sse(chunks.chunk({}, event.result.finish_reason))
+                    for delta in tool_call_deltas(event.result.tool_calls):
+                        yield sse(chunks.chunk(delta))
+                    yield sse(chunks.chunk({}, _finish(event.result)))
                     if include_usage:
-                        yield _sse(chunks.usage(_usage(event.result)))
+                        yield sse(chunks.usage(_usage(event.result)))
                     break
                 event = await anext(events)
         except StopAsyncIteration:
-            yield _sse(chunks.chunk({}, "stop"))
+            yield sse(chunks.chunk({}, "stop"))
         except Exception as exc:  # sent as an error event: the status line is already out
-            yield _error_event(exc)
+            yield error_event(exc)
             return
         finally:
             await events.aclose()
-        yield _sse("[DONE]")
+        yield sse("[DONE]")
 
     return StreamingResponse(stream(), media_type="text/event-stream")
+
+
+def _refuse_tools(body: ChatRequest) -> None:
+    """``agent-nn`` takes the last user message as a task: tools the client would run, and
+    tool turns the client ran, have no place in it."""
+    if body.tools or body.tool_choice not in (None, "auto", "none"):
+        field = "tools" if body.tools else "tool_choice"
+        raise ValidationError(
+            f"{field}: {ROUTED_MODEL!r} does not take tools; its agents call the tools of "
+            "their own configuration. Name a model to have it call your tools",
+            details={"field": field},
+        )
+    for index, message in enumerate(body.messages):
+        if message.role == "tool" or message.tool_calls:
+            raise ValidationError(
+                f"messages.{index}: {ROUTED_MODEL!r} answers the last user message as a "
+                "task and takes no tool calls or tool results; name a model to continue a "
+                "tool-calling conversation",
+                details={"field": f"messages.{index}"},
+            )
 
 
 async def _routed(
     system: AgentNN, body: ChatRequest, principal: Principal
 ) -> ChatCompletion | StreamingResponse:
     """The last user message becomes a task; the routed agent's answer is the reply."""
+    _refuse_tools(body)
     users = [m for m in body.messages if m.role == "user"]
     if not users:
         raise ValidationError(
@@ -280,15 +295,15 @@ async def _routed(
     }
     if not body.stream:
         return _completion(ROUTED_MODEL, answer, "stop", usage, extra)
-    chunks = _Chunks(ROUTED_MODEL)
+    chunks = Chunks(ROUTED_MODEL)
 
     async def stream() -> AsyncIterator[bytes]:
-        yield _sse(chunks.chunk({"role": "assistant", "content": ""}, extra=extra))
+        yield sse(chunks.chunk({"role": "assistant", "content": ""}, extra=extra))
         if answer:
-            yield _sse(chunks.chunk({"content": answer}))
-        yield _sse(chunks.chunk({}, "stop"))
+            yield sse(chunks.chunk({"content": answer}))
+        yield sse(chunks.chunk({}, "stop"))
         if body.stream_options is not None and body.stream_options.include_usage:
-            yield _sse(chunks.usage(usage))
-        yield _sse("[DONE]")
+            yield sse(chunks.usage(usage))
+        yield sse("[DONE]")
 
     return StreamingResponse(stream(), media_type="text/event-stream")

@@ -29,8 +29,10 @@ router = APIRouter(prefix="/tasks", tags=["tasks"], responses=AUTHENTICATED)
 
 MAX_WAIT_SECONDS = 300
 EVENTS = (
-    "server-sent events: `event: status` with `data: {id, status, attempt, worker, detail, "
-    "at}` per state change, then `event: task` with the task (as `GET /tasks/{task_id}`)"
+    "server-sent events: `event: status` with `data: {id, kind, status, attempt, worker, "
+    "detail, at}` per state change, `event: tool_call` (before a tool call runs) and "
+    "`event: tool_result` (after) with the call as JSON text in `detail`, then "
+    "`event: task` with the task (as `GET /tasks/{task_id}`)"
 )
 
 
@@ -104,14 +106,15 @@ async def task_events(
         float, Query(ge=0, le=MAX_WAIT_SECONDS, description="seconds to keep the stream open")
     ] = 60,
 ) -> StreamingResponse:
-    """Server-sent events: one `data:` line per state change, until the task finishes."""
+    """Server-sent events: one per state change and per tool call and result, until the
+    task finishes."""
     events = system.tasks.events(task_id, principal, wait)
     first = await anext(events, None)  # an unknown task is a 404 before the stream opens
 
     async def stream() -> AsyncIterator[bytes]:
         event: dict[str, Any] | None = first
         while event is not None:
-            yield f"event: status\ndata: {json.dumps(event)}\n\n".encode()
+            yield f"event: {event['kind']}\ndata: {json.dumps(event)}\n\n".encode()
             event = await anext(events, None)
         view = await system.tasks.get(task_id, principal)
         yield f"event: task\ndata: {TaskOut.model_validate(view).model_dump_json()}\n\n".encode()

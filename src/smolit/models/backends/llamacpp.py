@@ -6,6 +6,12 @@ float32 copy. ``definition.path`` is a ``.gguf`` file or ``"bundled"`` (SmolLM2)
 
 llama_cpp is imported only when a model is loaded. Its default build can crash on CPUs
 with AMX; docs/model-backends.md gives the build flags that work.
+
+Tools are always offered in the Hermes format of ``models/tool_prompt.py`` (the messages
+handed to llama.cpp's chat formatter carry them as text), and calls are decoded under
+the llguidance grammar of ``models/tool_grammar.py`` through a logits processor, with
+llguidance's own llama.cpp tokenizer integration; ``options.tool_call_decoding: free``
+turns the grammar off. With tools, ``stream`` generates the whole answer first.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
+import llguidance
+
 from smolit.config import ModelDefinition
 from smolit.errors import ConfigError, ModelError
 from smolit.model_guard import check_model_loading
@@ -29,7 +37,17 @@ from smolit.models.base import (
     ModelBackend,
     StreamEvent,
 )
+from smolit.models.grammar_guide import ArrayGrammarProcessor, GrammarGuide
 from smolit.models.hf_loading import GGUFInfo, read_gguf
+from smolit.models.local_tools import (
+    ToolCallDecoding,
+    call_grammar,
+    check_tool_options,
+    read_completion,
+    tool_call_decoding,
+    uses_tools,
+)
+from smolit.models.tool_prompt import hermes_messages
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +80,26 @@ def resolve_gguf_path(definition: ModelDefinition) -> Path:
     return path
 
 
+def chat_request(messages: list[ChatMessage], params: GenerationParams) -> dict[str, Any]:
+    """The ``create_chat_completion`` arguments for ``messages`` (tools, earlier calls and
+    their results in the Hermes format) and the sampling options of ``params``."""
+    tools = params.tools if uses_tools(params) else ()
+    if tools or any(m.role == "tool" or m.tool_calls for m in messages):
+        turns: list[dict[str, str]] = hermes_messages(messages, tools, params.tool_choice)
+    else:
+        turns = [{"role": m.role, "content": m.content} for m in messages]
+    return {
+        "messages": turns,
+        "max_tokens": params.max_new_tokens,
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "top_k": 0,  # off, like the other backends: temperature and top_p only
+        "min_p": 0.0,
+        "repeat_penalty": params.repetition_penalty,
+        "stop": list(params.stop),
+    }
+
+
 def kv_cache_bytes(info: GGUFInfo, context: int) -> int:
     """The key/value cache of ``context`` tokens, from the model's shape in its header."""
     arch = info.metadata.get("general.architecture")
@@ -79,6 +117,8 @@ class LlamaCppBackend(ModelBackend):
 
     def __init__(self, name: str, definition: ModelDefinition) -> None:
         super().__init__(name, definition)
+        self.decoding: ToolCallDecoding = tool_call_decoding(definition)
+        self._lltokenizer: llguidance.LLTokenizer | None = None
         if not llama_cpp_installed():
             raise ConfigError(f"model {name!r}: {NOT_INSTALLED}", details={"install": INSTALL})
         self.path = resolve_gguf_path(definition)
@@ -115,6 +155,9 @@ class LlamaCppBackend(ModelBackend):
 
     @classmethod
     def check_definition(cls, definition: ModelDefinition) -> str | None:
+        problem = check_tool_options(definition)
+        if problem is not None:
+            return problem
         if not llama_cpp_installed():
             return NOT_INSTALLED
         try:
@@ -139,16 +182,30 @@ class LlamaCppBackend(ModelBackend):
         return self.path.stat().st_size + kv_cache_bytes(self._info, self.context)
 
     def _options(self, messages: list[ChatMessage], params: GenerationParams) -> dict[str, Any]:
-        return {
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
-            "max_tokens": params.max_new_tokens,
-            "temperature": params.temperature,
-            "top_p": params.top_p,
-            "top_k": 0,  # off, like the other backends: temperature and top_p only
-            "min_p": 0.0,
-            "repeat_penalty": params.repetition_penalty,
-            "stop": list(params.stop),
-        }
+        options = chat_request(messages, params)
+        grammar = call_grammar(params, self.decoding)
+        if grammar is not None:
+            from llama_cpp import LogitsProcessorList
+
+            guide = GrammarGuide(self._guidance_tokenizer(), grammar)
+            options["logits_processor"] = LogitsProcessorList([ArrayGrammarProcessor(guide)])
+        return options
+
+    def _guidance_tokenizer(self) -> llguidance.LLTokenizer:
+        """The model's vocabulary for llguidance, built on first use (about a second);
+        every end-of-generation token may end a completion."""
+        if self._lltokenizer is None:
+            import llama_cpp
+            from llguidance.llamacpp import lltokenizer_from_vocab
+
+            vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
+            ends = [
+                token
+                for token in range(llama_cpp.llama_vocab_n_tokens(vocab))
+                if llama_cpp.llama_vocab_is_eog(vocab, token)
+            ]
+            self._lltokenizer = lltokenizer_from_vocab(vocab, eos_token=ends or None)
+        return self._lltokenizer
 
     def _failure(self, exc: Exception) -> ModelError:
         return ModelError(
@@ -157,6 +214,7 @@ class LlamaCppBackend(ModelBackend):
         )
 
     def generate(self, messages: list[ChatMessage], params: GenerationParams) -> GenerationResult:
+        """Answer; with tools, the calls the model proposes are in ``tool_calls``."""
         with self._lock:
             started = time.perf_counter()
             try:
@@ -166,13 +224,17 @@ class LlamaCppBackend(ModelBackend):
             seconds = time.perf_counter() - started
         choice = answer["choices"][0]
         usage = answer.get("usage") or {}
+        finish = str(choice.get("finish_reason") or "stop")
+        text = (choice["message"].get("content") or "").strip()
+        completion = read_completion(text, params, cut=finish == "length")
         return GenerationResult(
-            text=(choice["message"].get("content") or "").strip(),
+            text=completion.text,
             model=self.name,
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
             seconds=seconds,
-            finish_reason=str(choice.get("finish_reason") or "stop"),
+            finish_reason=completion.finish_reason(finish),
+            tool_calls=completion.tool_calls,
         )
 
     def stream(
@@ -181,7 +243,11 @@ class LlamaCppBackend(ModelBackend):
         """Chunks as llama.cpp samples them; closing the iterator stops the sampling.
 
         llama.cpp's stream carries no usage: completion tokens are the text re-tokenised.
+        With tools, the whole answer is generated first (see the module doc).
         """
+        if uses_tools(params):
+            yield from super().stream(messages, params)
+            return
         with self._lock:
             started = time.perf_counter()
             first: float | None = None

@@ -9,6 +9,13 @@ policy: ``base_url`` is checked when the backend is built and every connection a
 ``stream`` asks for ``stream: true`` and reads the server-sent events: ``data:`` lines
 holding chunks whose ``choices[0].delta.content`` is the next piece of text, a last chunk
 with ``usage`` (requested with ``stream_options.include_usage``), then ``data: [DONE]``.
+
+Tools are passed natively: ``tools`` (``FunctionTool.to_openai``), ``tool_choice``
+(``"auto"``, ``"none"``, ``"required"`` or ``{"type": "function", "function": {"name":
+...}}``) and ``parallel_tool_calls``, only when tools are offered. Assistant turns carry
+their ``tool_calls`` and ``tool`` turns their ``tool_call_id``. The calls of an answer
+come from ``message.tool_calls``; a stream's ``delta.tool_calls`` fragments are joined by
+their ``index`` and the final event's result carries the calls.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from smolit.models.base import (
     ModelBackend,
     StreamEvent,
 )
+from smolit.models.tool_calling import ToolCall, ToolChoice
 from smolit.security.egress import EgressPolicy
 
 logger = logging.getLogger(__name__)
@@ -43,6 +51,44 @@ MAX_RETRY_AFTER = 30.0
 
 def _excerpt(text: str) -> str:
     return text if len(text) <= BODY_EXCERPT_CHARS else text[:BODY_EXCERPT_CHARS] + "..."
+
+
+def _tool_choice(choice: ToolChoice) -> str | dict[str, Any]:
+    if choice.function is not None:
+        return {"type": "function", "function": {"name": choice.function}}
+    return choice.mode
+
+
+def _message(message: ChatMessage) -> dict[str, Any]:
+    """One turn in the request's ``messages``."""
+    entry: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        entry["tool_calls"] = [call.to_openai() for call in message.tool_calls]
+        entry["content"] = message.content or None
+    if message.tool_call_id is not None:
+        entry["tool_call_id"] = message.tool_call_id
+    return entry
+
+
+def _tool_calls(entries: Any) -> tuple[ToolCall, ...]:
+    """The calls of an answer's ``message.tool_calls``."""
+    if entries is None:
+        return ()
+    if not isinstance(entries, list):
+        raise TypeError("message tool_calls is not a list")
+    calls = []
+    for entry in entries:
+        function = entry["function"]
+        arguments = function.get("arguments") or ""
+        if not isinstance(function["name"], str) or not isinstance(arguments, str):
+            raise TypeError("a tool call's name and arguments must be strings")
+        call_id = entry.get("id")
+        calls.append(
+            ToolCall(function["name"], arguments, call_id)
+            if isinstance(call_id, str) and call_id
+            else ToolCall(function["name"], arguments)
+        )
+    return tuple(calls)
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -164,7 +210,7 @@ class OpenAICompatibleBackend(ModelBackend):
     ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.remote_model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "messages": [_message(m) for m in messages],
             "max_tokens": params.max_new_tokens,
             "temperature": params.temperature,
             "top_p": params.top_p,
@@ -172,6 +218,10 @@ class OpenAICompatibleBackend(ModelBackend):
         }
         if params.stop:
             body["stop"] = list(params.stop)
+        if params.tools:
+            body["tools"] = [tool.to_openai() for tool in params.tools]
+            body["tool_choice"] = _tool_choice(params.tool_choice)
+            body["parallel_tool_calls"] = params.parallel_tool_calls
         if stream:
             body["stream_options"] = {"include_usage": True}
         return body
@@ -193,7 +243,7 @@ class OpenAICompatibleBackend(ModelBackend):
                 if data == DONE:
                     state.done = True
                     break
-                delta = state.add(self._chunk(data, response))
+                delta = self._take(state, self._chunk(data, response), response)
                 if delta:
                     yield StreamEvent(delta)
         finally:
@@ -223,6 +273,16 @@ class OpenAICompatibleBackend(ModelBackend):
         except httpx.HTTPError as exc:
             raise self._failure("stream from", exc) from exc
 
+    def _take(self, state: _StreamState, chunk: dict[str, Any], response: httpx.Response) -> str:
+        """``state.add``; a chunk of the wrong shape is a ``ModelError``."""
+        try:
+            return state.add(chunk)
+        except (TypeError, AttributeError) as exc:
+            raise ModelError(
+                f"model {self.name!r}: malformed stream chunk from {self.url}: {exc}",
+                details=self._details(status=response.status_code, body=_excerpt(str(chunk))),
+            ) from exc
+
     def _chunk(self, data: str, response: httpx.Response) -> dict[str, Any]:
         try:
             chunk = json.loads(data)
@@ -244,9 +304,10 @@ class OpenAICompatibleBackend(ModelBackend):
         try:
             data = response.json()
             choice = data["choices"][0]
-            text = choice["message"]["content"] or ""
+            text = choice["message"].get("content") or ""
             if not isinstance(text, str):
                 raise TypeError("message content is not a string")
+            calls = _tool_calls(choice["message"].get("tool_calls"))
             usage = data.get("usage") or {}
             return GenerationResult(
                 text=text,
@@ -256,6 +317,7 @@ class OpenAICompatibleBackend(ModelBackend):
                 seconds=seconds,
                 finish_reason=str(choice.get("finish_reason") or "stop"),
                 extra={"upstream_model": str(data.get("model") or self.remote_model)},
+                tool_calls=calls,
             )
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             raise ModelError(
@@ -278,6 +340,7 @@ class _StreamState:
         self.usage: dict[str, Any] = {}
         self.upstream_model: str | None = None
         self.done = False
+        self.calls = _CallFragments()
 
     @property
     def text(self) -> str:
@@ -295,6 +358,8 @@ class _StreamState:
         if choice.get("finish_reason"):
             self.finish_reason = str(choice["finish_reason"])
         delta = choice.get("delta") or {}
+        if isinstance(delta, dict) and delta.get("tool_calls"):
+            self.calls.add(delta["tool_calls"])
         content = delta.get("content") if isinstance(delta, dict) else None
         if not isinstance(content, str) or not content:
             return ""
@@ -314,4 +379,41 @@ class _StreamState:
             finish_reason=self.finish_reason or "stop",
             first_token_seconds=first,
             extra={"upstream_model": str(self.upstream_model or remote_model)},
+            tool_calls=self.calls.calls(),
         )
+
+
+class _CallFragments:
+    """The tool calls of a stream, assembled from ``delta.tool_calls`` fragments: the
+    first fragment of a call (by ``index``) names it, later ones add argument text."""
+
+    def __init__(self) -> None:
+        self._ids: dict[int, str] = {}
+        self._names: dict[int, str] = {}
+        self._arguments: dict[int, list[str]] = {}
+
+    def add(self, fragments: Any) -> None:
+        if not isinstance(fragments, list):
+            raise TypeError("delta tool_calls is not a list")
+        for position, fragment in enumerate(fragments):
+            index = fragment.get("index", position)
+            if not isinstance(index, int):
+                raise TypeError("a tool call fragment's index is not an integer")
+            if isinstance(fragment.get("id"), str) and fragment["id"]:
+                self._ids[index] = fragment["id"]
+            function = fragment.get("function") or {}
+            if isinstance(function.get("name"), str) and function["name"]:
+                self._names[index] = self._names.get(index, "") + function["name"]
+            if isinstance(function.get("arguments"), str):
+                self._arguments.setdefault(index, []).append(function["arguments"])
+
+    def calls(self) -> tuple[ToolCall, ...]:
+        calls = []
+        for index in sorted(set(self._names) | set(self._arguments)):
+            name = self._names.get(index, "")
+            arguments = "".join(self._arguments.get(index, []))
+            call_id = self._ids.get(index)
+            calls.append(
+                ToolCall(name, arguments, call_id) if call_id else ToolCall(name, arguments)
+            )
+        return tuple(calls)

@@ -14,6 +14,13 @@ the backend up, checking a definition or estimating its memory stays cheap.
 ``definition.threads``, when set, is applied with ``torch.set_num_threads`` when the model
 is loaded. torch has one intra-op thread pool per process, so this is process-wide: it
 is never changed per call (``smolit serve`` already runs torch on one thread).
+
+Tools (``GenerationParams.tools``) are rendered by the model's chat template when it
+renders them (``apply_chat_template(..., tools=...)`` changes the prompt), otherwise in
+the Hermes format of ``models/tool_prompt.py``. Calls are decoded under the grammar of
+``models/tool_grammar.py`` unless ``options.tool_call_decoding`` is ``free``, and read
+back in the ``<tool_call>`` format. With tools, ``stream`` generates the whole answer and
+then yields it (the text part as one delta, the calls in the final result).
 """
 
 from __future__ import annotations
@@ -28,10 +35,13 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import llguidance
+
 from smolit.config import ModelDefinition
 from smolit.encoding.loading import quiet_loading
 from smolit.errors import ConfigError, ModelError
 from smolit.model_guard import check_model_loading
+from smolit.models.backends.transformers_chat import chat_turns, template_renders_tools
 from smolit.models.base import (
     ChatMessage,
     GenerationParams,
@@ -39,7 +49,16 @@ from smolit.models.base import (
     ModelBackend,
     StreamEvent,
 )
+from smolit.models.grammar_guide import GrammarGuide
 from smolit.models.hf_loading import read_gguf, verify_gguf
+from smolit.models.local_tools import (
+    ToolCallDecoding,
+    call_grammar,
+    check_tool_options,
+    read_completion,
+    tool_call_decoding,
+    uses_tools,
+)
 
 if TYPE_CHECKING:
     from smolit.models.backends.transformers_runtime import TextAssembler, TokenStream
@@ -202,6 +221,9 @@ class TransformersBackend(ModelBackend):
 
     def __init__(self, name: str, definition: ModelDefinition) -> None:
         super().__init__(name, definition)
+        self.decoding: ToolCallDecoding = tool_call_decoding(definition)
+        self._template_tools: bool | None = None
+        self._lltokenizer: llguidance.LLTokenizer | None = None
         self.hub_id = hub_model_id(definition)
         self.source = self.hub_id or str(resolve_model_path(definition))
         started = time.perf_counter()
@@ -241,6 +263,9 @@ class TransformersBackend(ModelBackend):
 
     @classmethod
     def check_definition(cls, definition: ModelDefinition) -> str | None:
+        problem = check_tool_options(definition)
+        if problem is not None:
+            return problem
         repo_id = hub_model_id(definition)
         if repo_id is not None:
             if _hub_cached_dir(repo_id) is None and _hub_offline():
@@ -302,13 +327,50 @@ class TransformersBackend(ModelBackend):
 
     def _prepare(self, messages: list[ChatMessage], params: GenerationParams) -> Any:
         tokenizer, _ = self._loaded()
-        chat = [{"role": m.role, "content": m.content} for m in messages]
-        inputs = tokenizer.apply_chat_template(
-            chat, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        chat, template_options = chat_turns(
+            messages, params, native_tools=self._template_renders_tools()
         )
-        return inputs, self._generation_kwargs(params)
+        inputs = tokenizer.apply_chat_template(
+            chat,
+            add_generation_prompt=True,
+            return_tensors="pt",
+            return_dict=True,
+            **template_options,
+        )
+        kwargs = self._generation_kwargs(params)
+        grammar = call_grammar(params, self.decoding)
+        if grammar is not None:
+            from transformers import LogitsProcessorList
+
+            from smolit.models.backends.transformers_runtime import GrammarProcessor
+
+            guide = GrammarGuide(self._guidance_tokenizer(), grammar)
+            prompt_length = int(inputs["input_ids"].shape[1])
+            kwargs["logits_processor"] = LogitsProcessorList(
+                [GrammarProcessor(guide, prompt_length)]
+            )
+        return inputs, kwargs
+
+    def _template_renders_tools(self) -> bool:
+        """Whether the chat template puts tools in the prompt (asked once per model)."""
+        if self._template_tools is None:
+            tokenizer, _ = self._loaded()
+            self._template_tools = template_renders_tools(tokenizer)
+        return self._template_tools
+
+    def _guidance_tokenizer(self) -> llguidance.LLTokenizer:
+        """The model's tokenizer for llguidance, built on first use (about a second)."""
+        if self._lltokenizer is None:
+            import llguidance.hf
+
+            tokenizer, _ = self._loaded()
+            self._lltokenizer = llguidance.hf.from_tokenizer(
+                tokenizer, eos_token=sorted(self._eos_ids())
+            )
+        return self._lltokenizer
 
     def generate(self, messages: list[ChatMessage], params: GenerationParams) -> GenerationResult:
+        """Answer; with tools, the calls the model proposes are in ``tool_calls``."""
         import torch
 
         from smolit.models.backends.transformers_runtime import TextAssembler, TokenStream
@@ -327,8 +389,12 @@ class TransformersBackend(ModelBackend):
         """Token by token: ``generate`` runs in a thread and hands ids over a queue.
 
         Closing the iterator early cancels the generation at its next token, waits for the
-        thread to finish and releases the model for the next caller.
+        thread to finish and releases the model for the next caller. With tools, the whole
+        answer is generated first (see the module doc).
         """
+        if uses_tools(params):
+            yield from super().stream(messages, params)
+            return
         from transformers import StoppingCriteriaList
 
         from smolit.models.backends.transformers_runtime import (
@@ -387,14 +453,16 @@ class TransformersBackend(ModelBackend):
         ended = bool(ids) and ids[-1] in self._eos_ids()
         stopped = ended or text.stopped(ids)
         hit_limit = len(ids) >= params.max_new_tokens and not stopped
+        completion = read_completion(text.text(ids), params, cut=hit_limit)
         return GenerationResult(
-            text=text.text(ids),
+            text=completion.text,
             model=self.name,
             prompt_tokens=int(inputs["input_ids"].shape[1]),
             completion_tokens=len(ids),
             seconds=time.perf_counter() - tokens.started,
-            finish_reason="length" if hit_limit else "stop",
+            finish_reason=completion.finish_reason("length" if hit_limit else "stop"),
             first_token_seconds=tokens.first_token_seconds,
+            tool_calls=completion.tool_calls,
         )
 
     def _eos_ids(self) -> set[int]:

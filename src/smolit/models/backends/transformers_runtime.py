@@ -1,5 +1,5 @@
 """The pieces of a transformers generation that need torch: token capture, cancellation,
-and turning token ids into the text a caller sees.
+grammar-constrained logits, and turning token ids into the text a caller sees.
 
 ``transformers_local`` imports this module only when a model is loaded, so that looking the
 backend up or checking a definition never imports torch.
@@ -14,8 +14,11 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
+from transformers.generation.logits_process import LogitsProcessor
 from transformers.generation.stopping_criteria import StoppingCriteria
 from transformers.generation.streamers import BaseStreamer
+
+from smolit.models.grammar_guide import GrammarGuide
 
 _END = object()
 
@@ -139,3 +142,25 @@ class TextAssembler:
 
     def text(self, token_ids: list[int]) -> str:
         return visible_text(self.decode(token_ids), self._stop, final=True)
+
+
+class GrammarProcessor(LogitsProcessor):
+    """Masks the logits of tokens the ``GrammarGuide`` forbids (one sequence at a time).
+
+    transformers runs custom processors before temperature and top-p, so sampling only
+    ever sees tokens the grammar allows.
+    """
+
+    def __init__(self, guide: GrammarGuide, prompt_length: int) -> None:
+        self._guide = guide
+        self._prompt_length = prompt_length
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if input_ids.shape[0] != 1:
+            raise ValueError("constrained decoding handles one sequence at a time")
+        self._guide.advance(input_ids[0, self._prompt_length :].tolist())
+        allowed = torch.from_numpy(self._guide.allowed())
+        forbidden = torch.ones(scores.shape[-1], dtype=torch.bool)
+        width = min(allowed.shape[0], scores.shape[-1])
+        forbidden[:width] = ~allowed[:width]
+        return scores.masked_fill(forbidden, float("-inf"))  # type: ignore[return-value]

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from smolit.errors import ConfigError, SecretNotAllowedError
+from smolit.errors import ConfigError
 from smolit.tools.base import Tool, ToolSpec
 from smolit.tools.context import ToolContext
 from smolit.tools.http.declared import declared_operation
@@ -25,6 +25,7 @@ from smolit.tools.http.openapi import openapi_operations
 from smolit.tools.http.openapi_document import load_document
 from smolit.tools.http.settings import HttpSettings, SecretHeader, parse_settings
 from smolit.tools.http.tool import CallOptions, HttpTool, Sleep
+from smolit.tools.secret_refs import resolve_secret
 
 NAME = "http"
 
@@ -48,16 +49,7 @@ def _resolve_headers(
         if isinstance(value, str):
             values[name] = value
             continue
-        field = f"{where}.{name}"
-        try:
-            secret = context.secrets.get(value.secret, field=field, implicit=False)
-        except SecretNotAllowedError as exc:
-            raise ConfigError(exc.message, details=exc.details) from exc
-        if secret is None:
-            raise ConfigError(
-                f"{field}: secret {value.secret!r} is allowlisted but has no value",
-                details={"settings": [field], "secret": value.secret},
-            )
+        secret = resolve_secret(value.secret, field=f"{where}.{name}", context=context)
         values[name] = value.render(secret)
         secret_names.add(name.lower())
         secret_values.add(secret)
