@@ -3,9 +3,11 @@
 - ``router``: tool selection only. The selector's top choice must be a function of the
   expected calls (abstaining is then an error); where no call is expected (irrelevance)
   abstaining is right; where any call is right (relevance) not abstaining is.
-- ``full``: the selector's shortlist is offered to the model (nothing, with tool choice
-  ``none``, when it abstains), decoded under the backend's constrained tool-call decoding.
-- ``baseline``: every function of the entry offered, free decoding.
+- ``full``: the selector's shortlist is offered to the model with tool choice
+  ``required`` (nothing, with ``none``, when it abstains): the selector decides whether a
+  call is made, the model which of the shortlist and with what arguments, decoded under
+  the backend's constrained tool-call decoding.
+- ``baseline``: every function of the entry offered, tool choice ``auto``, free decoding.
 
 Both model modes score the produced calls with BFCL's AST matching (``ast_match``) and
 report the fraction of produced calls that validate against their tool's schema.
@@ -147,7 +149,8 @@ def run_model(
             selector.set_tools(tools.specs)
             selection = selector.select_sync(entry.request)
             offered = tools.functions(selection.tools)
-            choice = ToolChoice("none") if selection.abstained else choice
+            # the selector decides whether to call (the model decides only which and how)
+            choice = ToolChoice("none") if selection.abstained else ToolChoice("required")
         params = GenerationParams(max_new_tokens=max_new_tokens, tools=offered, tool_choice=choice)
         started = time.perf_counter()
         result = generate(_messages(entry), params)
