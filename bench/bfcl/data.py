@@ -60,6 +60,11 @@ def expects_any_call(category: str) -> bool:
     return "relevance" in category and not expects_no_call(category)
 
 
+def expects_parallel(category: str) -> bool:
+    """Parallel categories: one answer may hold several calls."""
+    return "parallel" in category
+
+
 def language(category: str) -> str:
     if "java" in category and "javascript" not in category:
         return "java"

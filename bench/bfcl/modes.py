@@ -9,7 +9,9 @@
   the backend's constrained tool-call decoding.
 - ``baseline``: every function of the entry offered, tool choice ``auto``, free decoding.
 
-Both model modes score the produced calls with BFCL's AST matching (``ast_match``) and
+Both model modes ask for several calls in one answer (``parallel_tool_calls``) only in the
+categories that expect them (``parallel*``), as a client that wants one call would; both
+score the produced calls with BFCL's AST matching (``ast_match``) and
 report the fraction of produced calls that validate against their tool's schema.
 """
 
@@ -24,7 +26,7 @@ from typing import Any, Literal
 import torch
 
 from bench.bfcl.ast_match import Call, match_calls
-from bench.bfcl.data import Entry, expects_any_call, expects_no_call
+from bench.bfcl.data import Entry, expects_any_call, expects_no_call, expects_parallel
 from bench.bfcl.schema import ToolSet, tool_set
 from smolit.errors import ValidationError
 from smolit.models.base import ChatMessage, GenerationParams, GenerationResult
@@ -151,7 +153,12 @@ def run_model(
             offered = tools.functions(selection.tools)
             # the selector decides whether to call (the model decides only which and how)
             choice = ToolChoice("none") if selection.abstained else ToolChoice("required")
-        params = GenerationParams(max_new_tokens=max_new_tokens, tools=offered, tool_choice=choice)
+        params = GenerationParams(
+            max_new_tokens=max_new_tokens,
+            tools=offered,
+            tool_choice=choice,
+            parallel_tool_calls=expects_parallel(category),
+        )
         started = time.perf_counter()
         result = generate(_messages(entry), params)
         timings.append((time.perf_counter() - started) * 1000)
