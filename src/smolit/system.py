@@ -43,6 +43,7 @@ from smolit.routing.checkpoints import RouterCheckpoints
 from smolit.routing.neural.model import RouterModel
 from smolit.routing.neural.router import NeuralRouter
 from smolit.routing.online import FeedbackLearner, OnlineSettings
+from smolit.routing.tool_selection import ToolSelector
 from smolit.security.atrest import load_at_rest_keys
 from smolit.security.deployment_key import deployment_key
 from smolit.security.egress import EgressPolicy
@@ -148,6 +149,7 @@ class AgentNN:
             if self.distributed and worker_concurrency is None
             else None,
             toolbox=self.toolbox,
+            tool_selector=ToolSelector(self.encoder()),
         )
         self.tasks = TaskManager(
             TaskStore(self.database),
