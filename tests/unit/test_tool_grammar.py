@@ -83,6 +83,19 @@ def test_required_refuses_arguments_breaking_the_schema(arguments: dict[str, obj
     assert not accepts(guide(ToolChoice("required")), call("get_forecast", arguments))
 
 
+def test_a_call_declares_no_parameters_beyond_the_schema() -> None:
+    assert accepts(guide(ToolChoice("required")), call("add", {"a": 1, "b": 2}))
+    assert not accepts(guide(ToolChoice("required")), call("add", {"a": 1, "c": 2}))
+    free_form = FunctionTool(
+        "tag",
+        "Tag things.",
+        {"type": "object", "properties": {"a": {}}, "additionalProperties": True},
+    )
+    grammar = tool_call_grammar((free_form,), ToolChoice("required"), parallel=False)
+    assert grammar is not None
+    assert accepts(GrammarGuide(byte_lltokenizer(), grammar), call("tag", {"a": 1, "c": 2}))
+
+
 def test_required_refuses_to_end_before_a_call() -> None:
     g = guide(ToolChoice("required"))
     g.advance([])

@@ -49,8 +49,20 @@ def _literal(text: str) -> str:
 
 
 def arguments_schema(tool: FunctionTool) -> dict[str, Any]:
-    """The tool's parameters schema with llguidance's formatting options."""
+    """The tool's parameters schema with llguidance's formatting options.
+
+    A function's arguments are the parameters it declares: where the schema lists
+    ``properties`` and says nothing of others, the call may not invent more (as OpenAI's
+    strict mode decodes them). Without this a small model pads a call with made-up keys
+    until its token limit cuts the JSON.
+    """
     schema = dict(tool.parameters) or {"type": "object"}
+    if (
+        isinstance(schema.get("properties"), dict)
+        and "additionalProperties" not in schema
+        and "patternProperties" not in schema
+    ):
+        schema["additionalProperties"] = False
     options = schema.get("x-guidance")
     merged = {**JSON_OPTIONS, **options} if isinstance(options, dict) else JSON_OPTIONS
     return {**schema, "x-guidance": merged}
