@@ -36,6 +36,10 @@ from smolit.errors import ConfigError
 CONFIG_FILE_NAME = "smolit.yaml"
 DEFAULT_HOME = ".smolit"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+#: the tool names OpenAI-compatible function calling accepts
+TOOL_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
+#: an environment variable's name (secrets are read by such names)
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 
@@ -233,7 +237,7 @@ class ToolsSettings(Section):
 class AgentToolConfig(Section):
     """A tool an agent may call, with the agent's own bounds (within ``tools:``'s)."""
 
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    name: str = Field(min_length=1, max_length=64, pattern=TOOL_NAME_PATTERN)
     timeout_seconds: float | None = Field(None, gt=0, le=3600)
     max_result_bytes: int | None = Field(None, ge=1, le=100_000_000)
     collections: list[Name] = Field(
@@ -312,7 +316,7 @@ class SecretsSettings(Section):
     unless it is listed here.
     """
 
-    env: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]] = Field(
+    env: list[Annotated[str, Field(pattern=ENV_NAME_PATTERN)]] = Field(
         default_factory=list, description="environment variables that may be read as secrets"
     )
     file: str | None = Field(

@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
+from smolit.config import TOOL_NAME_PATTERN
 from smolit.errors import ConfigError, ValidationError
 from smolit.tools.schema import ArgumentSchema
 
@@ -23,7 +24,7 @@ from smolit.tools.schema import ArgumentSchema
 JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
 
 #: the names OpenAI-compatible function calling accepts
-TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+TOOL_NAME = re.compile(TOOL_NAME_PATTERN)
 
 
 def _no_arguments() -> dict[str, Any]:

@@ -37,11 +37,9 @@ from pydantic import (
 )
 from pydantic import ValidationError as PydanticValidationError
 
+from smolit.config import ENV_NAME_PATTERN, TOOL_NAME_PATTERN
 from smolit.errors import ConfigError
 
-#: the names OpenAI-compatible function calling accepts (as ``smolit.tools.base``)
-TOOL_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
-SECRET_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 METHODS = ("GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE")
 #: methods whose call is safe to repeat unless an operation says otherwise
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT"})
@@ -59,7 +57,7 @@ class _Model(BaseModel):
 class SecretHeader(_Model):
     """A header value made from an allowlisted secret: ``format`` with ``{}`` replaced."""
 
-    secret: str = Field(pattern=SECRET_NAME_PATTERN)
+    secret: str = Field(pattern=ENV_NAME_PATTERN)
     format: str = "{}"
 
     @field_validator("format")

@@ -28,12 +28,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
+from smolit.config import ENV_NAME_PATTERN
 from smolit.errors import ConfigError
 from smolit.tools.http.settings import Headers, HeaderValue, settings_error
 
 #: a server's name starts its tools' names, so it keeps to their characters
 SERVER_NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,31}$"
-ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 TRANSPORTS = ("stdio", "streamable_http")
 _STDIO_ONLY: tuple[str, ...] = ("command", "args", "env", "cwd")
 _HTTP_ONLY: tuple[str, ...] = ("url", "headers")
