@@ -4,7 +4,7 @@ process (the client's HTTP client is the app's ``TestClient``), against a script
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,7 @@ from openai.types.chat import (
 
 from smolit.api import create_app
 from smolit.config import ModelDefinition
-from smolit.models import ChatMessage, GenerationParams, GenerationResult
-from smolit.models.base import StreamEvent
+from smolit.models import ChatMessage
 from smolit.models.tool_calling import ToolCall, ToolChoice
 from smolit.testing import FakeModel
 from tests.unit.helpers import small_system
@@ -46,28 +45,10 @@ ASK: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Weather in
 SCRIPT = [{"tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}]}, "Sunny."]
 
 
-class RecordingFake(FakeModel):
-    """The fake, keeping the ``GenerationParams`` of every call as well."""
-
-    def __init__(self, default: str) -> None:
-        super().__init__(default=default)
-        self.params: list[GenerationParams] = []
-
-    def generate(self, messages: list[ChatMessage], params: GenerationParams) -> GenerationResult:
-        self.params.append(params)
-        return super().generate(messages, params)
-
-    def stream(
-        self, messages: list[ChatMessage], params: GenerationParams
-    ) -> Generator[StreamEvent, None, None]:
-        self.params.append(params)
-        yield from super().stream(messages, params)
-
-
 class Chat:
     """The app with a fake model, an ``openai`` client and a raw client, both as admin."""
 
-    def __init__(self, http: TestClient, fake: RecordingFake, token: str) -> None:
+    def __init__(self, http: TestClient, fake: FakeModel, token: str) -> None:
         self.http = http
         self.fake = fake
         self.auth = {"Authorization": f"Bearer {token}"}
@@ -86,7 +67,7 @@ class Chat:
 
 @pytest.fixture
 def chat(tmp_path: Path) -> Iterator[Chat]:
-    fake = RecordingFake("plain answer")
+    fake = FakeModel(default="plain answer")
     system = small_system(
         tmp_path,
         fake,

@@ -11,8 +11,7 @@ from smolit.agents.spec import AgentSpec, ToolUse
 from smolit.agents.tool_loop import LoopOutcome, ToolLoop
 from smolit.agents.tool_selection import ToolSelector
 from smolit.agents.toolbox import AgentTool, LoopBounds
-from smolit.models.base import ChatMessage, GenerationParams, GenerationResult
-from smolit.models.catalog import ResolvedModel
+from smolit.models.base import ChatMessage, GenerationParams
 from smolit.models.tool_calling import ToolCall, ToolChoice
 from smolit.redact import register_secrets
 from smolit.testing import FakeModel
@@ -164,24 +163,6 @@ def test_an_agent_whose_selector_abstains_is_offered_no_tools_and_answers() -> N
     assert (outcome.answer, outcome.calls) == ("no tool needed", [])
 
 
-class Recording:
-    """The model manager, noting the parameters of each generation."""
-
-    def __init__(self, model: FakeModel) -> None:
-        self._models = fake_models(model)
-        self.params: list[GenerationParams] = []
-
-    async def generate(
-        self,
-        model: ResolvedModel | str | None,
-        messages: list[ChatMessage],
-        params: GenerationParams,
-        cache: bool = False,
-    ) -> GenerationResult:
-        self.params.append(params)
-        return await self._models.generate(model, messages, params, cache)
-
-
 class PicksCalculator:
     async def shortlist(self, request: str, tools: Sequence[ToolSpec]) -> Sequence[ToolSpec]:
         return [tool for tool in tools if tool.name == "calculator"]
@@ -195,18 +176,17 @@ def test_router_mode_forces_the_top_tool_first_and_the_last_step_offers_none() -
         tool_choice="router",
     )
     model = FakeModel(responses=[[calc("1", id=f"c{i}")] for i in range(3)])
-    recording = Recording(model)
     loop = ToolLoop(
         spec,
         [AgentTool(tool, ToolCallLimits()) for tool in (Echo(), CalculatorTool())],
-        recording,
+        fake_models(model),
         "fake",
         GenerationParams(),
         LoopBounds(max_steps=3),
         PicksCalculator(),
     )
     asyncio.run(loop.run("1", [ChatMessage("user", "1")]))
-    first, second, last = recording.params
+    first, second, last = model.params
     assert first.tool_choice == ToolChoice.named("calculator")
     assert [tool.name for tool in first.tools] == ["calculator"]
     assert (second.tool_choice, len(second.tools)) == (ToolChoice("auto"), 1)
@@ -235,11 +215,10 @@ def test_a_result_is_data_it_adds_no_tool_and_changes_no_prompt() -> None:
         "done",
     ]
     model = FakeModel(responses=script)
-    recording = Recording(model)
     loop = ToolLoop(
         AGENT,
         [AgentTool(Instructs(), ToolCallLimits())],
-        recording,
+        fake_models(model),
         "fake",
         GenerationParams(),
         LoopBounds(max_steps=4),
@@ -247,7 +226,7 @@ def test_a_result_is_data_it_adds_no_tool_and_changes_no_prompt() -> None:
     outcome = asyncio.run(
         loop.run("x", [ChatMessage("system", "be kind"), ChatMessage("user", "x")])
     )
-    assert [[tool.name for tool in p.tools] for p in recording.params[:2]] == [["fetch"]] * 2
+    assert [[tool.name for tool in p.tools] for p in model.params[:2]] == [["fetch"]] * 2
     assert [m.content for m in model.calls[1] if m.role == "system"] == ["be kind"]
     assert model.calls[1][-1].role == "tool"
     assert outcome.calls[1].excerpt == "Error: tool 'rm_rf' is not available to this agent"

@@ -95,6 +95,8 @@ class FakeModel(ModelBackend):
         self.memory_mb = self.default_memory_mb if memory_mb is None else memory_mb
         self.fail_with = fail_with
         self.calls: list[list[ChatMessage]] = []
+        #: the parameters of each call, beside its messages in ``calls``
+        self.params: list[GenerationParams] = []
         #: streams whose consumer stopped reading before the end
         self.streams_closed_early = 0
         self.closed = False
@@ -113,9 +115,10 @@ class FakeModel(ModelBackend):
         with self._lock:
             return len(self._script)
 
-    def _next_reply(self, messages: list[ChatMessage]) -> Reply:
+    def _next_reply(self, messages: list[ChatMessage], params: GenerationParams) -> Reply:
         with self._lock:
             self.calls.append(list(messages))
+            self.params.append(params)
             if self._script:
                 return self._script.popleft()
         return self.default if self.default is not None else echo_reply(messages)
@@ -166,7 +169,7 @@ class FakeModel(ModelBackend):
 
     def generate(self, messages: list[ChatMessage], params: GenerationParams) -> GenerationResult:
         started = self.clock()
-        reply = self._next_reply(messages)
+        reply = self._next_reply(messages, params)
         self._wait(0)
         pieces, result = self._answer(reply, messages, params)
         first = self.clock() - started
@@ -181,7 +184,7 @@ class FakeModel(ModelBackend):
         closing the iterator early counts in ``streams_closed_early``."""
         started = self.clock()
         first: float | None = None
-        reply = self._next_reply(messages)
+        reply = self._next_reply(messages, params)
         self._wait(0)
         pieces, result = self._answer(reply, messages, params)
         finished = False
